@@ -1,0 +1,97 @@
+"""The analysis manifest: a TOML file naming the user's files and their roles.
+
+Paths are relative to the manifest.  See the README for a complete example.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from landplan.errors import ManifestError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_KIND = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    layer: str | None = None
+    encoding: str | None = None
+    crs: str | None = None
+
+
+class ParcelsEntry(_Entry):
+    id_field: str
+    group_field: str | None = None  # e.g. 片区 name: per-group totals in the park summary
+    duplicate_ids: Literal["error", "suffix"] = "error"
+
+
+class ConstraintEntry(_Entry):
+    kind: str = Field(pattern=_KIND)
+
+
+class NetworkEntry(_Entry):
+    kind: str = Field(pattern=_KIND)
+    status_field: str | None = None
+    built_values: list[str] = Field(default_factory=lambda: ["built", "已建", "现状"])
+
+
+class DemEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    crs: str | None = None
+
+
+class Manifest(BaseModel):
+    """A validated manifest; ``root`` is the folder paths are relative to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "landplan"
+    crs: str = "auto"
+    parcels: ParcelsEntry
+    constraints: list[ConstraintEntry] = Field(default_factory=list)
+    networks: list[NetworkEntry] = Field(default_factory=list)
+    dem: DemEntry | None = None
+    root: Path = Path(".")
+
+    @field_validator("constraints")
+    @classmethod
+    def _unique_kinds(cls, v: list[ConstraintEntry]) -> list[ConstraintEntry]:
+        kinds = [c.kind for c in v]
+        dup = sorted({k for k in kinds if kinds.count(k) > 1})
+        if dup:
+            raise ValueError(f"constraint kinds {dup} appear more than once; merge the files or rename a kind")
+        return v
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.root / path)
+
+
+def load_manifest(path: str | Path, /) -> Manifest:
+    """Read and validate a manifest file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path.name} is not valid UTF-8 TOML: {exc}") from exc
+    data["root"] = path.resolve().parent
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ManifestError(f"{path.name}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)") from exc

@@ -1,0 +1,160 @@
+"""Policy profiles: typed, versioned TOML holding the rules, thresholds and reason texts.
+
+A profile says which constraint kinds exclude land or must contain it, which
+networks a parcel needs (三通一平 / 五通一平 / 七通一平) and at what distances, the
+tolerances, and the bilingual reason templates.  Every rule carries its legal
+basis; values without a primary source are marked ``verified = false``.
+Load one with :func:`load_policy` (a file path or a shipped profile name).
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from landplan.errors import PolicyError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SHIPPED = ("national", "seven-connections")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConstraintRule(_Model):
+    """How one constraint kind acts on parcels."""
+
+    action: Literal["exclude", "require_inside", "warn"]
+    code: str
+    label_zh: str
+    label_en: str
+    basis: str
+    verified: bool = True
+
+
+class NetworkRule(_Model):
+    """Readiness rule for one network kind."""
+
+    label_zh: str
+    label_en: str
+    requirement: Literal["block", "warn", "ignore"] = "block"
+    connected_m: float = Field(ge=0)
+    connectable_m: float = Field(ge=0)
+    basis: str = ""
+    verified: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NetworkRule:
+        if self.connectable_m < self.connected_m:
+            raise ValueError(f"connectable_m ({self.connectable_m}) must be ≥ connected_m ({self.connected_m})")
+        return self
+
+
+class Tolerances(_Model):
+    """Tolerances that turn tiny overlaps into warnings instead of blocks."""
+
+    sliver_m2: float = Field(10.0, ge=0)
+    min_net_available_m2: float = Field(1.0, ge=0)
+
+
+class TerrainRule(_Model):
+    """Slope limit (applied by the terrain/suitability step when a DEM is given)."""
+
+    max_slope_deg: float = Field(gt=0, lt=90)
+    basis: str
+    enabled: bool = False
+    verified: bool = False
+
+
+class Message(_Model):
+    """Bilingual reason template; ``{label_zh}``, ``{value}``, ``{threshold}`` etc. are filled in."""
+
+    zh: str
+    en: str
+
+
+class ProfileInfo(_Model):
+    name: str
+    version: str
+    jurisdiction: str
+    description_zh: str = ""
+    description_en: str = ""
+    sources: list[str] = Field(default_factory=list)
+
+
+class Policy(_Model):
+    """A complete policy profile."""
+
+    profile: ProfileInfo
+    tolerances: Tolerances = Tolerances()
+    constraints: dict[str, ConstraintRule]
+    custom_constraint: ConstraintRule
+    networks_standard: str
+    networks: dict[str, NetworkRule]
+    terrain: TerrainRule
+    messages: dict[str, Message]
+
+    @model_validator(mode="after")
+    def _messages_cover_rules(self) -> Policy:
+        needed = {"OVERLAP", "OVERLAP_SLIVER", "OUTSIDE", "NETWORK_MISSING", "NETWORK_ABSENT", "NO_AVAILABLE_LAND",
+                  "GEOMETRY_EMPTY", "WARN_OVERLAP"}
+        missing = needed - set(self.messages)
+        if missing:
+            raise ValueError(f"[messages] lacks templates {sorted(missing)}")
+        return self
+
+    def rule_for(self, kind: str) -> ConstraintRule:
+        """The rule of a constraint kind; custom kinds get ``custom_constraint`` with their own code."""
+        if kind in self.constraints:
+            return self.constraints[kind]
+        base = self.custom_constraint
+        return base.model_copy(update={"code": f"{kind.upper()}_OVERLAP", "label_zh": kind, "label_en": kind})
+
+    def required_networks(self) -> list[str]:
+        return [k for k, r in self.networks.items() if r.requirement != "ignore"]
+
+
+def load_policy(source: str | Path | None = None, /) -> Policy:
+    """Load a profile from a TOML file, or a shipped one by name (default ``"national"``).
+
+    Examples
+    --------
+    >>> p = load_policy()
+    >>> p.constraints["red_line"].code
+    'RED_LINE_OVERLAP'
+    """
+    if source is None:
+        source = "national"
+    if isinstance(source, str) and source in SHIPPED:
+        text = resources.files("landplan.profiles").joinpath(f"{source}.toml").read_text(encoding="utf-8")
+        origin = f"shipped profile {source!r}"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise PolicyError(f"policy profile not found: {path} (shipped profiles: {', '.join(SHIPPED)})")
+        text = path.read_text(encoding="utf-8")
+        origin = str(path)
+    return parse_policy(text, origin=origin)
+
+
+def parse_policy(text: str, /, *, origin: str = "<string>") -> Policy:
+    """Parse and validate profile TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{origin}: not valid TOML: {exc}") from exc
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PolicyError(f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)") from exc

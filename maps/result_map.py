@@ -1,0 +1,144 @@
+"""The transfer-result map: parcels by verdict over constraints and networks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maps.layers import (
+    add_constraints,
+    add_networks,
+    add_parcels,
+    base_map,
+    require_folium,
+    to_wgs84,
+)
+from maps.legend import css_element, legend_element, title_element
+from maps.popups import POPUP_CSS
+from maps.styles import LANGS, Lang
+
+if TYPE_CHECKING:
+    import folium
+    from geopandas import GeoDataFrame
+
+PARCEL_COLUMNS = ("parcel_id", "verdict", "area_mu", "net_available_mu", "reasons")
+
+
+def build_result_map(
+    parcels: GeoDataFrame,
+    /,
+    *,
+    constraints: dict[str, GeoDataFrame] | None = None,
+    networks: GeoDataFrame | None = None,
+    lang: Lang = "zh",
+    title: str | None = None,
+    tiles: str | None = "OpenStreetMap",
+) -> folium.Map:
+    """Build a self-contained Folium map of a transfer analysis.
+
+    Parameters
+    ----------
+    parcels : GeoDataFrame
+        Analysed parcels in a projected CRS, with ``parcel_id``, ``verdict``, the
+        area columns, ``reasons`` (a JSON list) and optional ``dist_<kind>_m``.
+        Empty geometries are skipped.
+    constraints : dict of str to GeoDataFrame, optional
+        Constraint polygons by kind (``red_line``, ``basic_farmland``,
+        ``urban_boundary``, ``inundation`` or a custom kind, drawn grey-hatched).
+    networks : GeoDataFrame, optional
+        Lines with ``kind`` and ``status`` (``"built"`` or ``"planned"``).
+    lang : {"zh", "en"}
+        Which language comes first in labels; both are always shown.
+    title : str, optional
+        Text of a title box at the top of the map (escaped).
+    tiles : str or None
+        Folium basemap name; ``None`` for no basemap.
+
+    Returns
+    -------
+    folium.Map
+        Fitted to the drawn parcels (or to everything drawn when no parcel has a
+        geometry), with layer control, scale bar, legend, fullscreen and measure.
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is unknown, a required column is missing, or a ``reasons``
+        value is not a JSON list.
+    landplan.errors.CRSError
+        If a layer has no CRS.
+
+    Examples
+    --------
+    >>> m = build_result_map(parcels, constraints={"red_line": red}, title="某园区")  # doctest: +SKIP
+    >>> save_map(m, "result.html")  # doctest: +SKIP
+    """
+    folium = require_folium()
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    missing = [c for c in PARCEL_COLUMNS if c not in parcels.columns]
+    if missing:
+        raise ValueError(
+            f"parcels lack column(s) {missing}; pass the output of the transfer analysis"
+        )
+    if networks is not None and not {"kind", "status"} <= set(networks.columns):
+        raise ValueError("networks need 'kind' and 'status' columns")
+
+    parcels_wgs84 = to_wgs84(parcels)
+    constraints_wgs84 = {kind: to_wgs84(gdf) for kind, gdf in (constraints or {}).items()}
+    networks_wgs84 = to_wgs84(networks) if networks is not None else None
+
+    m = base_map(_bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84), tiles=tiles)
+    add_constraints(m, constraints_wgs84, lang=lang)
+    if networks_wgs84 is not None:
+        add_networks(m, networks_wgs84, lang=lang)
+    add_parcels(m, parcels_wgs84, lang=lang)  # last, so parcels are on top and clickable
+
+    network_kinds = (
+        [] if networks_wgs84 is None else list(networks_wgs84["kind"].astype(str).unique())
+    )
+    legend_element(
+        constraint_kinds=list(constraints_wgs84), network_kinds=network_kinds, lang=lang
+    ).add_to(m)
+    css_element(POPUP_CSS).add_to(m)
+    if title:
+        title_element(title).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def _bounds(parcels: GeoDataFrame, *others: GeoDataFrame | None) -> tuple[float, ...] | None:
+    """Bounds of the parcels, else of the other layers together, else ``None``."""
+    for layers in ([parcels], [o for o in others if o is not None]):
+        drawn = [gdf for gdf in layers if len(gdf)]
+        if drawn:
+            bounds = [gdf.total_bounds for gdf in drawn]
+            return (
+                min(b[0] for b in bounds),
+                min(b[1] for b in bounds),
+                max(b[2] for b in bounds),
+                max(b[3] for b in bounds),
+            )
+    return None
+
+
+def save_map(m: Any, path: str | os.PathLike[str], /) -> Path:
+    """Write the map's HTML to ``path`` atomically and return the resolved path.
+
+    The HTML goes to a temporary file in the same directory, which then replaces
+    ``path`` with :func:`os.replace`, so readers never see a half-written file.
+    """
+    target = Path(path)
+    html = m.get_root().render()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; maps are served and shared
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target.resolve()

@@ -1,0 +1,152 @@
+"""Colours, hatches and bilingual labels shared by the map layers, legend and popups.
+
+Pure data and string helpers: nothing here imports folium, so the palette can be
+read (e.g. by a static exporter or the API) without the map extra installed.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[str, ...] = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label in Chinese and English."""
+
+    zh: str
+    en: str
+
+    def text(self, lang: Lang, /) -> str:
+        """Both languages, ``lang`` first, e.g. ``"可出让 Transferable"`` (not escaped)."""
+        if self.zh == self.en:  # custom kinds: the user's own name, shown once
+            return self.zh
+        return f"{self.zh} {self.en}" if lang == "zh" else f"{self.en} {self.zh}"
+
+    def html(self, lang: Lang, /) -> str:
+        """:meth:`text`, HTML-escaped."""
+        return html.escape(self.text(lang))
+
+
+@dataclass(frozen=True)
+class VerdictStyle:
+    """Fill colour and label of one transfer verdict."""
+
+    color: str
+    label: Label
+
+
+@dataclass(frozen=True)
+class ConstraintStyle:
+    """How one constraint kind is drawn.
+
+    ``hatch`` is ``(stripe colour, space colour, angle in degrees)``, or ``None``
+    for a plain fill (``fill_color``) or no fill at all (``fill_color=None``).
+    """
+
+    label: Label
+    outline: str
+    hatch: tuple[str, str, float] | None = None
+    fill_color: str | None = None
+    fill_opacity: float = 0.0
+    dash_array: str | None = None
+
+
+VERDICTS: dict[str, VerdictStyle] = {
+    "transferable": VerdictStyle("#2e7d32", Label("可出让", "Transferable")),
+    "transferable_with_warnings": VerdictStyle(
+        "#f9a825", Label("有条件可出让", "Transferable with warnings")
+    ),
+    "blocked": VerdictStyle("#c62828", Label("不可出让", "Blocked")),
+}
+UNKNOWN_VERDICT = VerdictStyle("#9e9e9e", Label("未判定", "Unknown"))
+
+CONSTRAINTS: dict[str, ConstraintStyle] = {
+    "red_line": ConstraintStyle(
+        Label("生态保护红线", "Ecological red line"), "#b71c1c", hatch=("#b71c1c", "#1b5e20", 45.0)
+    ),
+    "basic_farmland": ConstraintStyle(
+        Label("永久基本农田", "Basic farmland"), "#8d6e63", hatch=("#f9a825", "#6d4c41", -45.0)
+    ),
+    "urban_boundary": ConstraintStyle(
+        Label("城镇开发边界", "Urban development boundary"), "#6a1b9a", dash_array="8 6"
+    ),
+    "inundation": ConstraintStyle(
+        Label("洪水淹没区", "Inundation area"), "#0288d1", fill_color="#81d4fa", fill_opacity=0.45
+    ),
+}
+
+
+def constraint_style(kind: str, /) -> ConstraintStyle:
+    """Style of a constraint kind; unknown (custom) kinds get a grey hatch."""
+    if kind in CONSTRAINTS:
+        return CONSTRAINTS[kind]
+    return ConstraintStyle(Label(kind, kind), "#616161", hatch=("#757575", "#ffffff", 45.0))
+
+
+NETWORKS: dict[str, tuple[str, Label]] = {
+    "road": ("#424242", Label("道路", "Road")),
+    "water": ("#1565c0", Label("给水", "Water supply")),
+    "sewer": ("#6d4c41", Label("污水", "Sewer")),
+    "power": ("#ef6c00", Label("电力", "Power")),
+    "gas": ("#fbc02d", Label("燃气", "Gas")),
+    "heat": ("#d32f2f", Label("供热", "Heat")),
+    "telecom": ("#7b1fa2", Label("通信", "Telecom")),
+}
+PLANNED_DASH = "6 6"
+STATUS = {"built": Label("现状", "built"), "planned": Label("规划", "planned")}
+
+
+def network_style(kind: str, /) -> tuple[str, Label]:
+    """Colour and label of a network kind; unknown kinds are grey."""
+    return NETWORKS.get(kind, ("#757575", Label(kind, kind)))
+
+
+def lighten(color: str, /, amount: float = 0.4) -> str:
+    """Blend a ``#rrggbb`` colour towards white by ``amount`` (0..1)."""
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    mixed = [round(c + (255 - c) * amount) for c in rgb]
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+# Popup and legend vocabulary.
+TEXT: Mapping[str, Label] = {
+    "parcels": Label("地块", "Parcels"),
+    "parcel": Label("地块编号", "Parcel"),
+    "verdict": Label("出让结论", "Verdict"),
+    "gross_area": Label("毛面积", "Gross area"),
+    "ellipsoidal_area": Label("椭球面积", "Ellipsoidal area"),
+    "excluded": Label("扣除面积", "Excluded"),
+    "net_available": Label("净可用面积", "Net available"),
+    "distances": Label("管网距离", "Network distances"),
+    "reasons": Label("原因", "Reasons"),
+    "no_reasons": Label("无", "None"),
+    "value": Label("实测值", "value"),
+    "threshold": Label("阈值", "threshold"),
+    "basis": Label("依据", "basis"),
+    "block": Label("否决", "block"),
+    "warn": Label("警示", "warning"),
+    "constraints": Label("管控要素", "Constraints"),
+    "networks": Label("基础设施管网", "Networks"),
+    "legend": Label("图例", "Legend"),
+    "out_of_range": Label("范围内无", "none in range"),
+}
+
+MU = Label("亩", "mu")
+
+
+def fmt_number(value: object, /, digits: int = 2) -> str:
+    """Format a number with thousands separators, or an em dash for missing values."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(number):
+        return "—"
+    return f"{number:,.{digits}f}"

@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny hand-computable layers in EPSG:4542 and the PostGIS DSN."""
+
+from __future__ import annotations
+
+import os
+
+import geopandas as gpd
+import pytest
+
+from tests.helpers import GK, box
+
+
+@pytest.fixture
+def three_parcels() -> gpd.GeoDataFrame:
+    """Three 100 m × 100 m parcels in a row (10 000 m² = 15 亩 each)."""
+    return gpd.GeoDataFrame(
+        {"DKBH": ["A", "B", "C"], "名称": ["甲地块", "乙地块", "丙地块"]},
+        geometry=[box(0, 0, 100, 100), box(100, 0, 100, 100), box(200, 0, 100, 100)],
+        crs=GK,
+    )
+
+
+@pytest.fixture
+def layers() -> dict[str, gpd.GeoDataFrame]:
+    """Constraint layers with overlaps, hand-computed in the tests.
+
+    red_line: two overlapping boxes covering x 50–150 (full height) → A 5000, B 5000.
+    basic_farmland: x 100–200, y 0–50 → B 5000 (2500 of it also red line).
+    urban_boundary: x −10–250 → C has 5000 outside.
+    """
+    return {
+        "red_line": gpd.GeoDataFrame(geometry=[box(50, 0, 100, 100), box(60, 0, 80, 100)], crs=GK),
+        "basic_farmland": gpd.GeoDataFrame(geometry=[box(100, 0, 100, 50)], crs=GK),
+        "urban_boundary": gpd.GeoDataFrame(geometry=[box(-10, -10, 260, 210)], crs=GK),
+    }
+
+
+@pytest.fixture(scope="session")
+def postgis_dsn() -> str:
+    """DSN of a PostGIS database; in CI its absence is a failure, not a skip."""
+    dsn = os.environ.get("LANDPLAN_TEST_DSN")
+    if not dsn:
+        if os.environ.get("CI"):
+            pytest.fail("LANDPLAN_TEST_DSN is not set in CI: .ci/run must create the PostGIS database")
+        pytest.skip("set LANDPLAN_TEST_DSN=postgresql://... to run the PostGIS oracle tests")
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return dsn

@@ -1,0 +1,293 @@
+"""Tests for maps.build_result_map / save_map: checked by map state and by HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+folium = pytest.importorskip("folium")
+gpd = pytest.importorskip("geopandas")
+
+from shapely.geometry import LineString, Polygon, box  # noqa: E402
+
+from maps import build_result_map, save_map  # noqa: E402
+from maps.styles import VERDICTS  # noqa: E402
+
+CRS = "EPSG:4542"  # CGCS2000 3-degree Gauss-Krüger CM 99E
+X0, Y0 = 619_000.0, 2_977_000.0
+SCRIPT_ID = "<script>alert(1)</script>"
+BLOCK_ZH = "地块位于生态保护红线内"
+BLOCK_EN = "Parcel lies inside the ecological red line"
+
+
+def _reasons(*items: dict) -> str:
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+RED_LINE_REASON = {
+    "code": "RED_LINE_OVERLAP",
+    "severity": "block",
+    "value": 812.5,
+    "threshold": 0.0,
+    "unit": "m²",
+    "basis": "《生态保护红线管理办法》",
+    "message_zh": BLOCK_ZH,
+    "message_en": BLOCK_EN,
+}
+SLOPE_WARNING = {
+    "code": "SLOPE_HIGH",
+    "severity": "warn",
+    "value": 16.0,
+    "threshold": 15.0,
+    "unit": "%",
+    "basis": "GB 50187",
+    "message_zh": "平均坡度偏大",
+    "message_en": "Mean slope is high",
+}
+
+
+@pytest.fixture
+def parcels():
+    rows = [
+        ("P-001", "transferable", box(X0, Y0, X0 + 100, Y0 + 100), ""),
+        (
+            "P-002",
+            "transferable_with_warnings",
+            box(X0 + 120, Y0, X0 + 220, Y0 + 100),
+            _reasons(SLOPE_WARNING),
+        ),
+        ("P-003", "blocked", box(X0, Y0 + 120, X0 + 100, Y0 + 220), _reasons(RED_LINE_REASON)),
+        (SCRIPT_ID, "transferable", box(X0 + 120, Y0 + 120, X0 + 220, Y0 + 220), "[]"),
+        ("EMPTY-9", "blocked", Polygon(), "[]"),
+    ]
+    gdf = gpd.GeoDataFrame(
+        {
+            "parcel_id": [r[0] for r in rows],
+            "verdict": [r[1] for r in rows],
+            "reasons": [r[3] for r in rows],
+            "owner": ["甲", "乙", "丙", "丁", "戊"],
+        },
+        geometry=[r[2] for r in rows],
+        crs=CRS,
+    )
+    area = gdf.area
+    gdf["area_m2"] = area
+    gdf["area_mu"] = area / 666.6667
+    gdf["area_ellipsoidal_m2"] = area * 1.0004
+    gdf["area_ellipsoidal_mu"] = gdf["area_ellipsoidal_m2"] / 666.6667
+    gdf["excluded_mu"] = [0.0, 0.0, 1.22, 0.0, 0.0]
+    gdf["net_available_mu"] = gdf["area_mu"] - gdf["excluded_mu"]
+    gdf["dist_road_m"] = [12.3456, 40.0, 5.0, 0.0, float("nan")]
+    gdf["dist_power_m"] = [250.0, 90.0, float("nan"), 10.0, 1.0]
+    return gdf
+
+
+@pytest.fixture
+def constraints():
+    def layer(*geoms):
+        return gpd.GeoDataFrame(geometry=list(geoms), crs=CRS)
+
+    return {
+        "red_line": layer(box(X0 - 20, Y0 + 150, X0 + 60, Y0 + 260)),
+        "basic_farmland": layer(box(X0 + 240, Y0, X0 + 320, Y0 + 80)),
+        "urban_boundary": layer(box(X0 - 50, Y0 - 50, X0 + 350, Y0 + 300)),
+        "inundation": layer(box(X0 + 150, Y0 - 40, X0 + 260, Y0 + 20)),
+        "地灾<隐患>": layer(box(X0 + 240, Y0 + 120, X0 + 300, Y0 + 200)),
+    }
+
+
+@pytest.fixture
+def networks():
+    return gpd.GeoDataFrame(
+        {
+            "kind": ["road", "road", "water", "power"],
+            "status": ["built", "planned", "built", "planned"],
+        },
+        geometry=[
+            LineString([(X0 - 30, Y0 - 10), (X0 + 330, Y0 - 10)]),
+            LineString([(X0 + 110, Y0 - 30), (X0 + 110, Y0 + 280)]),
+            LineString([(X0 - 30, Y0 + 110), (X0 + 330, Y0 + 110)]),
+            LineString([(X0 + 230, Y0 - 30), (X0 + 230, Y0 + 280)]),
+        ],
+        crs=CRS,
+    )
+
+
+@pytest.fixture
+def result_map(parcels, constraints, networks):
+    return build_result_map(
+        parcels, constraints=constraints, networks=networks, title="示范园区 <出让> 结论"
+    )
+
+
+def _html(m) -> str:
+    """Rendered HTML with JSON \\uXXXX escapes decoded (folium's tojson is ASCII-only)."""
+    out = m.get_root().render()
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda g: chr(int(g.group(1), 16)), out)
+
+
+def _stripped(text: str) -> str:
+    return "".join(text.split())
+
+
+def _layers(m) -> dict:
+    return {
+        child.layer_name: child
+        for child in m._children.values()
+        if isinstance(child, folium.GeoJson)
+    }
+
+
+def _parcel_layer(m):
+    return next(layer for name, layer in _layers(m).items() if "Parcels" in name)
+
+
+def test_builds_with_layers_and_controls(result_map):
+    assert isinstance(result_map, folium.Map)
+    assert result_map.control_scale is True
+    names = set(_layers(result_map))
+    assert {"地块 Parcels", "生态保护红线 Ecological red line", "道路 Road", "电力 Power"} <= names
+    assert "地灾&lt;隐患&gt;" in names  # custom kind: escaped, shown once
+    kinds = {type(c).__name__ for c in result_map._children.values()}
+    assert {"LayerControl", "Fullscreen", "MeasureControl", "FitBounds"} <= kinds
+    control = next(c for c in result_map._children.values() if isinstance(c, folium.LayerControl))
+    assert control.options["collapsed"] is False
+
+
+def test_save_map_writes_html(result_map, tmp_path):
+    path = save_map(result_map, tmp_path / "result.html")
+    assert path == (tmp_path / "result.html").resolve()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "lp-legend" in text
+    assert [p.name for p in tmp_path.iterdir()] == ["result.html"]  # no temp file left
+
+
+def test_html_has_legend_colours_reasons_and_hatches(result_map):
+    html = _html(result_map)
+    stripped = _stripped(html)
+    for label in (
+        "可出让Transferable",
+        "有条件可出让",
+        "不可出让Blocked",
+        "永久基本农田",
+        "城镇开发边界",
+    ):
+        assert label in stripped
+    for style in VERDICTS.values():
+        assert style.color in html
+    assert BLOCK_ZH in html and BLOCK_EN in html
+    assert "《生态保护红线管理办法》" in html and "RED_LINE_OVERLAP" in html
+    assert html.count("new L.StripePattern(") == 3  # red line, farmland, custom kind
+    assert '"fillPattern": ' in html
+    assert "leaflet.pattern.js" in html
+
+
+def test_popup_content(result_map):
+    props = {
+        f["properties"]["parcel_id"]: f["properties"]
+        for f in _parcel_layer(result_map).data["features"]
+    }
+    assert set(props["P-003"]) == {
+        "parcel_id",
+        "verdict",
+        "area_mu",
+        "net_available_mu",
+        "popup",
+        "tooltip",
+    }
+    assert props["P-001"]["area_mu"] == 15.0
+    popup = props["P-003"]["popup"]
+    for text in ("10,000.00 m²", "15.00 亩", "1.22 亩", "13.78 亩", "812.50 m²", "阈值 threshold"):
+        assert text in popup
+    assert "道路 Road" in props["P-001"]["popup"] and "12.35 m" in props["P-001"]["popup"]
+    assert popup.index(BLOCK_ZH) < popup.index(BLOCK_EN)
+
+
+def test_fit_bounds_in_lon_lat(result_map):
+    fit = next(c for c in result_map._children.values() if type(c).__name__ == "FitBounds")
+    (south, west), (north, east) = fit.bounds
+    assert 100.19 < west < east < 100.21
+    assert 26.89 < south < north < 26.91
+
+
+def test_empty_geometry_is_skipped(result_map):
+    ids = [f["properties"]["parcel_id"] for f in _parcel_layer(result_map).data["features"]]
+    assert "EMPTY-9" not in ids and len(ids) == 4
+    assert "EMPTY-9" not in _html(result_map)
+
+
+def test_lang_en_puts_english_first(parcels):
+    m = build_result_map(parcels, lang="en")
+    stripped = _stripped(_html(m))
+    assert "Transferable可出让" in stripped and "可出让Transferable" not in stripped
+    popup = next(
+        f["properties"]["popup"]
+        for f in _parcel_layer(m).data["features"]
+        if f["properties"]["parcel_id"] == "P-003"
+    )
+    assert popup.index(BLOCK_EN) < popup.index(BLOCK_ZH)
+    assert "Parcels 地块" in _layers(m)
+
+
+def test_html_escaping(result_map):
+    raw = result_map.get_root().render()
+    assert "<script>alert" not in raw  # JSON in <script> blocks is \u003c-escaped
+    html = _html(result_map)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "示范园区 &lt;出让&gt; 结论" in html
+    popup = next(
+        f["properties"]["popup"]
+        for f in _parcel_layer(result_map).data["features"]
+        if f["properties"]["parcel_id"] == SCRIPT_ID
+    )
+    assert "<script>" not in popup
+
+
+def test_planned_networks_are_dashed_and_lighter(result_map):
+    road = _layers(result_map)["道路 Road"]
+    built, planned = (road.style_function(f) for f in road.data["features"])
+    assert "dashArray" not in built
+    assert planned["dashArray"] == "6 6"
+    assert planned["color"] != built["color"]
+    assert '"dashArray":"66"' in _stripped(_html(result_map))
+
+
+def test_tiles_none_and_no_optional_layers(parcels):
+    m = build_result_map(parcels, tiles=None)
+    assert not any(isinstance(c, folium.TileLayer) for c in m._children.values())
+    assert set(_layers(m)) == {"地块 Parcels"}
+
+
+def test_bad_lang_raises(parcels):
+    with pytest.raises(ValueError, match="lang must be one of"):
+        build_result_map(parcels, lang="fr")
+
+
+def test_networks_without_kind_raise(parcels):
+    with pytest.raises(ValueError, match="'kind' and 'status'"):
+        build_result_map(parcels, networks=gpd.GeoDataFrame(geometry=[], crs=CRS))
+
+
+def test_missing_crs_raises(parcels):
+    from landplan.errors import CRSError
+
+    with pytest.raises(CRSError, match="set_crs"):
+        build_result_map(parcels.set_crs(None, allow_override=True))
+
+
+def test_bad_reasons_json_names_parcel(parcels):
+    parcels.loc[0, "reasons"] = "{not json"
+    with pytest.raises(ValueError, match="P-001"):
+        build_result_map(parcels)
+
+
+def test_no_drawable_parcels_fits_other_layers(parcels, constraints):
+    m = build_result_map(parcels.iloc[[4]], constraints=constraints)
+    assert _parcel_layer(m).data["features"] == []
+    fit = next(c for c in m._children.values() if type(c).__name__ == "FitBounds")
+    (south, west), _ = fit.bounds
+    assert 100.19 < west < 100.21 and 26.89 < south < 26.91
+    assert "lp-legend" in m.get_root().render()
