@@ -20,7 +20,16 @@ app = typer.Typer(
 )
 
 EXIT_BAD_INPUT = 2
-STEPS = ("parcels", "constraints", "networks", "areas", "overlay", "networks", "verdicts", "writing")
+STEPS = (
+    "parcels",
+    "constraints",
+    "networks",
+    "areas",
+    "overlay",
+    "networks",
+    "verdicts",
+    "writing",
+)
 
 
 def _console():
@@ -32,15 +41,21 @@ def _console():
 def _run_with_progress(manifest: Path, out: Path, policy_name: str | None, *, lang: str) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from landplan.pipeline import analyze, load_inputs
     from landplan.manifest import load_manifest
+    from landplan.pipeline import analyze, load_inputs
     from landplan.policy import load_policy
     from landplan.workspace import GpkgWorkspace
 
     console = _console()
     policy = load_policy(policy_name)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("analysing", total=len(STEPS))
 
         def step(name: str) -> None:
@@ -58,8 +73,13 @@ def _map_writer(result, *, lang: str):
     def write(stage: Path) -> None:
         from maps import build_result_map, save_map
 
-        m = build_result_map(result.parcels, constraints=result.inputs.constraints,
-                             networks=result.inputs.networks, lang=lang, title=result.name)
+        m = build_result_map(
+            result.parcels,
+            constraints=result.inputs.constraints,
+            networks=result.inputs.networks,
+            lang=lang,
+            title=result.name,
+        )
         save_map(m, stage / "map.html")
 
     return write
@@ -69,12 +89,29 @@ def _print_summary(console, result, out: Path) -> None:
     from rich.table import Table
 
     s = result.summary
-    table = Table(title=f"{result.name} · {result.crs.to_string()} · policy {result.policy.profile.name}")
-    for col in ("group 片区", "parcels 宗", "gross 亩", "excluded 亩", "net 亩", "transferable 宗", "transferable 亩"):
+    table = Table(
+        title=f"{result.name} · {result.crs.to_string()} · policy {result.policy.profile.name}"
+    )
+    for col in (
+        "group 片区",
+        "parcels 宗",
+        "gross 亩",
+        "excluded 亩",
+        "net 亩",
+        "transferable 宗",
+        "transferable 亩",
+    ):
         table.add_column(col, justify="left" if col.startswith("group") else "right")
     for _, r in s.iterrows():
-        table.add_row(str(r["group"]), f"{r['parcels']:,}", f"{r['gross_mu']:,.2f}", f"{r['excluded_mu']:,.2f}",
-                      f"{r['net_available_mu']:,.2f}", f"{r['transferable_parcels']:,}", f"{r['transferable_net_mu']:,.2f}")
+        table.add_row(
+            str(r["group"]),
+            f"{r['parcels']:,}",
+            f"{r['gross_mu']:,.2f}",
+            f"{r['excluded_mu']:,.2f}",
+            f"{r['net_available_mu']:,.2f}",
+            f"{r['transferable_parcels']:,}",
+            f"{r['transferable_net_mu']:,.2f}",
+        )
     console.print(table)
     if len(result.reasons):
         rt = Table(title="reasons 原因")
@@ -97,9 +134,15 @@ def _fail(exc: Exception) -> None:
 
 @app.command()
 def analyze(
-    manifest: Annotated[Path, typer.Argument(help="manifest TOML naming the input files and their roles")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="workspace directory to write (replaced atomically)")],
-    policy: Annotated[str | None, typer.Option(help="policy profile: a TOML path or a shipped name")] = None,
+    manifest: Annotated[
+        Path, typer.Argument(help="manifest TOML naming the input files and their roles")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="workspace directory to write (replaced atomically)")
+    ],
+    policy: Annotated[
+        str | None, typer.Option(help="policy profile: a TOML path or a shipped name")
+    ] = None,
     lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
 ) -> None:
     """Available land and transfer verdicts for the files a manifest names."""

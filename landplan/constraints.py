@@ -63,10 +63,18 @@ def subdivide(geoms: np.ndarray, /, *, max_vertices: int = MAX_PIECE_VERTICES) -
         mid_y = (b[:, 1] + b[:, 3]) / 2.0
         # boxes slightly larger than the bounds so no edge is lost to rounding
         pad = 1.0 + np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-        lo = shapely.box(b[:, 0] - pad, b[:, 1] - pad, np.where(split_x, mid_x, b[:, 2] + pad),
-                         np.where(split_x, b[:, 3] + pad, mid_y))
-        hi = shapely.box(np.where(split_x, mid_x, b[:, 0] - pad), np.where(split_x, b[:, 1] - pad, mid_y),
-                         b[:, 2] + pad, b[:, 3] + pad)
+        lo = shapely.box(
+            b[:, 0] - pad,
+            b[:, 1] - pad,
+            np.where(split_x, mid_x, b[:, 2] + pad),
+            np.where(split_x, b[:, 3] + pad, mid_y),
+        )
+        hi = shapely.box(
+            np.where(split_x, mid_x, b[:, 0] - pad),
+            np.where(split_x, b[:, 1] - pad, mid_y),
+            b[:, 2] + pad,
+            b[:, 3] + pad,
+        )
         halves = np.concatenate([shapely.intersection(todo, lo), shapely.intersection(todo, hi)])
         todo = _polygons_only(halves)
     done.append(todo)  # pieces that could not be split further are kept as they are
@@ -122,7 +130,10 @@ class Exclusions:
 
 
 def compute_exclusions(
-    parcels: GeoDataFrame | GeoSeries, constraints: Mapping[str, GeoDataFrame | GeoSeries], policy: Policy, /
+    parcels: GeoDataFrame | GeoSeries,
+    constraints: Mapping[str, GeoDataFrame | GeoSeries],
+    policy: Policy,
+    /,
 ) -> Exclusions:
     """Area of every parcel excluded by each constraint kind, their union, and the net available area.
 
@@ -139,7 +150,9 @@ def compute_exclusions(
     exclude, inside = [], []
     for kind, layer in constraints.items():
         if layer.crs is not None and not layer.crs.equals(crs):
-            raise CRSError(f"constraint layer {kind!r} is in {layer.crs}, parcels in {crs}; reproject it first")
+            raise CRSError(
+                f"constraint layer {kind!r} is in {layer.crs}, parcels in {crs}; reproject it first"
+            )
         union = dissolve(layer.geometry.values)
         covered = np.minimum(covered_area_m2(geoms, subdivide(np.array([union]))), gross)
         action = policy.rule_for(kind).action

@@ -35,7 +35,7 @@ def gk3_zone(lon: float) -> int:
     if not GK3_MIN_ZONE <= zone <= GK3_MAX_ZONE:
         raise CRSError(
             f"longitude {lon:.4f}° is outside China's CGCS2000 3° zones 25–45 (73.5°E–136.5°E); "
-            "state the workspace CRS explicitly (crs = \"EPSG:...\")"
+            'state the workspace CRS explicitly (crs = "EPSG:...")'
         )
     return zone
 
@@ -71,7 +71,9 @@ def parse_crs(value: str | int | CRS, /) -> CRS:
     try:
         return CRS.from_user_input(value)
     except Exception as exc:  # pyproj raises its own CRSError with internal text
-        raise CRSError(f"cannot understand the CRS {value!r}; give it as \"EPSG:4542\" or as WKT") from exc
+        raise CRSError(
+            f'cannot understand the CRS {value!r}; give it as "EPSG:4542" or as WKT'
+        ) from exc
 
 
 def require_projected(obj, /, *, what: str = "this operation") -> CRS:
@@ -116,7 +118,9 @@ def prefixed_zone_of_easting(easting: float) -> int | None:
     return None
 
 
-def outside_area_of_use(bounds: tuple[float, float, float, float], crs: CRS, *, margin_deg: float = 1.0) -> bool:
+def outside_area_of_use(
+    bounds: tuple[float, float, float, float], crs: CRS, *, margin_deg: float = 1.0
+) -> bool:
     """True when the layer's extent lies outside its CRS's area of use (plus a margin)."""
     aou = crs.area_of_use
     if aou is None:

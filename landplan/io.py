@@ -62,8 +62,12 @@ class LayerReport:
     encoding: str | None = None
     issues: list[Issue] = field(default_factory=list)
 
-    def add(self, code: str, severity: str, message: str, *, count: int = 0, ids: Sequence = ()) -> None:
-        self.issues.append(Issue(code, severity, message, int(count), [str(i) for i in list(ids)[:20]]))
+    def add(
+        self, code: str, severity: str, message: str, *, count: int = 0, ids: Sequence = ()
+    ) -> None:
+        self.issues.append(
+            Issue(code, severity, message, int(count), [str(i) for i in list(ids)[:20]])
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +88,9 @@ def list_layers(path: str | Path, /) -> list[str]:
     try:
         return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:
-        raise DataSourceError(f"cannot open {path.name}: it is not a readable vector file ({type(exc).__name__})") from exc
+        raise DataSourceError(
+            f"cannot open {path.name}: it is not a readable vector file ({type(exc).__name__})"
+        ) from exc
 
 
 def _dbf_bytes(path: Path, layer: str | None) -> tuple[bytes | None, bool]:
@@ -109,7 +115,9 @@ def _dbf_bytes(path: Path, layer: str | None) -> tuple[bytes | None, bool]:
                 cpg = any(n.lower() == (stem + ".cpg").lower() for n in names)
                 return zf.read(dbfs[0]), cpg
         except zipfile.BadZipFile as exc:
-            raise DataSourceError(f"{path.name} is not a valid zip archive; re-create the archive") from exc
+            raise DataSourceError(
+                f"{path.name} is not a valid zip archive; re-create the archive"
+            ) from exc
     return None, True
 
 
@@ -148,7 +156,7 @@ def detect_dbf_encoding(dbf: bytes, /) -> str:
     except UnicodeDecodeError as exc:
         raise EncodingError(
             f"attribute text is neither UTF-8 nor GBK/GB18030 (bad byte at offset {exc.start}); "
-            "state the encoding of this layer with encoding = \"...\" in the manifest"
+            'state the encoding of this layer with encoding = "..." in the manifest'
         ) from exc
 
 
@@ -161,11 +169,19 @@ def _check_stated_encoding(dbf: bytes, encoding: str, name: str) -> None:
             guess = detect_dbf_encoding(dbf)
         except EncodingError:
             guess = None
-        hint = f"; it decodes as {guess}: set encoding = \"{guess}\" or remove the setting" if guess else ""
-        raise EncodingError(f"layer {name!r}: attribute text is not valid {encoding}{hint}") from exc
+        hint = (
+            f'; it decodes as {guess}: set encoding = "{guess}" or remove the setting'
+            if guess
+            else ""
+        )
+        raise EncodingError(
+            f"layer {name!r}: attribute text is not valid {encoding}{hint}"
+        ) from exc
 
 
-def _resolve_encoding(path: Path, layer: str | None, encoding: str | None, report: LayerReport) -> str | None:
+def _resolve_encoding(
+    path: Path, layer: str | None, encoding: str | None, report: LayerReport
+) -> str | None:
     dbf, has_cpg = _dbf_bytes(path, layer)
     if dbf is None:
         return encoding
@@ -223,7 +239,9 @@ def read_vector(
     report = LayerReport(name=name, role=role, path=str(path), layer=layer)
     layers = list_layers(path)
     if layer is None and len(layers) > 1:
-        raise ManifestError(f"{path.name} holds {len(layers)} layers {layers}; name one with layer = \"...\"")
+        raise ManifestError(
+            f'{path.name} holds {len(layers)} layers {layers}; name one with layer = "..."'
+        )
     if layer is not None and layer not in layers:
         raise ManifestError(f"{path.name} has no layer {layer!r}; its layers are {layers}")
     enc = _resolve_encoding(path, layer, encoding, report)
@@ -269,7 +287,7 @@ def _apply_crs(gdf: GeoDataFrame, stated: str | None, report: LayerReport) -> Ge
     elif file_crs is None:
         raise CRSError(
             f"layer {report.name!r} ({Path(report.path).name}) has no CRS (no .prj or SRS); "
-            "state it in the manifest, e.g. crs = \"EPSG:4542\" (CGCS2000 GK CM 99°E) or \"EPSG:4490\" "
+            'state it in the manifest, e.g. crs = "EPSG:4542" (CGCS2000 GK CM 99°E) or "EPSG:4490" '
             "(CGCS2000 longitude/latitude)"
         )
     return _check_coordinates(gdf, report)
@@ -287,13 +305,13 @@ def _check_coordinates(gdf: GeoDataFrame, report: LayerReport) -> GeoDataFrame:
             raise CRSError(
                 f"layer {report.name!r} declares {layer_crs.to_string()} (degrees) but its coordinates reach "
                 f"{bounds[2]:.0f}, {bounds[3]:.0f}: they are metres of a projected CRS; state it, e.g. "
-                "crs = \"EPSG:4542\""
+                'crs = "EPSG:4542"'
             )
     else:
         if crsmod.looks_like_degrees(bounds):
             raise CRSError(
                 f"layer {report.name!r} declares {layer_crs.to_string()} (metres) but its coordinates look like "
-                "degrees of longitude/latitude; if they are, state crs = \"EPSG:4490\""
+                'degrees of longitude/latitude; if they are, state crs = "EPSG:4490"'
             )
         gdf = _check_zone_prefix(gdf, bounds, report)
     if crsmod.outside_area_of_use(tuple(float(v) for v in gdf.total_bounds), gdf.crs):
@@ -305,7 +323,9 @@ def _check_coordinates(gdf: GeoDataFrame, report: LayerReport) -> GeoDataFrame:
     return gdf
 
 
-def _check_zone_prefix(gdf: GeoDataFrame, bounds: tuple[float, float, float, float], report: LayerReport) -> GeoDataFrame:
+def _check_zone_prefix(
+    gdf: GeoDataFrame, bounds: tuple[float, float, float, float], report: LayerReport
+) -> GeoDataFrame:
     """Repair the common mix-up of zone-prefixed and CM-form CGCS2000 GK CRSs, when it is unambiguous."""
     gk = crsmod.gk3_zone_of_crs(gdf.crs)
     prefix_min = crsmod.prefixed_zone_of_easting(bounds[0])
@@ -348,9 +368,11 @@ def _check_zone_prefix(gdf: GeoDataFrame, bounds: tuple[float, float, float, flo
 # --------------------------------------------------------------------------- ids
 
 
-def _check_ids(gdf: GeoDataFrame, id_field: str | None, duplicate_ids: str, report: LayerReport) -> GeoDataFrame:
+def _check_ids(
+    gdf: GeoDataFrame, id_field: str | None, duplicate_ids: str, report: LayerReport
+) -> GeoDataFrame:
     if id_field is None:
-        raise ManifestError("[parcels] needs id_field = \"...\" naming the parcel-id field")
+        raise ManifestError('[parcels] needs id_field = "..." naming the parcel-id field')
     if id_field not in gdf.columns:
         fields = [c for c in gdf.columns if c != gdf.geometry.name]
         raise ManifestError(f"parcels have no field {id_field!r}; their fields are {fields}")
@@ -369,7 +391,7 @@ def _check_ids(gdf: GeoDataFrame, id_field: str | None, duplicate_ids: str, repo
         if duplicate_ids != "suffix":
             raise DuplicateIdError(
                 f"{len(counts)} parcel ids occur more than once ({shown}); fix the cadastre, or set "
-                "duplicate_ids = \"suffix\" under [parcels] to keep every feature with suffixed ids"
+                'duplicate_ids = "suffix" under [parcels] to keep every feature with suffixed ids'
             )
         rank = ids.groupby(ids).cumcount() + 1
         ids = ids.where(rank == 1, ids + "-" + rank.astype(str))
@@ -409,7 +431,9 @@ def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_geometries(gdf: GeoDataFrame, role: str, report: LayerReport, id_field: str | None) -> GeoDataFrame:
+def _check_geometries(
+    gdf: GeoDataFrame, role: str, report: LayerReport, id_field: str | None
+) -> GeoDataFrame:
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     if shapely.has_z(geoms).any():
         geoms = shapely.force_2d(geoms)
@@ -422,12 +446,21 @@ def _check_geometries(gdf: GeoDataFrame, role: str, report: LayerReport, id_fiel
     else:
         kinds = set(shapely.get_type_id(geoms[present]).tolist())
         if len(kinds - {1, 5}) and len(kinds) > 1:
-            report.add("MIXED_GEOMETRY_TYPES", "warning", "the network layer mixes lines with points or polygons")
+            report.add(
+                "MIXED_GEOMETRY_TYPES",
+                "warning",
+                "the network layer mixes lines with points or polygons",
+            )
         invalid = present & ~shapely.is_valid(geoms)
         if invalid.any():
             geoms[invalid] = shapely.make_valid(geoms[invalid])
-            report.add("INVALID_GEOMETRY", "repaired", f"{int(invalid.sum())} invalid geometries made valid",
-                       count=int(invalid.sum()), ids=_ids_of(gdf, invalid, id_field))
+            report.add(
+                "INVALID_GEOMETRY",
+                "repaired",
+                f"{int(invalid.sum())} invalid geometries made valid",
+                count=int(invalid.sum()),
+                ids=_ids_of(gdf, invalid, id_field),
+            )
     gdf = gdf.set_geometry(geoms, crs=gdf.crs)
     if missing.any():
         ids = _ids_of(gdf, missing, id_field)
@@ -442,8 +475,13 @@ def _check_geometries(gdf: GeoDataFrame, role: str, report: LayerReport, id_fiel
             )
         else:
             gdf = gdf.loc[~missing]
-            report.add("EMPTY_GEOMETRY", "repaired", f"{int(missing.sum())} features without geometry were dropped",
-                       count=int(missing.sum()), ids=ids)
+            report.add(
+                "EMPTY_GEOMETRY",
+                "repaired",
+                f"{int(missing.sum())} features without geometry were dropped",
+                count=int(missing.sum()),
+                ids=ids,
+            )
             if len(gdf) == 0:
                 raise EmptyLayerError(f"layer {report.name!r} has no usable geometry left")
     return gdf.reset_index(drop=True)
@@ -464,7 +502,9 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
     fix = invalid | collections
     if fix.any():
         before = shapely.area(geoms[fix])
-        repaired = _polygonal_part(shapely.make_valid(geoms[fix], method="structure", keep_collapsed=False))
+        repaired = _polygonal_part(
+            shapely.make_valid(geoms[fix], method="structure", keep_collapsed=False)
+        )
         after = shapely.area(repaired)
         geoms = geoms.copy()
         geoms[fix] = repaired
@@ -477,7 +517,9 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
             count=int(fix.sum()),
             ids=_ids_of(gdf, fix, id_field),
         )
-    degenerate = present & ~missing & (shapely.is_empty(geoms) | (shapely.area(geoms) < DEGENERATE_AREA_M2))
+    degenerate = (
+        present & ~missing & (shapely.is_empty(geoms) | (shapely.area(geoms) < DEGENERATE_AREA_M2))
+    )
     if degenerate.any():
         report.add(
             "DEGENERATE_GEOMETRY",
@@ -493,7 +535,14 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
 def reports_frame(reports: Sequence[LayerReport], /) -> pd.DataFrame:
     """Flatten layer reports into one table (one row per issue)."""
     rows = [
-        {"layer": r.name, "role": r.role, "code": i.code, "severity": i.severity, "count": i.count, "message": i.message}
+        {
+            "layer": r.name,
+            "role": r.role,
+            "code": i.code,
+            "severity": i.severity,
+            "count": i.count,
+            "message": i.message,
+        }
         for r in reports
         for i in r.issues
     ]

@@ -72,7 +72,9 @@ class Manifest(BaseModel):
         kinds = [c.kind for c in v]
         dup = sorted({k for k in kinds if kinds.count(k) > 1})
         if dup:
-            raise ValueError(f"constraint kinds {dup} appear more than once; merge the files or rename a kind")
+            raise ValueError(
+                f"constraint kinds {dup} appear more than once; merge the files or rename a kind"
+            )
         return v
 
     def resolve(self, path: Path) -> Path:
@@ -94,4 +96,6 @@ def load_manifest(path: str | Path, /) -> Manifest:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ManifestError(f"{path.name}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)") from exc
+        raise ManifestError(
+            f"{path.name}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)"
+        ) from exc

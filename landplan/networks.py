@@ -40,13 +40,17 @@ def network_distances(
             if networks is None or len(networks) == 0:
                 feats = np.array([], dtype=object)
             else:
-                sel = (networks["kind"] == kind).to_numpy() & (networks["status"] == status).to_numpy()
+                sel = (networks["kind"] == kind).to_numpy() & (
+                    networks["status"] == status
+                ).to_numpy()
                 feats = np.asarray(networks.geometry.values[sel], dtype=object)
             cols[name] = nearest_distance_m(geoms, feats)
     return pd.DataFrame(cols)
 
 
-def network_status(dist_m: np.ndarray, /, *, connected_m: float, connectable_m: float) -> np.ndarray:
+def network_status(
+    dist_m: np.ndarray, /, *, connected_m: float, connectable_m: float
+) -> np.ndarray:
     """``connected`` (至红线), ``connectable`` (可接), ``needs_extension`` (需外延) or ``absent``.
 
     Examples
@@ -61,7 +65,9 @@ def network_status(dist_m: np.ndarray, /, *, connected_m: float, connectable_m: 
     )
 
 
-def readiness_frame(distances: pd.DataFrame, policy: Policy, /, *, kinds: Sequence[str]) -> pd.DataFrame:
+def readiness_frame(
+    distances: pd.DataFrame, policy: Policy, /, *, kinds: Sequence[str]
+) -> pd.DataFrame:
     """Columns ``net_<kind>_status`` for every kind the policy knows."""
     cols = {}
     for kind in kinds:
@@ -69,6 +75,8 @@ def readiness_frame(distances: pd.DataFrame, policy: Policy, /, *, kinds: Sequen
         if rule is None:
             continue
         cols[f"net_{kind}_status"] = network_status(
-            distances[f"dist_{kind}_m"].to_numpy(), connected_m=rule.connected_m, connectable_m=rule.connectable_m
+            distances[f"dist_{kind}_m"].to_numpy(),
+            connected_m=rule.connected_m,
+            connectable_m=rule.connectable_m,
         )
     return pd.DataFrame(cols, index=distances.index)

@@ -43,7 +43,9 @@ class Inputs:
     crs: CRS
     parcels: GeoDataFrame  # ``parcel_id`` first, then the source attributes
     constraints: dict[str, GeoDataFrame]
-    networks: GeoDataFrame  # ``kind``, ``status`` (built/planned), ``status_source``, source attributes
+    networks: (
+        GeoDataFrame  # ``kind``, ``status`` (built/planned), ``status_source``, source attributes
+    )
     reports: list[LayerReport]
     group_field: str | None = None
     dem_path: Path | None = None
@@ -71,7 +73,9 @@ def choose_workspace_crs(manifest: Manifest, /) -> CRS:
     if manifest.crs.lower() != "auto":
         chosen = crsmod.parse_crs(manifest.crs)
         if not chosen.is_projected:
-            raise CRSError(f"the workspace CRS must be projected (metres); {manifest.crs} is not. Use e.g. EPSG:4542")
+            raise CRSError(
+                f"the workspace CRS must be projected (metres); {manifest.crs} is not. Use e.g. EPSG:4542"
+            )
         return chosen
     entry = manifest.parcels
     path = manifest.resolve(entry.path)
@@ -80,39 +84,57 @@ def choose_workspace_crs(manifest: Manifest, /) -> CRS:
     try:
         info = pyogrio.read_info(path, layer=entry.layer, force_total_bounds=True)
     except Exception as exc:
-        raise DataSourceError(f"cannot open the parcels file {path.name} ({type(exc).__name__})") from exc
+        raise DataSourceError(
+            f"cannot open the parcels file {path.name} ({type(exc).__name__})"
+        ) from exc
     source = entry.crs or info.get("crs")
     if source is None:
         raise CRSError(
             f"the parcels ({path.name}) have no CRS, so the workspace zone cannot be chosen; state it under "
-            "[parcels] with crs = \"EPSG:....\""
+            '[parcels] with crs = "EPSG:...."'
         )
     lon, _ = crsmod.lonlat_of_bounds(tuple(info["total_bounds"]), crsmod.parse_crs(source))
     return crsmod.gk_zone_crs(lon)
 
 
-def _read_networks(manifest: Manifest, entries: list[NetworkEntry], crs: CRS, reports: list) -> GeoDataFrame:
+def _read_networks(
+    manifest: Manifest, entries: list[NetworkEntry], crs: CRS, reports: list
+) -> GeoDataFrame:
     frames = []
     for e in entries:
-        gdf, rep = read_vector(manifest.resolve(e.path), role="network", workspace_crs=crs, name=f"network:{e.kind}",
-                               layer=e.layer, encoding=e.encoding, crs=e.crs)
+        gdf, rep = read_vector(
+            manifest.resolve(e.path),
+            role="network",
+            workspace_crs=crs,
+            name=f"network:{e.kind}",
+            layer=e.layer,
+            encoding=e.encoding,
+            crs=e.crs,
+        )
         reports.append(rep)
         raw_status = gdf[e.status_field] if e.status_field in gdf.columns else None
-        gdf = gdf.rename(columns={c: f"src_{c}" for c in ("kind", "status", "status_source") if c in gdf.columns})
+        gdf = gdf.rename(
+            columns={c: f"src_{c}" for c in ("kind", "status", "status_source") if c in gdf.columns}
+        )
         gdf.insert(0, "kind", e.kind)
         if e.status_field is None:
             gdf.insert(1, "status", "built")
             gdf.insert(2, "status_source", "")
         else:
             if raw_status is None:
-                raise ManifestError(f"network {e.kind!r}: no field {e.status_field!r}; fields: {list(gdf.columns)}")
+                raise ManifestError(
+                    f"network {e.kind!r}: no field {e.status_field!r}; fields: {list(gdf.columns)}"
+                )
             raw = raw_status.astype("string").fillna("").str.strip()
             status = np.where(raw.isin(e.built_values), "built", "planned")
             planned_values = sorted(set(raw[status == "planned"].unique()))
             if planned_values:
-                rep.add("STATUS_MAPPED", "warning",
-                        f"{int((status == 'planned').sum())} features counted as planned (values {planned_values}); "
-                        f"built values are {e.built_values}")
+                rep.add(
+                    "STATUS_MAPPED",
+                    "warning",
+                    f"{int((status == 'planned').sum())} features counted as planned (values {planned_values}); "
+                    f"built values are {e.built_values}",
+                )
             gdf.insert(1, "status", status)
             gdf.insert(2, "status_source", raw.to_numpy())
         frames.append(gdf)
@@ -127,18 +149,35 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
     reports: list[LayerReport] = []
     on_step("parcels")
     p = manifest.parcels
-    parcels, rep = read_vector(manifest.resolve(p.path), role="parcels", workspace_crs=crs, name="parcels",
-                               layer=p.layer, encoding=p.encoding, crs=p.crs, id_field=p.id_field,
-                               duplicate_ids=p.duplicate_ids)
+    parcels, rep = read_vector(
+        manifest.resolve(p.path),
+        role="parcels",
+        workspace_crs=crs,
+        name="parcels",
+        layer=p.layer,
+        encoding=p.encoding,
+        crs=p.crs,
+        id_field=p.id_field,
+        duplicate_ids=p.duplicate_ids,
+    )
     reports.append(rep)
     if p.group_field is not None and p.group_field not in parcels.columns:
-        raise ManifestError(f"[parcels] group_field {p.group_field!r} is not a field of the parcels")
+        raise ManifestError(
+            f"[parcels] group_field {p.group_field!r} is not a field of the parcels"
+        )
     parcels.insert(0, "parcel_id", parcels[p.id_field].astype(str))
     on_step("constraints")
     constraints = {}
     for c in manifest.constraints:
-        gdf, rep = read_vector(manifest.resolve(c.path), role="constraint", workspace_crs=crs,
-                               name=f"constraint:{c.kind}", layer=c.layer, encoding=c.encoding, crs=c.crs)
+        gdf, rep = read_vector(
+            manifest.resolve(c.path),
+            role="constraint",
+            workspace_crs=crs,
+            name=f"constraint:{c.kind}",
+            layer=c.layer,
+            encoding=c.encoding,
+            crs=c.crs,
+        )
         reports.append(rep)
         constraints[c.kind] = gdf
     on_step("networks")
@@ -148,7 +187,9 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         dem_path = manifest.resolve(manifest.dem.path)
         if not dem_path.exists():
             raise DataSourceError(f"DEM not found: {dem_path}")
-    return Inputs(manifest.name, crs, parcels, constraints, networks, reports, p.group_field, dem_path)
+    return Inputs(
+        manifest.name, crs, parcels, constraints, networks, reports, p.group_field, dem_path
+    )
 
 
 # --------------------------------------------------------------------------- analysis
@@ -159,20 +200,30 @@ def _area_block(parcels: GeoDataFrame) -> pd.DataFrame:
     ellipsoidal = ellipsoidal_area_m2(parcels)
     with np.errstate(invalid="ignore", divide="ignore"):
         diff_pct = np.where(ellipsoidal > 0, 100.0 * (planar - ellipsoidal) / ellipsoidal, np.nan)
-    return pd.DataFrame({
-        "area_m2": planar, "area_mu": m2_to_mu(planar), "area_ha": m2_to_ha(planar),
-        "area_ellipsoidal_m2": ellipsoidal, "area_ellipsoidal_mu": m2_to_mu(ellipsoidal),
-        "area_ellipsoidal_ha": m2_to_ha(ellipsoidal), "planar_vs_ellipsoidal_pct": diff_pct,
-    })
+    return pd.DataFrame(
+        {
+            "area_m2": planar,
+            "area_mu": m2_to_mu(planar),
+            "area_ha": m2_to_ha(planar),
+            "area_ellipsoidal_m2": ellipsoidal,
+            "area_ellipsoidal_mu": m2_to_mu(ellipsoidal),
+            "area_ellipsoidal_ha": m2_to_ha(ellipsoidal),
+            "planar_vs_ellipsoidal_pct": diff_pct,
+        }
+    )
 
 
-def analyze(inputs: Inputs, policy: Policy | None = None, /, *, on_step: StepCallback = _noop) -> AnalysisResult:
+def analyze(
+    inputs: Inputs, policy: Policy | None = None, /, *, on_step: StepCallback = _noop
+) -> AnalysisResult:
     """Available land, network readiness and transfer verdicts for every parcel."""
     policy = policy or load_policy()
     parcels = inputs.parcels
     on_step("areas")
     table = _area_block(parcels)
-    table["geometry_empty"] = parcels.geometry.is_empty.to_numpy() | parcels.geometry.isna().to_numpy()
+    table["geometry_empty"] = (
+        parcels.geometry.is_empty.to_numpy() | parcels.geometry.isna().to_numpy()
+    )
     on_step("overlay")
     excl = compute_exclusions(parcels, inputs.constraints, policy).frame()
     kinds = list(inputs.constraints)
@@ -182,7 +233,9 @@ def analyze(inputs: Inputs, policy: Policy | None = None, /, *, on_step: StepCal
     excl["net_available_mu"] = m2_to_mu(excl["net_available_m2"])
     excl["net_available_ha"] = m2_to_ha(excl["net_available_m2"])
     on_step("networks")
-    net_kinds = list(dict.fromkeys([*policy.required_networks(), *inputs.networks["kind"].unique().tolist()]))
+    net_kinds = list(
+        dict.fromkeys([*policy.required_networks(), *inputs.networks["kind"].unique().tolist()])
+    )
     dist = network_distances(parcels, inputs.networks, kinds=net_kinds)
     table = pd.concat([table, excl, dist, readiness_frame(dist, policy, kinds=net_kinds)], axis=1)
     on_step("verdicts")
@@ -198,24 +251,36 @@ def _assemble(parcels: GeoDataFrame, table: pd.DataFrame, verdicts: pd.DataFrame
     source = parcels.drop(columns=[parcels.geometry.name, "parcel_id"])
     clash = [c for c in source.columns if c in computed.columns]
     source = source.rename(columns={c: f"src_{c}" for c in clash})
-    frame = pd.concat([parcels[["parcel_id"]].reset_index(drop=True), computed.reset_index(drop=True),
-                       source.reset_index(drop=True)], axis=1)
+    frame = pd.concat(
+        [
+            parcels[["parcel_id"]].reset_index(drop=True),
+            computed.reset_index(drop=True),
+            source.reset_index(drop=True),
+        ],
+        axis=1,
+    )
     return GeoDataFrame(frame, geometry=parcels.geometry.reset_index(drop=True), crs=parcels.crs)
 
 
-def park_summary(parcels: pd.DataFrame, constraint_kinds: list[str], group_field: str | None) -> pd.DataFrame:
+def park_summary(
+    parcels: pd.DataFrame, constraint_kinds: list[str], group_field: str | None
+) -> pd.DataFrame:
     """Totals for the whole park (and per group): gross, excluded by kind, net, transferable, blocked by code."""
     rows = []
     groups = [(ALL_LABEL, parcels)]
     if group_field is not None:
         groups += [(str(k), g) for k, g in parcels.groupby(group_field, sort=True, dropna=False)]
-    blocking = parcels["reasons"].map(lambda t: {r["code"] for r in json.loads(t) if r["severity"] == "block"})
+    blocking = parcels["reasons"].map(
+        lambda t: {r["code"] for r in json.loads(t) if r["severity"] == "block"}
+    )
     codes = sorted(set().union(*blocking)) if len(blocking) else []
     for label, g in groups:
         transferable = g["transferable"].to_numpy(dtype=bool)
         row = {
-            "group": label, "parcels": len(g),
-            "gross_mu": g["area_mu"].sum(), "gross_ha": g["area_ha"].sum(),
+            "group": label,
+            "parcels": len(g),
+            "gross_mu": g["area_mu"].sum(),
+            "gross_ha": g["area_ha"].sum(),
             "gross_ellipsoidal_mu": g["area_ellipsoidal_mu"].sum(),
             "gross_ellipsoidal_ha": g["area_ellipsoidal_ha"].sum(),
         }
@@ -232,12 +297,16 @@ def park_summary(parcels: pd.DataFrame, constraint_kinds: list[str], group_field
         row["blocked_parcels"] = int((~transferable).sum())
         row["warning_parcels"] = int((g["verdict"] == "transferable_with_warnings").sum())
         for code in codes:
-            row[f"blocked_by_{code}"] = int(blocking.loc[g.index].map(lambda s, c=code: c in s).sum())
+            row[f"blocked_by_{code}"] = int(
+                blocking.loc[g.index].map(lambda s, c=code: c in s).sum()
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def run_manifest(path: str | Path, /, *, policy: Policy | None = None, on_step: StepCallback = _noop) -> AnalysisResult:
+def run_manifest(
+    path: str | Path, /, *, policy: Policy | None = None, on_step: StepCallback = _noop
+) -> AnalysisResult:
     """Load a manifest and analyse it."""
     inputs = load_inputs(load_manifest(path), on_step=on_step)
     return analyze(inputs, policy, on_step=on_step)

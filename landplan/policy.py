@@ -55,7 +55,9 @@ class NetworkRule(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> NetworkRule:
         if self.connectable_m < self.connected_m:
-            raise ValueError(f"connectable_m ({self.connectable_m}) must be ≥ connected_m ({self.connected_m})")
+            raise ValueError(
+                f"connectable_m ({self.connectable_m}) must be ≥ connected_m ({self.connected_m})"
+            )
         return self
 
 
@@ -63,6 +65,9 @@ class Tolerances(_Model):
     """Tolerances that turn tiny overlaps into warnings instead of blocks."""
 
     sliver_m2: float = Field(10.0, ge=0)
+    ignore_below_m2: float = Field(
+        0.01, ge=0
+    )  # floating-point noise of touching boundaries, not a sliver
     min_net_available_m2: float = Field(1.0, ge=0)
 
 
@@ -105,8 +110,16 @@ class Policy(_Model):
 
     @model_validator(mode="after")
     def _messages_cover_rules(self) -> Policy:
-        needed = {"OVERLAP", "OVERLAP_SLIVER", "OUTSIDE", "NETWORK_MISSING", "NETWORK_ABSENT", "NO_AVAILABLE_LAND",
-                  "GEOMETRY_EMPTY", "WARN_OVERLAP"}
+        needed = {
+            "OVERLAP",
+            "OVERLAP_SLIVER",
+            "OUTSIDE",
+            "NETWORK_MISSING",
+            "NETWORK_ABSENT",
+            "NO_AVAILABLE_LAND",
+            "GEOMETRY_EMPTY",
+            "WARN_OVERLAP",
+        }
         missing = needed - set(self.messages)
         if missing:
             raise ValueError(f"[messages] lacks templates {sorted(missing)}")
@@ -117,7 +130,9 @@ class Policy(_Model):
         if kind in self.constraints:
             return self.constraints[kind]
         base = self.custom_constraint
-        return base.model_copy(update={"code": f"{kind.upper()}_OVERLAP", "label_zh": kind, "label_en": kind})
+        return base.model_copy(
+            update={"code": f"{kind.upper()}_OVERLAP", "label_zh": kind, "label_en": kind}
+        )
 
     def required_networks(self) -> list[str]:
         return [k for k, r in self.networks.items() if r.requirement != "ignore"]
@@ -135,12 +150,18 @@ def load_policy(source: str | Path | None = None, /) -> Policy:
     if source is None:
         source = "national"
     if isinstance(source, str) and source in SHIPPED:
-        text = resources.files("landplan.profiles").joinpath(f"{source}.toml").read_text(encoding="utf-8")
+        text = (
+            resources.files("landplan.profiles")
+            .joinpath(f"{source}.toml")
+            .read_text(encoding="utf-8")
+        )
         origin = f"shipped profile {source!r}"
     else:
         path = Path(source)
         if not path.exists():
-            raise PolicyError(f"policy profile not found: {path} (shipped profiles: {', '.join(SHIPPED)})")
+            raise PolicyError(
+                f"policy profile not found: {path} (shipped profiles: {', '.join(SHIPPED)})"
+            )
         text = path.read_text(encoding="utf-8")
         origin = str(path)
     return parse_policy(text, origin=origin)
@@ -157,4 +178,6 @@ def parse_policy(text: str, /, *, origin: str = "<string>") -> Policy:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise PolicyError(f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)") from exc
+        raise PolicyError(
+            f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)"
+        ) from exc

@@ -24,7 +24,7 @@ import numpy as np
 import rasterio
 import shapely
 from pyproj import Transformer
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 
 from landplan.units import MU_PER_M2, ellipsoidal_area_m2
 
@@ -84,8 +84,8 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
 
 def _write_dem(path: Path, e0: float, n0: float, rng: np.random.Generator) -> None:
     """Write the valley DEM: floor 2380–2420 m sloping south, sides up to ~3100 m."""
-    nx = int(round(2 * (HALF_X + DEM_MARGIN) / DEM_CELL))
-    ny = int(round(2 * (HALF_Y + DEM_MARGIN) / DEM_CELL))
+    nx = round(2 * (HALF_X + DEM_MARGIN) / DEM_CELL)
+    ny = round(2 * (HALF_Y + DEM_MARGIN) / DEM_CELL)
     x = -HALF_X - DEM_MARGIN + DEM_CELL * (np.arange(nx) + 0.5)
     y = HALF_Y + DEM_MARGIN - DEM_CELL * (np.arange(ny) + 0.5)
     xx, yy = np.meshgrid(x, y)
@@ -101,9 +101,17 @@ def _write_dem(path: Path, e0: float, n0: float, rng: np.random.Generator) -> No
     q = ((xx - _axis_x(cy)) / a) ** 2 + ((yy - cy) / b) ** 2
     z -= 32.0 * np.exp(-(q**2))  # flat-bottomed reservoir basin
     profile = {
-        "driver": "GTiff", "height": ny, "width": nx, "count": 1, "dtype": "float32",
-        "crs": GK_CRS, "nodata": -9999.0, "compress": "deflate",
-        "transform": from_origin(e0 - HALF_X - DEM_MARGIN, n0 + HALF_Y + DEM_MARGIN, DEM_CELL, DEM_CELL),
+        "driver": "GTiff",
+        "height": ny,
+        "width": nx,
+        "count": 1,
+        "dtype": "float32",
+        "crs": GK_CRS,
+        "nodata": -9999.0,
+        "compress": "deflate",
+        "transform": Affine(
+            DEM_CELL, 0.0, e0 - HALF_X - DEM_MARGIN, 0.0, -DEM_CELL, n0 + HALF_Y + DEM_MARGIN
+        ),
     }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(z.astype("float32"), 1)
@@ -152,8 +160,15 @@ def _build_grid(rng: np.random.Generator) -> dict:
             if any(_in_ellipse(cx, cy, *zone) for zone in FARM_ZONES):
                 continue
             blocks[(r, c)] = xy
-    return {"eu": eu, "ev": ev, "blocks": blocks, "u_street": u_street, "v_street": v_street,
-            "ncol": len(cols), "nrow": len(rows)}
+    return {
+        "eu": eu,
+        "ev": ev,
+        "blocks": blocks,
+        "u_street": u_street,
+        "v_street": v_street,
+        "ncol": len(cols),
+        "nrow": len(rows),
+    }
 
 
 def _split_convex(poly: np.ndarray, p: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -191,11 +206,16 @@ def _subdivide(poly, n, eu, ev, rng, *, strips=False) -> list[np.ndarray]:
     centre = poly.mean(axis=0)
     p = centre + (t - centre @ axis) * axis
     ang = rng.normal(0.0, 0.03)
-    normal = np.array([axis[0] * math.cos(ang) - axis[1] * math.sin(ang),
-                       axis[0] * math.sin(ang) + axis[1] * math.cos(ang)])
+    normal = np.array(
+        [
+            axis[0] * math.cos(ang) - axis[1] * math.sin(ang),
+            axis[0] * math.sin(ang) + axis[1] * math.cos(ang),
+        ]
+    )
     a, b = _split_convex(poly, p, normal)
-    return (_subdivide(a, n1, eu, ev, rng, strips=strips)
-            + _subdivide(b, n - n1, eu, ev, rng, strips=strips))
+    return _subdivide(a, n1, eu, ev, rng, strips=strips) + _subdivide(
+        b, n - n1, eu, ev, rng, strips=strips
+    )
 
 
 def _add_junctions(rings: list[np.ndarray]) -> list[np.ndarray]:
@@ -208,7 +228,7 @@ def _add_junctions(rings: list[np.ndarray]) -> list[np.ndarray]:
     out = []
     for ring in rings:
         new = []
-        for a, b in zip(ring, np.roll(ring, -1, axis=0)):
+        for a, b in zip(ring, np.roll(ring, -1, axis=0), strict=True):
             new.append(a)
             ab, rel = b - a, pts - a
             length2 = float(ab @ ab)
@@ -341,10 +361,12 @@ def _redlines(rng, parcels: gpd.GeoDataFrame, centre) -> tuple[gpd.GeoDataFrame,
     tree = shapely.STRtree(geoms)
     rel = shapely.get_coordinates(shapely.centroid(geoms)) - centre
     edge_dist = rel[:, 0] - (_axis_x(rel[:, 1]) - _half_width(rel[:, 1]))
-    hits = set(tree.query(core, predicate="intersects").tolist())
-    fingers, used_rows = [], set()
+    hits = tree.query(core, predicate="intersects")
+    hit_area = shapely.area(shapely.intersection(geoms[hits], core))
+    wanted = 3 - int(((hit_area > 1e-6) & (hit_area < 5.0)).sum())  # incidental slivers count
+    hits, fingers, used_rows = set(hits.tolist()), [], set()
     for i in np.argsort(edge_dist, kind="stable"):
-        if len(fingers) == 3:
+        if len(fingers) >= wanted:
             break
         if i in hits or rel[i, 1] < -2500.0 or int(rel[i, 1] // 800) in used_rows:
             continue
@@ -358,9 +380,12 @@ def _redlines(rng, parcels: gpd.GeoDataFrame, centre) -> tuple[gpd.GeoDataFrame,
         used_rows.add(int(rel[i, 1] // 800))
     west = shapely.union_all([west, *fingers])
     gdf = gpd.GeoDataFrame(
-        {"HXMC": ["玉龙雪山水源涵养生态保护红线", "东山水土保持生态保护红线"],
-         "HXLX": ["水源涵养", "水土保持"]},
-        geometry=[west, east], crs=GK_CRS,
+        {
+            "HXMC": ["玉龙雪山水源涵养生态保护红线", "东山水土保持生态保护红线"],
+            "HXLX": ["水源涵养", "水土保持"],
+        },
+        geometry=[west, east],
+        crs=GK_CRS,
     )
     return gdf, core
 
@@ -391,7 +416,7 @@ def _finger(plot, target, rng):
     return finger if shapely.intersects(finger, target) else None
 
 
-def _farmland(rng, grid, parcels, centre) -> gpd.GeoDataFrame:
+def _farmland(rng, parcels, centre) -> gpd.GeoDataFrame:
     """Disjoint farmland patches: most in the farm zones, five over parcel edges."""
     rings = []
     for cx, cy, a, b in FARM_ZONES:
@@ -417,9 +442,14 @@ def _farmland(rng, grid, parcels, centre) -> gpd.GeoDataFrame:
         taken = g if taken is None else shapely.union(taken, g)
     n = len(geoms)
     return gpd.GeoDataFrame(
-        {"JBNTBH": [f"JB530702-{i + 1:04d}" for i in range(n)],
-         "DLMC": rng.choice(np.array(["水田", "旱地", "水浇地"]), n, p=[0.5, 0.35, 0.15]).astype(object)},
-        geometry=geoms, crs=GK_CRS,
+        {
+            "JBNTBH": [f"JB530702-{i + 1:04d}" for i in range(n)],
+            "DLMC": rng.choice(np.array(["水田", "旱地", "水浇地"]), n, p=[0.5, 0.35, 0.15]).astype(
+                object
+            ),
+        },
+        geometry=geoms,
+        crs=GK_CRS,
     )
 
 
@@ -434,8 +464,9 @@ def _udb(grid: dict, redline_core, centre) -> gpd.GeoDataFrame:
     keep = shapely.polygons(u[:, None] * grid["eu"] + v[:, None] * grid["ev"] + centre)
     area = shapely.difference(shapely.intersection(area, keep), redline_core).simplify(2.0)
     parts = [p for p in shapely.get_parts(area) if p.area > 1.0e5]
-    return gpd.GeoDataFrame({"name": ["丽江金山高新区城镇开发边界"] * len(parts)},
-                            geometry=parts, crs=GK_CRS)
+    return gpd.GeoDataFrame(
+        {"name": ["丽江金山高新区城镇开发边界"] * len(parts)}, geometry=parts, crs=GK_CRS
+    )
 
 
 # ----------------------------------------------------------------------------- networks
@@ -457,12 +488,26 @@ def _segments(grid: dict) -> list[dict]:
     segs = []
     for k, u in enumerate(us):  # vertical streets (经 k 路)
         for r in range(grid["nrow"]):
-            segs.append({"vertical": True, "street": k, "pos": r, "adj": [(r, k - 1), (r, k)],
-                         "uv": [(u, vs[r]), (u, vs[r + 1])]})
+            segs.append(
+                {
+                    "vertical": True,
+                    "street": k,
+                    "pos": r,
+                    "adj": [(r, k - 1), (r, k)],
+                    "uv": [(u, vs[r]), (u, vs[r + 1])],
+                }
+            )
     for m, v in enumerate(vs):  # horizontal streets (纬 m 路)
         for c in range(grid["ncol"]):
-            segs.append({"vertical": False, "street": m, "pos": c, "adj": [(m - 1, c), (m, c)],
-                         "uv": [(us[c], v), (us[c + 1], v)]})
+            segs.append(
+                {
+                    "vertical": False,
+                    "street": m,
+                    "pos": c,
+                    "adj": [(m - 1, c), (m, c)],
+                    "uv": [(us[c], v), (us[c + 1], v)],
+                }
+            )
     out = []
     for s in segs:
         adj = [a for a in s["adj"] if a in blocks]
@@ -520,7 +565,8 @@ def _networks(grid: dict, centre) -> dict[str, gpd.GeoDataFrame]:
             d = (b - a) / np.hypot(*(b - a))
             shift = offset * np.array([-d[1], d[0]])
             groups.setdefault((s["vertical"], s["street"], status), []).append(
-                np.array([a, b]) + shift + centre)
+                np.array([a, b]) + shift + centre
+            )
         names, statuses, geoms = [], [], []
         for (vert, k, status), lines in sorted(groups.items()):
             street = f"{'经' if vert else '纬'}{_numeral(k + 1)}路"
@@ -528,14 +574,20 @@ def _networks(grid: dict, centre) -> dict[str, gpd.GeoDataFrame]:
             statuses.append(status)
             geoms.append(shapely.line_merge(shapely.multilinestrings(lines)))
         if kind == "power":  # 110 kV feeder coming in over the western mountains
-            end = grid["u_street"][grid["ncol"] // 2 - 2] * grid["eu"]
-            line = np.array([[-HALF_X - 400.0, 450.0], [-2300.0, 380.0], [-1500.0, 260.0]])
-            line = np.vstack([line, [end[0], 200.0]]) + centre
+            west_ends = [
+                s["xy"][np.argmin(s["xy"][:, 0])]
+                for s in segs
+                if not s["vertical"] and s["zone"] == "core"
+            ]
+            end = min(west_ends, key=lambda xy: abs(xy[1] - 300.0) + 0.01 * xy[0])
+            bend = end - 300.0 * grid["eu"]
+            line = np.array([[-HALF_X - 400.0, bend[1] + 150.0], bend, end]) + centre
             names.append("110kV金山变进线")
             statuses.append("已建")
             geoms.append(shapely.linestrings(line))
-        layers[kind] = gpd.GeoDataFrame({"name": names, "status": statuses},
-                                        geometry=geoms, crs=GK_CRS)
+        layers[kind] = gpd.GeoDataFrame(
+            {"name": names, "status": statuses}, geometry=geoms, crs=GK_CRS
+        )
     return layers
 
 
@@ -544,32 +596,26 @@ def _networks(grid: dict, centre) -> dict[str, gpd.GeoDataFrame]:
 
 _MANIFEST_HEAD = """name = "丽江金山高新区（示例）"
 crs = "auto"
-
 [parcels]
 path = "parcels/parcels.shp"
 id_field = "DKBH"
-
 [[constraints]]
 kind = "red_line"
 path = "eco.gpkg"
 layer = "redline"
-
 [[constraints]]
 kind = "basic_farmland"
 path = "farmland.zip"
-
 [[constraints]]
 kind = "urban_boundary"
 path = "udb.geojson"
-
 [[constraints]]
 kind = "inundation"
 path = "inundation.gpkg"
 layer = "inundation"
 """
 
-_MANIFEST_NETWORK = """
-[[networks]]
+_MANIFEST_NETWORK = """[[networks]]
 kind = "{kind}"
 path = "networks.gpkg"
 layer = "{kind}"
@@ -625,19 +671,20 @@ def generate_sample(out_dir: str | Path, /, *, seed: int = 2025) -> Path:
 
     redline, red_core = _redlines(rng, parcels, centre)
     redline.to_crs("EPSG:4490").to_file(out / "eco.gpkg", layer="redline", driver="GPKG")
-    _write_zip_shapefile(_farmland(rng, grid, parcels, centre), out / "farmland.zip", "farmland")
+    _write_zip_shapefile(_farmland(rng, parcels, centre), out / "farmland.zip", "farmland")
     udb = _udb(grid, red_core, centre).to_crs("EPSG:4326")
     udb.to_file(out / "udb.geojson", driver="GeoJSON", layer_options={"RFC7946": "YES"})
     cy, a, b = RESERVOIR
     ring = _wiggly_ring(rng, _axis_x(cy), cy, a, b * 1.15, 48, 0.06) + centre
-    inundation = gpd.GeoDataFrame({"name": ["金山水库淹没区"]},
-                                  geometry=[shapely.polygons(ring)], crs=GK_CRS)
+    inundation = gpd.GeoDataFrame(
+        {"name": ["金山水库淹没区"]}, geometry=[shapely.polygons(ring)], crs=GK_CRS
+    )
     inundation.to_file(out / "inundation.gpkg", layer="inundation", driver="GPKG")
     for kind, layer in _networks(grid, centre).items():
         layer.to_file(out / "networks.gpkg", layer=kind, driver="GPKG")
 
     text = _MANIFEST_HEAD + "".join(_MANIFEST_NETWORK.format(kind=k) for k in NETWORK_KINDS)
-    text += '\n[dem]\npath = "dem.tif"\n'
+    text += '[dem]\npath = "dem.tif"\n'
     manifest = out / "manifest.toml"
     manifest.write_text(text, encoding="utf-8")
     return manifest

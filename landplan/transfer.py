@@ -37,33 +37,61 @@ class Reason:
         d = asdict(self)
         for key in ("value", "threshold"):
             v = d[key]
-            d[key] = None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
+            d[key] = (
+                None
+                if v is None or (isinstance(v, float) and math.isnan(v))
+                else round(float(v), 4)
+            )
         return d
 
 
-def _reason(policy: Policy, template: str, *, code: str, severity: str, value, threshold, unit: str,
-            basis: str, **fields) -> Reason:
+def _reason(
+    policy: Policy,
+    template: str,
+    *,
+    code: str,
+    severity: str,
+    value,
+    threshold,
+    unit: str,
+    basis: str,
+    **fields,
+) -> Reason:
     msg = policy.messages[template]
     ctx = {"value": value if value is not None else float("nan"), "threshold": threshold, **fields}
-    return Reason(code, severity, value, threshold, unit, basis, msg.zh.format(**ctx), msg.en.format(**ctx))
+    return Reason(
+        code, severity, value, threshold, unit, basis, msg.zh.format(**ctx), msg.en.format(**ctx)
+    )
 
 
 def _share_pct(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole > 0 else 0.0
 
 
-def _constraint_reasons(i: int, table: pd.DataFrame, kinds: Sequence[str], policy: Policy) -> list[Reason]:
+def _constraint_reasons(
+    i: int, table: pd.DataFrame, kinds: Sequence[str], policy: Policy
+) -> list[Reason]:
     out: list[Reason] = []
     gross = float(table["area_m2"].iat[i])
     tol = policy.tolerances.sliver_m2
     for kind in kinds:
         rule = policy.rule_for(kind)
         value = float(table[f"excluded_{kind}_m2"].iat[i])
-        if value <= 0.0:
+        if value <= policy.tolerances.ignore_below_m2:
             continue
-        fields = {"label_zh": rule.label_zh, "label_en": rule.label_en, "value_mu": m2_to_mu(value),
-                  "share_pct": _share_pct(value, gross)}
-        common = {"code": rule.code, "value": value, "threshold": tol, "unit": "m2", "basis": rule.basis}
+        fields = {
+            "label_zh": rule.label_zh,
+            "label_en": rule.label_en,
+            "value_mu": m2_to_mu(value),
+            "share_pct": _share_pct(value, gross),
+        }
+        common = {
+            "code": rule.code,
+            "value": value,
+            "threshold": tol,
+            "unit": "m2",
+            "basis": rule.basis,
+        }
         if rule.action == "warn":
             out.append(_reason(policy, "WARN_OVERLAP", severity="warn", **common, **fields))
         elif value <= tol:
@@ -78,10 +106,15 @@ def _constraint_reasons(i: int, table: pd.DataFrame, kinds: Sequence[str], polic
 def _planned_text(dist_planned: float, rule) -> tuple[str, str]:
     if math.isnan(dist_planned):
         return "；亦无规划线路", "; none is planned either"
-    return (f"；规划{rule.label_zh}距 {dist_planned:.0f} m", f"; a planned {rule.label_en} runs {dist_planned:.0f} m away")
+    return (
+        f"；规划{rule.label_zh}距 {dist_planned:.0f} m",
+        f"; a planned {rule.label_en} runs {dist_planned:.0f} m away",
+    )
 
 
-def _network_reasons(i: int, table: pd.DataFrame, kinds: Sequence[str], policy: Policy) -> list[Reason]:
+def _network_reasons(
+    i: int, table: pd.DataFrame, kinds: Sequence[str], policy: Policy
+) -> list[Reason]:
     out: list[Reason] = []
     for kind in kinds:
         rule = policy.networks.get(kind)
@@ -92,32 +125,69 @@ def _network_reasons(i: int, table: pd.DataFrame, kinds: Sequence[str], policy: 
             continue
         planned_zh, planned_en = _planned_text(float(table[f"dist_planned_{kind}_m"].iat[i]), rule)
         template = "NETWORK_ABSENT" if math.isnan(dist) else "NETWORK_MISSING"
-        out.append(_reason(
-            policy, template, code=f"NETWORK_MISSING:{kind}", severity=rule.requirement,
-            value=None if math.isnan(dist) else dist, threshold=rule.connectable_m, unit="m", basis=rule.basis,
-            label_zh=rule.label_zh, label_en=rule.label_en, planned_zh=planned_zh, planned_en=planned_en,
-        ))
+        out.append(
+            _reason(
+                policy,
+                template,
+                code=f"NETWORK_MISSING:{kind}",
+                severity=rule.requirement,
+                value=None if math.isnan(dist) else dist,
+                threshold=rule.connectable_m,
+                unit="m",
+                basis=rule.basis,
+                label_zh=rule.label_zh,
+                label_en=rule.label_en,
+                planned_zh=planned_zh,
+                planned_en=planned_en,
+            )
+        )
     return out
 
 
-def parcel_reasons(i: int, table: pd.DataFrame, *, constraint_kinds: Sequence[str], network_kinds: Sequence[str],
-                   policy: Policy) -> list[Reason]:
+def parcel_reasons(
+    i: int,
+    table: pd.DataFrame,
+    *,
+    constraint_kinds: Sequence[str],
+    network_kinds: Sequence[str],
+    policy: Policy,
+) -> list[Reason]:
     """Every reason for parcel row ``i`` of a table holding areas, exclusions and distances."""
     if bool(table["geometry_empty"].iat[i]):
         msg = policy.messages["GEOMETRY_EMPTY"]
-        return [Reason("GEOMETRY_EMPTY", "block", None, None, "", "数据质量 / data quality", msg.zh, msg.en)]
+        return [
+            Reason(
+                "GEOMETRY_EMPTY", "block", None, None, "", "数据质量 / data quality", msg.zh, msg.en
+            )
+        ]
     reasons = _constraint_reasons(i, table, constraint_kinds, policy)
     net = float(table["net_available_m2"].iat[i])
     floor = policy.tolerances.min_net_available_m2
     if net < floor:
-        reasons.append(_reason(policy, "NO_AVAILABLE_LAND", code="NO_AVAILABLE_LAND", severity="block", value=net,
-                               threshold=floor, unit="m2", basis="扣除三区三线等限制后无可用土地"))
+        reasons.append(
+            _reason(
+                policy,
+                "NO_AVAILABLE_LAND",
+                code="NO_AVAILABLE_LAND",
+                severity="block",
+                value=net,
+                threshold=floor,
+                unit="m2",
+                basis="扣除三区三线等限制后无可用土地",
+            )
+        )
     reasons.extend(_network_reasons(i, table, network_kinds, policy))
     return reasons
 
 
-def decide(table: pd.DataFrame, policy: Policy, /, *, constraint_kinds: Sequence[str],
-           network_kinds: Sequence[str]) -> pd.DataFrame:
+def decide(
+    table: pd.DataFrame,
+    policy: Policy,
+    /,
+    *,
+    constraint_kinds: Sequence[str],
+    network_kinds: Sequence[str],
+) -> pd.DataFrame:
     """Verdict columns for every parcel row of ``table``.
 
     Returns ``transferable`` (bool), ``verdict`` (``transferable`` /
@@ -128,16 +198,26 @@ def decide(table: pd.DataFrame, policy: Policy, /, *, constraint_kinds: Sequence
     verdict = np.empty(n, dtype=object)
     reasons_json, codes, text_zh, text_en = [], [], [], []
     for i in range(n):
-        rs = parcel_reasons(i, table, constraint_kinds=constraint_kinds, network_kinds=network_kinds, policy=policy)
+        rs = parcel_reasons(
+            i, table, constraint_kinds=constraint_kinds, network_kinds=network_kinds, policy=policy
+        )
         blocked = any(r.severity == "block" for r in rs)
-        verdict[i] = "blocked" if blocked else ("transferable_with_warnings" if rs else "transferable")
+        verdict[i] = (
+            "blocked" if blocked else ("transferable_with_warnings" if rs else "transferable")
+        )
         reasons_json.append(json.dumps([r.to_dict() for r in rs], ensure_ascii=False))
         codes.append(";".join(r.code for r in rs))
         text_zh.append("；".join(r.message_zh for r in rs))
         text_en.append("; ".join(r.message_en for r in rs))
     return pd.DataFrame(
-        {"transferable": verdict != "blocked", "verdict": verdict, "reasons": reasons_json,
-         "reason_codes": codes, "reasons_zh": text_zh, "reasons_en": text_en},
+        {
+            "transferable": verdict != "blocked",
+            "verdict": verdict,
+            "reasons": reasons_json,
+            "reason_codes": codes,
+            "reasons_zh": text_zh,
+            "reasons_en": text_en,
+        },
         index=table.index,
     )
 
@@ -151,5 +231,7 @@ def reason_counts(reasons_json: Sequence[str], net_mu: Sequence[float], /) -> pd
     df = pd.DataFrame(rows, columns=["code", "severity", "area_mu"])
     if df.empty:
         return pd.DataFrame(columns=["code", "severity", "parcels", "area_mu"])
-    out = df.groupby(["code", "severity"], as_index=False).agg(parcels=("area_mu", "size"), area_mu=("area_mu", "sum"))
+    out = df.groupby(["code", "severity"], as_index=False).agg(
+        parcels=("area_mu", "size"), area_mu=("area_mu", "sum")
+    )
     return out.sort_values(["severity", "parcels"], ascending=[True, False]).reset_index(drop=True)

@@ -12,5 +12,12 @@ NetworkStatus = Literal["connected", "connectable", "needs_extension", "absent"]
 Verdict = Literal["transferable", "transferable_with_warnings", "blocked"]
 LayerRole = Literal["parcels", "constraint", "network"]
 
-CONSTRAINT_KINDS = ("red_line", "basic_farmland", "urban_boundary", "inundation", "flood", "geohazard")
+CONSTRAINT_KINDS = (
+    "red_line",
+    "basic_farmland",
+    "urban_boundary",
+    "inundation",
+    "flood",
+    "geohazard",
+)
 NETWORK_KINDS = ("road", "water", "sewer", "power", "gas", "heat", "telecom")

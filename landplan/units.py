@@ -58,7 +58,9 @@ def planar_area_m2(geoms: GeoSeries | GeoDataFrame, /) -> np.ndarray:
     return shapely.area(np.asarray(geoms.geometry.values)).astype("float64")
 
 
-def ellipsoidal_area_m2(geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float = DENSIFY_M) -> np.ndarray:
+def ellipsoidal_area_m2(
+    geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float = DENSIFY_M
+) -> np.ndarray:
     """Area on the CGCS2000 ellipsoid in m², the figure the land survey reports.
 
     Edges are densified to ``densify_m`` in the projected CRS, the vertices are
@@ -81,4 +83,8 @@ def ellipsoidal_area_m2(geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float 
 
 def area_columns(prefix: str, area_m2: np.ndarray) -> dict[str, np.ndarray]:
     """Return ``{prefix_m2, prefix_mu, prefix_ha}`` columns for an area array."""
-    return {f"{prefix}_m2": area_m2, f"{prefix}_mu": m2_to_mu(area_m2), f"{prefix}_ha": m2_to_ha(area_m2)}
+    return {
+        f"{prefix}_m2": area_m2,
+        f"{prefix}_mu": m2_to_mu(area_m2),
+        f"{prefix}_ha": m2_to_ha(area_m2),
+    }

@@ -121,7 +121,9 @@ class GpkgWorkspace:
 
     def read_layer(self, name: str, /) -> GeoDataFrame | pd.DataFrame:
         if name not in self.layers():
-            raise WorkspaceError(f"workspace {self.path} has no layer {name!r}; it has {self.layers()}")
+            raise WorkspaceError(
+                f"workspace {self.path} has no layer {name!r}; it has {self.layers()}"
+            )
         return pyogrio.read_dataframe(self.gpkg, layer=name)
 
     def write_result(self, result, /, *, extras: Mapping[str, Writer] | None = None) -> None:
@@ -151,21 +153,30 @@ def _write_all(stage: Path, result) -> None:
     write_layer(results, "park_summary", result.summary)
     write_tables(stage, result.summary, result.reasons, validation)
     (stage / "validation_report.json").write_text(
-        json.dumps([r.to_dict() for r in inputs.reports], ensure_ascii=False, indent=2), encoding="utf-8")
+        json.dumps([r.to_dict() for r in inputs.reports], ensure_ascii=False, indent=2),
+        encoding="utf-8",
+    )
     (stage / "policy.toml").write_text(policy_text(result.policy), encoding="utf-8")
     if inputs.dem_path is not None:
         copy_dem(inputs.dem_path, stage / "rasters" / "dem.tif", crs=result.crs)
     meta = {
-        "format_version": FORMAT_VERSION, "name": result.name, "crs": result.crs.to_string(),
+        "format_version": FORMAT_VERSION,
+        "name": result.name,
+        "crs": result.crs.to_string(),
         "policy": f"{result.policy.profile.name} {result.policy.profile.version}",
-        "parcels": len(result.parcels), "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parcels": len(result.parcels),
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (stage / MARKER).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def write_tables(folder: Path, summary: pd.DataFrame, reasons: pd.DataFrame, validation: pd.DataFrame) -> None:
+def write_tables(
+    folder: Path, summary: pd.DataFrame, reasons: pd.DataFrame, validation: pd.DataFrame
+) -> None:
     """``park_summary.csv`` (UTF-8 with BOM, so Excel shows Chinese) and ``park_summary.xlsx``."""
-    summary.to_csv(folder / "park_summary.csv", index=False, encoding="utf-8-sig", float_format="%.4f")
+    summary.to_csv(
+        folder / "park_summary.csv", index=False, encoding="utf-8-sig", float_format="%.4f"
+    )
     with pd.ExcelWriter(folder / "park_summary.xlsx", engine="openpyxl") as xl:
         summary.round(4).to_excel(xl, sheet_name="summary 汇总", index=False)
         reasons.round(4).to_excel(xl, sheet_name="reasons 原因", index=False)
@@ -214,11 +225,15 @@ def copy_dem(src: Path, dst: Path, /, *, crs) -> None:
             if ds.crs is None:
                 from landplan.errors import CRSError
 
-                raise CRSError(f"the DEM {src.name} has no CRS; add one (e.g. gdal_edit.py -a_srs EPSG:4542)")
+                raise CRSError(
+                    f"the DEM {src.name} has no CRS; add one (e.g. gdal_edit.py -a_srs EPSG:4542)"
+                )
             if ds.crs == crs:
                 rasterio.shutil.copy(ds, dst, driver="COG", compress="DEFLATE")
             else:
                 with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear) as vrt:
                     rasterio.shutil.copy(vrt, dst, driver="COG", compress="DEFLATE")
     except RasterioIOError as exc:
-        raise DataSourceError(f"cannot read the DEM {src.name}: damaged or not a raster ({exc.__class__.__name__})") from exc
+        raise DataSourceError(
+            f"cannot read the DEM {src.name}: damaged or not a raster ({exc.__class__.__name__})"
+        ) from exc

@@ -35,15 +35,65 @@ def layers() -> dict[str, gpd.GeoDataFrame]:
     }
 
 
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+TEST_DB = "landplan_test"
+
+
+def _provision_postgis() -> str | None:
+    """Create the test database with PostGIS on the local server; None when that is not possible."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    try:
+        with psycopg.connect(DEFAULT_SERVER, autocommit=True, connect_timeout=3) as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (TEST_DB,)
+            ).fetchone():
+                conn.execute(f"CREATE DATABASE {TEST_DB}")
+        dsn = DEFAULT_SERVER.rsplit("/", 1)[0] + "/" + TEST_DB
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        return dsn
+    except psycopg.Error:
+        return None
+
+
+def pytest_configure(config):
+    """On the controller only: find or create a PostGIS database and pass its DSN to the workers."""
+    if hasattr(config, "workerinput") or os.environ.get("LANDPLAN_TEST_DSN"):
+        return
+    dsn = _provision_postgis()
+    if dsn:
+        os.environ["LANDPLAN_TEST_DSN"] = dsn
+
+
 @pytest.fixture(scope="session")
 def postgis_dsn() -> str:
     """DSN of a PostGIS database; in CI its absence is a failure, not a skip."""
     dsn = os.environ.get("LANDPLAN_TEST_DSN")
     if not dsn:
         if os.environ.get("CI"):
-            pytest.fail("LANDPLAN_TEST_DSN is not set in CI: .ci/run must create the PostGIS database")
+            pytest.fail(
+                "LANDPLAN_TEST_DSN is not set in CI: .ci/run must create the PostGIS database"
+            )
         pytest.skip("set LANDPLAN_TEST_DSN=postgresql://... to run the PostGIS oracle tests")
     psycopg = pytest.importorskip("psycopg")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return dsn
+
+
+@pytest.fixture(scope="session")
+def sample_manifest(tmp_path_factory):
+    """The bundled Lijiang sample, generated once per test session."""
+    from landplan.sample import generate_sample
+
+    return generate_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def sample_result(sample_manifest):
+    from landplan.pipeline import run_manifest
+
+    return run_manifest(sample_manifest)

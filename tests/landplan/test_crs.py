@@ -7,8 +7,14 @@ from landplan.errors import CRSError
 
 @pytest.mark.parametrize(
     ("lon", "zone", "cm_epsg", "prefixed_epsg"),
-    [(100.2, 33, 4542, 4521), (75.0, 25, 4534, 4513), (116.4, 39, 4548, 4527), (135.0, 45, 4554, 4533),
-     (97.49, 32, 4541, 4520), (97.51, 33, 4542, 4521)],
+    [
+        (100.2, 33, 4542, 4521),
+        (75.0, 25, 4534, 4513),
+        (116.4, 39, 4548, 4527),
+        (135.0, 45, 4554, 4533),
+        (97.49, 32, 4541, 4520),
+        (97.51, 33, 4542, 4521),
+    ],
 )
 def test_zone_arithmetic_matches_the_epsg_names(lon, zone, cm_epsg, prefixed_epsg):
     assert c.gk3_zone(lon) == zone
@@ -32,7 +38,13 @@ def test_guards():
     assert not c.looks_like_degrees((619_000, 2_977_000, 620_000, 2_978_000))
     assert c.prefixed_zone_of_easting(33_619_000.0) == 33
     assert c.prefixed_zone_of_easting(619_000.0) is None
-    assert c.outside_area_of_use((619_000, 2_977_000, 620_000, 2_978_000), CRS.from_epsg(4542)) is False
-    assert c.outside_area_of_use((5_000_000, 2_977_000, 5_000_100, 2_977_100), CRS.from_epsg(4542)) is True
+    assert (
+        c.outside_area_of_use((619_000, 2_977_000, 620_000, 2_978_000), CRS.from_epsg(4542))
+        is False
+    )
+    assert (
+        c.outside_area_of_use((5_000_000, 2_977_000, 5_000_100, 2_977_100), CRS.from_epsg(4542))
+        is True
+    )
     with pytest.raises(CRSError, match="EPSG:4542"):
         c.parse_crs("not a crs")

@@ -3,10 +3,8 @@ import numpy as np
 import pytest
 import shapely
 
-from landplan.networks import network_distances, network_status
+from landplan.networks import network_distances, network_status, readiness_frame
 from landplan.policy import load_policy
-from landplan.networks import readiness_frame
-
 from tests.helpers import GK, X0, Y0
 
 
@@ -28,15 +26,18 @@ def test_distances_to_built_and_planned_segments(three_parcels):
 
 
 def test_status_thresholds_are_inclusive():
-    s = network_status(np.array([30.0, 30.0001, 200.0, 200.0001]), connected_m=30, connectable_m=200)
+    s = network_status(
+        np.array([30.0, 30.0001, 200.0, 200.0001]), connected_m=30, connectable_m=200
+    )
     assert s.tolist() == ["connected", "connectable", "connectable", "needs_extension"]
 
 
 def test_empty_parcel_has_no_distance(three_parcels):
     parcels = three_parcels.copy()
     parcels.loc[0, "geometry"] = shapely.Polygon()
-    nets = gpd.GeoDataFrame({"kind": ["road"], "status": ["built"]},
-                            geometry=[shapely.Point(X0, Y0 - 10)], crs=GK)
+    nets = gpd.GeoDataFrame(
+        {"kind": ["road"], "status": ["built"]}, geometry=[shapely.Point(X0, Y0 - 10)], crs=GK
+    )
     d = network_distances(parcels, nets, kinds=["road"])
     assert np.isnan(d["dist_road_m"].iat[0])
     assert d["dist_road_m"].iat[1] == pytest.approx(np.hypot(100, 10))

@@ -43,7 +43,9 @@ def _geod_area_of_lonlat_ring(lons, lats):
     return abs(geod.polygon_area_perimeter(lons, lats)[0])
 
 
-@pytest.mark.parametrize("lon", [99.0, 100.2, 100.45])  # central meridian, Lijiang, near the zone edge (±1.5°)
+@pytest.mark.parametrize(
+    "lon", [99.0, 100.2, 100.45]
+)  # central meridian, Lijiang, near the zone edge (±1.5°)
 def test_ellipsoidal_area_matches_geod_on_the_densified_true_outline(lon):
     crs = gk_zone_crs(lon)
     g = gpd.GeoSeries.from_xy([lon], [26.9], crs=4490).to_crs(crs)
@@ -64,7 +66,9 @@ def test_planar_vs_ellipsoidal_difference_grows_towards_the_zone_edge():
     def pct(lon):
         crs = gk_zone_crs(lon)
         p = gpd.GeoSeries.from_xy([lon], [26.9], crs=4490).to_crs(crs)
-        sq = gpd.GeoSeries([shapely.box(p.x.iat[0], p.y.iat[0], p.x.iat[0] + 500, p.y.iat[0] + 500)], crs=crs)
+        sq = gpd.GeoSeries(
+            [shapely.box(p.x.iat[0], p.y.iat[0], p.x.iat[0] + 500, p.y.iat[0] + 500)], crs=crs
+        )
         ell = ellipsoidal_area_m2(sq)[0]
         return 100 * (planar_area_m2(sq)[0] - ell) / ell
 
@@ -79,7 +83,9 @@ def test_ellipsoidal_area_handles_holes_multiparts_and_empties():
     x, y = 619_000.0, 2_977_000.0
     outer = shapely.box(x, y, x + 200, y + 200)
     holed = outer.difference(shapely.box(x + 50, y + 50, x + 150, y + 150))
-    multi = shapely.MultiPolygon([shapely.box(x, y, x + 10, y + 10), shapely.box(x + 20, y, x + 30, y + 10)])
+    multi = shapely.MultiPolygon(
+        [shapely.box(x, y, x + 10, y + 10), shapely.box(x + 20, y, x + 30, y + 10)]
+    )
     s = gpd.GeoSeries([outer, holed, multi, shapely.Polygon()], crs=4542)
     a = ellipsoidal_area_m2(s)
     ratio = a[0] / 40_000

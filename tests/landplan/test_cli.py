@@ -1,0 +1,58 @@
+"""The real ``landplan`` command in a subprocess."""
+
+import os
+import subprocess
+import sys
+
+import pyogrio
+
+
+def _landplan(*args, cwd):
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "landplan", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_demo_writes_a_workspace_and_says_where(tmp_path):
+    run = _landplan("demo", "--out", str(tmp_path / "demo"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert str(tmp_path / "demo" / "results.gpkg") in run.stdout
+    assert str(tmp_path / "demo" / "map.html") in run.stdout
+    assert "RED_LINE_OVERLAP" in run.stdout
+    html = (tmp_path / "demo" / "map.html").read_text(encoding="utf-8")
+    assert "leaflet" in html.lower()
+    assert (
+        len(
+            pyogrio.read_dataframe(
+                tmp_path / "demo" / "results.gpkg", layer="parcels", max_features=5
+            )
+        )
+        == 5
+    )
+
+
+def test_analyze_bad_input_exits_2_with_a_message_and_writes_nothing(tmp_path):
+    (tmp_path / "m.toml").write_text(
+        '[parcels]\npath = "missing.shp"\nid_field = "DKBH"\n', encoding="utf-8"
+    )
+    run = _landplan("analyze", "m.toml", "--out", "out", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "missing.shp" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_prints_findings(sample_manifest, tmp_path):
+    run = _landplan("validate", str(sample_manifest), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "ENCODING_DETECTED" in run.stdout and "EPSG:4542" in run.stdout
+
+
+def test_help_on_every_level(tmp_path):
+    assert "analyze" in _landplan("--help", cwd=tmp_path).stdout
+    assert "--policy" in _landplan("analyze", "--help", cwd=tmp_path).stdout

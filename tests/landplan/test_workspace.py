@@ -1,0 +1,88 @@
+"""The embedded store: QGIS-readable GeoPackages, atomic replacement, no lost data."""
+
+import json
+
+import pandas as pd
+import pyogrio
+import pytest
+
+from landplan.errors import WorkspaceError
+from landplan.policy import parse_policy
+from landplan.workspace import MARKER, GpkgWorkspace
+
+
+def test_workspace_contents(sample_result, tmp_path):
+    out = tmp_path / "ws"
+    GpkgWorkspace(out).write_result(sample_result)
+    for name in (
+        MARKER,
+        "workspace.gpkg",
+        "results.gpkg",
+        "park_summary.csv",
+        "park_summary.xlsx",
+        "validation_report.json",
+        "policy.toml",
+        "rasters/dem.tif",
+    ):
+        assert (out / name).exists(), name
+    layers = set(pyogrio.list_layers(out / "workspace.gpkg")[:, 0])
+    assert {
+        "parcels",
+        "constraint_red_line",
+        "networks",
+        "result_parcels",
+        "park_summary",
+    } <= layers
+    parcels = pyogrio.read_dataframe(out / "results.gpkg", layer="parcels")
+    assert len(parcels) == len(sample_result.parcels)
+    assert parcels["transferable"].dtype == bool
+    assert parcels["DKMC"].tolist() == sample_result.parcels["DKMC"].tolist()
+    pd.testing.assert_series_equal(
+        parcels["area_m2"], sample_result.parcels["area_m2"], check_names=False
+    )
+    assert json.loads(parcels["reasons"].iat[0]) == json.loads(
+        sample_result.parcels["reasons"].iat[0]
+    )
+    assert parse_policy((out / "policy.toml").read_text(encoding="utf-8")) == sample_result.policy
+    csv = pd.read_csv(out / "park_summary.csv", encoding="utf-8-sig")
+    assert csv["gross_mu"].iat[0] == pytest.approx(
+        sample_result.summary["gross_mu"].iat[0], abs=1e-4
+    )
+    xlsx = pd.read_excel(out / "park_summary.xlsx", sheet_name=None)
+    assert set(xlsx) == {"summary 汇总", "reasons 原因", "validation 数据检查"}
+    import rasterio
+
+    with rasterio.open(out / "rasters" / "dem.tif") as ds:
+        assert ds.crs.to_epsg() == 4542 and ds.overviews(1)  # COG with overviews
+
+
+def test_a_failed_write_leaves_the_previous_workspace_intact(sample_result, tmp_path):
+    out = tmp_path / "ws"
+    GpkgWorkspace(out).write_result(sample_result)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    def boom(stage):
+        (stage / "half-written.tmp").write_text("x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        GpkgWorkspace(out).write_result(sample_result, extras={"map": boom})
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ws"]  # no staging directory left behind
+
+
+def test_other_directories_are_never_overwritten(sample_result, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.docx").write_text("precious")
+    with pytest.raises(WorkspaceError, match="not a landplan workspace"):
+        GpkgWorkspace(tmp_path / "mine").write_result(sample_result)
+    assert (tmp_path / "mine" / "thesis.docx").read_text() == "precious"
+
+
+def test_read_back(sample_result, tmp_path):
+    ws = GpkgWorkspace(tmp_path / "ws")
+    ws.write_result(sample_result)
+    assert ws.metadata()["crs"] == "EPSG:4542"
+    assert len(ws.read_layer("result_parcels")) == len(sample_result.parcels)
+    with pytest.raises(WorkspaceError, match="no layer"):
+        ws.read_layer("nope")
