@@ -78,7 +78,7 @@ CONSTRAINTS: dict[str, ConstraintStyle] = {
         Label("城镇开发边界", "Urban development boundary"), "#6a1b9a", dash_array="8 6"
     ),
     "inundation": ConstraintStyle(
-        Label("洪水淹没区", "Inundation area"), "#0288d1", fill_color="#81d4fa", fill_opacity=0.45
+        Label("水库淹没区", "Reservoir inundation zone"), "#0288d1", fill_color="#81d4fa", fill_opacity=0.45
     ),
 }
 
@@ -93,7 +93,7 @@ def constraint_style(kind: str, /) -> ConstraintStyle:
 NETWORKS: dict[str, tuple[str, Label]] = {
     "road": ("#424242", Label("道路", "Road")),
     "water": ("#1565c0", Label("给水", "Water supply")),
-    "sewer": ("#6d4c41", Label("污水", "Sewer")),
+    "sewer": ("#6d4c41", Label("排水", "Sewer")),
     "power": ("#ef6c00", Label("电力", "Power")),
     "gas": ("#fbc02d", Label("燃气", "Gas")),
     "heat": ("#d32f2f", Label("供热", "Heat")),
