@@ -200,6 +200,18 @@ def validate(
     _console().print(table)
 
 
+def _register_groups() -> None:
+    from landplan.commands import load_groups, load_top_level
+
+    for name, help_text, sub in load_groups():
+        app.add_typer(sub, name=name, help=help_text)
+    for func in load_top_level():
+        app.command()(func)
+
+
+_register_groups()
+
+
 def main() -> None:
     """Entry point of the ``landplan`` console script."""
     try:
