@@ -5,18 +5,13 @@ Paths are relative to the manifest.  See the README for a complete example.
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from landplan.errors import ManifestError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 _KIND = r"^[a-z][a-z0-9_]{0,39}$"
 

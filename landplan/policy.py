@@ -9,7 +9,7 @@ Load one with :func:`load_policy` (a file path or a shipped profile name).
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -17,11 +17,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from landplan.errors import PolicyError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SHIPPED = ("national", "seven-connections")
 
@@ -72,12 +67,47 @@ class Tolerances(_Model):
 
 
 class TerrainRule(_Model):
-    """Slope limit (applied by the terrain/suitability step when a DEM is given)."""
+    """Slope limits, applied when a DEM is given.
+
+    A parcel gets ``SLOPE_TOO_STEEP`` when more than ``max_steep_share`` of its area is steeper
+    than ``max_slope_deg``; cells steeper than ``hard_slope_deg`` are a hard constraint in the
+    suitability surface.
+    """
 
     max_slope_deg: float = Field(gt=0, lt=90)
+    max_steep_share: float = Field(0.25, ge=0, le=1)
+    hard_slope_deg: float = Field(25.0, gt=0, lt=90)
+    requirement: Literal["block", "warn", "ignore"] = "warn"
     basis: str
-    enabled: bool = False
     verified: bool = False
+
+
+class CostTable(_Model):
+    """Unit costs for site levelling and network extension (元), with their status."""
+
+    cut_soil_yuan_per_m3: float = Field(gt=0)
+    cut_rock_yuan_per_m3: float = Field(gt=0)
+    soil_share: float = Field(ge=0, le=1)
+    fill_yuan_per_m3: float = Field(ge=0)
+    extension_yuan_per_m: dict[str, float]
+    reference_cost_wan_per_mu: float = Field(gt=0)
+    sources: list[str] = Field(default_factory=list)
+    verified: bool = False
+
+    def cut_yuan_per_m3(self) -> float:
+        """Blended excavation price for the soil/rock split."""
+        return (
+            self.soil_share * self.cut_soil_yuan_per_m3
+            + (1 - self.soil_share) * self.cut_rock_yuan_per_m3
+        )
+
+
+class SuitabilityFactorRule(_Model):
+    """A default suitability factor computed from the workspace (``slope``, ``relief``, ``dist:<kind>``)."""
+
+    source: str
+    rescale: dict
+    weight: float = Field(gt=0)
 
 
 class Message(_Model):
@@ -106,6 +136,8 @@ class Policy(_Model):
     networks_standard: str
     networks: dict[str, NetworkRule]
     terrain: TerrainRule
+    costs: CostTable
+    suitability: dict[str, SuitabilityFactorRule]
     messages: dict[str, Message]
 
     @model_validator(mode="after")

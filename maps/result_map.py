@@ -17,12 +17,14 @@ from maps.layers import (
 )
 from maps.legend import css_element, legend_element, title_element
 from maps.popups import POPUP_CSS
+from maps.rasters import SLOPE, SUITABILITY, add_raster_overlay
 from maps.styles import LANGS, Lang
 
 if TYPE_CHECKING:
     import folium
     from geopandas import GeoDataFrame
 
+OVERLAY_STYLES = {"slope": SLOPE, "suitability": SUITABILITY}
 PARCEL_COLUMNS = ("parcel_id", "verdict", "area_mu", "net_available_mu", "reasons")
 
 
@@ -35,6 +37,7 @@ def build_result_map(
     lang: Lang = "zh",
     title: str | None = None,
     tiles: str | None = "OpenStreetMap",
+    overlays: dict[str, str | os.PathLike[str]] | None = None,
 ) -> folium.Map:
     """Build a self-contained Folium map of a transfer analysis.
 
@@ -55,6 +58,9 @@ def build_result_map(
         Text of a title box at the top of the map (escaped).
     tiles : str or None
         Folium basemap name; ``None`` for no basemap.
+    overlays : dict, optional
+        Rasters to draw under the parcels with a colour bar: ``{"slope": path,
+        "suitability": path}`` (hidden until switched on in the layer control).
 
     Returns
     -------
@@ -91,6 +97,8 @@ def build_result_map(
     networks_wgs84 = to_wgs84(networks) if networks is not None else None
 
     m = base_map(_bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84), tiles=tiles)
+    for name, path in (overlays or {}).items():
+        add_raster_overlay(m, path, style=OVERLAY_STYLES[name], lang=lang)
     add_constraints(m, constraints_wgs84, lang=lang)
     if networks_wgs84 is not None:
         add_networks(m, networks_wgs84, lang=lang)

@@ -78,7 +78,10 @@ CONSTRAINTS: dict[str, ConstraintStyle] = {
         Label("城镇开发边界", "Urban development boundary"), "#6a1b9a", dash_array="8 6"
     ),
     "inundation": ConstraintStyle(
-        Label("水库淹没区", "Reservoir inundation zone"), "#0288d1", fill_color="#81d4fa", fill_opacity=0.45
+        Label("水库淹没区", "Reservoir inundation zone"),
+        "#0288d1",
+        fill_color="#81d4fa",
+        fill_opacity=0.45,
     ),
 }
 

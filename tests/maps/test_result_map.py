@@ -291,3 +291,37 @@ def test_no_drawable_parcels_fits_other_layers(parcels, constraints):
     (south, west), _ = fit.bounds
     assert 100.19 < west < 100.21 and 26.89 < south < 26.91
     assert "lp-legend" in m.get_root().render()
+
+
+def test_raster_overlays_with_colour_bars(parcels, tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "slope.tif"
+    z = np.linspace(0, 30, 100 * 80, dtype="float32").reshape(80, 100)
+    z[0, 0] = -9999
+    profile = {
+        "driver": "GTiff",
+        "width": 100,
+        "height": 80,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4542",
+        "transform": from_origin(619_000, 2_977_800, 10, 10),
+        "nodata": -9999,
+    }
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(z, 1)
+    m = build_result_map(parcels, overlays={"slope": path, "suitability": path})
+    html = m.get_root().render()
+    assert html.count("data:image/png;base64,") == 2
+    overlays = [c for c in m._children.values() if type(c).__name__ == "ImageOverlay"]
+    assert [o.layer_name for o in overlays] == [
+        "坡度（°） Slope (°)",
+        "建设适宜性（0–100） Suitability (0–100)",
+    ]
+    (south, west), (north, east) = overlays[0].bounds
+    assert 26.8 < south < north < 27.0 and 100.1 < west < east < 100.3
+    colorbars = [c for c in m._children.values() if type(c).__name__ == "LinearColormap"]
+    assert [(c.vmin, c.vmax) for c in colorbars] == [(0.0, 25.0), (0.0, 100.0)]
