@@ -46,3 +46,63 @@ class PolicyError(LandplanError, ValueError):
 
 class WorkspaceError(LandplanError, OSError):
     """The output workspace cannot be written safely."""
+
+
+class InputTableError(LandplanError, ValueError):
+    """A CSV/XLSX table of projects or firms lacks a column or holds an impossible value."""
+
+
+class UnitsError(InputTableError):
+    """A column's magnitudes contradict its unit (元 where 万元 is expected, % where a fraction is)."""
+
+
+class UnknownIndustryError(InputTableError):
+    """An industry code that the indicator table does not list (or of another GB/T 4754 version)."""
+
+
+class IndicatorTableError(LandplanError, ValueError):
+    """An indicator table or 亩均 preset (TOML) fails validation, or is looser than its national base."""
+
+
+class StateError(LandplanError, ValueError):
+    """A lifecycle transition that the register's transition table does not allow.
+
+    ``current``, ``requested`` and ``allowed`` (a tuple) name the states involved.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        /,
+        *,
+        current: str | None = None,
+        requested: str | None = None,
+        allowed: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.current = current
+        self.requested = requested
+        self.allowed = tuple(allowed)
+
+
+class ConflictError(LandplanError, RuntimeError):
+    """Someone else changed the register row first (optimistic concurrency).
+
+    ``current`` holds the row as it is now (a dict), so the caller can re-read and retry.
+    """
+
+    def __init__(self, message: str, /, *, current: dict | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class RegisterError(LandplanError, ValueError):
+    """A register entry or field value that cannot be accepted (unknown parcel, bad date, ...)."""
+
+
+class RasterError(LandplanError, ValueError):
+    """A raster that opens but cannot be used: all cells nodata, rotated, too small."""
+
+
+class EfficiencyError(LandplanError, ValueError):
+    """An input of the 开发区土地集约利用评价 (park land-efficiency indicators) is unusable."""

@@ -29,6 +29,12 @@ class ParcelsEntry(_Entry):
     id_field: str
     group_field: str | None = None  # e.g. 片区 name: per-group totals in the park summary
     duplicate_ids: Literal["error", "suffix"] = "error"
+    # land-efficiency indicators (土地供应率, 建成率, ...): which attribute says supplied / built
+    status_field: str | None = None
+    supplied_values: list[str] = Field(default_factory=list)
+    built_values: list[str] = Field(default_factory=list)
+    land_use_field: str | None = None  # 地类编码, e.g. DLBM (工业用地率)
+    floor_area_field: str | None = None  # total floor area m² (综合容积率)
 
 
 class ConstraintEntry(_Entry):

@@ -49,6 +49,7 @@ class Inputs:
     reports: list[LayerReport]
     group_field: str | None = None
     dem_path: Path | None = None
+    efficiency: dict = field(default_factory=dict)  # options of landplan.efficiency.park_efficiency
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,27 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         dem_path = manifest.resolve(manifest.dem.path)
         if not dem_path.exists():
             raise DataSourceError(f"DEM not found: {dem_path}")
+    for opt in ("status_field", "land_use_field", "floor_area_field"):
+        name = getattr(p, opt)
+        if name is not None and name not in parcels.columns:
+            raise ManifestError(f"[parcels] {opt} {name!r} is not a field of the parcels")
+    efficiency = {
+        "status_field": p.status_field,
+        "supplied_values": tuple(p.supplied_values),
+        "built_values": tuple(p.built_values),
+        "land_use_field": p.land_use_field,
+        "floor_area_field": p.floor_area_field,
+    }
     return Inputs(
-        manifest.name, crs, parcels, constraints, networks, reports, p.group_field, dem_path
+        manifest.name,
+        crs,
+        parcels,
+        constraints,
+        networks,
+        reports,
+        p.group_field,
+        dem_path,
+        efficiency,
     )
 
 
@@ -242,8 +262,20 @@ def analyze(
     verdicts = decide(table, policy, constraint_kinds=kinds, network_kinds=net_kinds)
     out = _assemble(parcels, table.drop(columns="geometry_empty"), verdicts)
     summary = park_summary(out, kinds, inputs.group_field)
+    summary = summary.merge(_efficiency(out, inputs), on="group", how="left")
     reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
     return AnalysisResult(inputs.name, inputs.crs, out, summary, reasons, inputs, policy)
+
+
+def _efficiency(parcels: GeoDataFrame, inputs: Inputs) -> pd.DataFrame:
+    """开发区土地集约利用评价 rates per group, to merge into the park summary."""
+    from landplan.efficiency import park_efficiency
+
+    options = {"land_use_field": None} | inputs.efficiency
+    eff = park_efficiency(
+        pd.DataFrame(parcels.drop(columns="geometry")), group_field=inputs.group_field, **options
+    )
+    return eff.drop(columns=[c for c in eff.columns if c != "group" and c in ("parcels",)])
 
 
 def _assemble(parcels: GeoDataFrame, table: pd.DataFrame, verdicts: pd.DataFrame) -> GeoDataFrame:

@@ -599,6 +599,10 @@ crs = "auto"
 [parcels]
 path = "parcels/parcels.shp"
 id_field = "DKBH"
+group_field = "QY"
+status_field = "ZT"
+supplied_values = ["已出让", "在建"]
+land_use_field = "DLBM"
 [[constraints]]
 kind = "red_line"
 path = "eco.gpkg"

@@ -11,38 +11,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from landplan.policy import Policy
+from landplan.reasons import Reason
 from landplan.units import m2_to_mu
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One reason a parcel is blocked or carries a warning."""
-
-    code: str
-    severity: str
-    value: float | None
-    threshold: float | None
-    unit: str
-    basis: str
-    message_zh: str
-    message_en: str
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for key in ("value", "threshold"):
-            v = d[key]
-            d[key] = (
-                None
-                if v is None or (isinstance(v, float) and math.isnan(v))
-                else round(float(v), 4)
-            )
-        return d
 
 
 def _reason(

@@ -26,8 +26,8 @@ import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -127,11 +127,20 @@ class GpkgWorkspace:
         return pyogrio.read_dataframe(self.gpkg, layer=name)
 
     def write_result(self, result, /, *, extras: Mapping[str, Writer] | None = None) -> None:
-        """Write inputs, results, exports and ``extras`` (name → writer) atomically."""
-        with staged_directory(self.path) as stage:
+        """Write inputs, results, exports and ``extras`` (name → writer) atomically.
+
+        The lifecycle register (``register`` tables in ``workspace.gpkg``) is carried over from
+        the previous workspace, holding its lock from the copy until the new directory is in place.
+        """
+        from landplan.register import carry_register, freeze_register
+
+        with ExitStack() as lock, staged_directory(self.path) as stage:
             _write_all(stage, result)
             for writer in (extras or {}).values():
                 writer(stage)
+            if self.gpkg.exists():
+                lock.enter_context(freeze_register(self.gpkg))
+                carry_register(self.gpkg, stage / "workspace.gpkg")
 
 
 def _write_all(stage: Path, result) -> None:
@@ -165,7 +174,7 @@ def _write_all(stage: Path, result) -> None:
         "crs": result.crs.to_string(),
         "policy": f"{result.policy.profile.name} {result.policy.profile.version}",
         "parcels": len(result.parcels),
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (stage / MARKER).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
