@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (the message says what to fix), 1 unexpected 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -61,10 +62,13 @@ def _run_with_progress(manifest: Path, out: Path, policy_name: str | None, *, la
         def step(name: str) -> None:
             bar.update(task, advance=1, description=name)
 
-        inputs = load_inputs(load_manifest(manifest), on_step=step)
-        result = analyze(inputs, policy, on_step=step)
-        step("writing")
-        GpkgWorkspace(out).write_result(result, extras={"map.html": _map_writer(result, lang=lang)})
+        with tempfile.TemporaryDirectory(prefix="landplan-rasters-") as tmp:
+            inputs = load_inputs(load_manifest(manifest), on_step=step)
+            result = analyze(inputs, policy, on_step=step, raster_dir=Path(tmp))
+            step("writing")
+            GpkgWorkspace(out).write_result(
+                result, extras={"map.html": _map_writer(result, lang=lang)}
+            )
         bar.update(task, completed=len(STEPS), description="done")
     _print_summary(console, result, out.resolve())
 
@@ -73,12 +77,14 @@ def _map_writer(result, *, lang: str):
     def write(stage: Path) -> None:
         from maps import build_result_map, save_map
 
+        overlays = {k: v for k, v in result.rasters.items() if k in ("slope", "suitability")}
         m = build_result_map(
             result.parcels,
             constraints=result.inputs.constraints,
             networks=result.inputs.networks,
             lang=lang,
             title=result.name,
+            overlays=overlays,
         )
         save_map(m, stage / "map.html")
 

@@ -7,6 +7,7 @@ halves, so callers holding GeoDataFrames already can skip the files.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ class AnalysisResult:
     inputs: Inputs
     policy: Policy
     notes: list[str] = field(default_factory=list)
+    rasters: dict[str, Path] = field(
+        default_factory=dict
+    )  # name → COG (dem, slope, suitability, ...)
 
 
 # --------------------------------------------------------------------------- loading
@@ -234,9 +238,18 @@ def _area_block(parcels: GeoDataFrame) -> pd.DataFrame:
 
 
 def analyze(
-    inputs: Inputs, policy: Policy | None = None, /, *, on_step: StepCallback = _noop
+    inputs: Inputs,
+    policy: Policy | None = None,
+    /,
+    *,
+    on_step: StepCallback = _noop,
+    raster_dir: Path | None = None,
 ) -> AnalysisResult:
-    """Available land, network readiness and transfer verdicts for every parcel."""
+    """Available land, network readiness and transfer verdicts for every parcel.
+
+    With a DEM, also terrain, suitability and development cost (:mod:`landplan.development`);
+    its rasters go to ``raster_dir`` (a new temporary directory when not given).
+    """
     policy = policy or load_policy()
     parcels = inputs.parcels
     on_step("areas")
@@ -258,13 +271,34 @@ def analyze(
     )
     dist = network_distances(parcels, inputs.networks, kinds=net_kinds)
     table = pd.concat([table, excl, dist, readiness_frame(dist, policy, kinds=net_kinds)], axis=1)
+    rasters: dict[str, Path] = {}
+    if inputs.dem_path is not None:
+        from landplan.development import analyze_development
+
+        folder = (
+            Path(raster_dir) if raster_dir else Path(tempfile.mkdtemp(prefix="landplan-rasters-"))
+        )
+        dev = analyze_development(
+            parcels,
+            table,
+            dem_path=inputs.dem_path,
+            constraints=inputs.constraints,
+            networks=inputs.networks,
+            policy=policy,
+            folder=folder,
+            on_step=on_step,
+        )
+        table = pd.concat([table, dev.columns.set_index(table.index)], axis=1)
+        rasters = dev.rasters
     on_step("verdicts")
     verdicts = decide(table, policy, constraint_kinds=kinds, network_kinds=net_kinds)
     out = _assemble(parcels, table.drop(columns="geometry_empty"), verdicts)
     summary = park_summary(out, kinds, inputs.group_field)
     summary = summary.merge(_efficiency(out, inputs), on="group", how="left")
     reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
-    return AnalysisResult(inputs.name, inputs.crs, out, summary, reasons, inputs, policy)
+    return AnalysisResult(
+        inputs.name, inputs.crs, out, summary, reasons, inputs, policy, rasters=rasters
+    )
 
 
 def _efficiency(parcels: GeoDataFrame, inputs: Inputs) -> pd.DataFrame:

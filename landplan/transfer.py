@@ -152,7 +152,33 @@ def parcel_reasons(
             )
         )
     reasons.extend(_network_reasons(i, table, network_kinds, policy))
+    reasons.extend(_slope_reasons(i, table, policy))
     return reasons
+
+
+def _slope_reasons(i: int, table: pd.DataFrame, policy: Policy) -> list[Reason]:
+    rule = policy.terrain
+    if "steep_share" not in table or rule.requirement == "ignore":
+        return []
+    share = float(table["steep_share"].iat[i])
+    if math.isnan(share) or share <= rule.max_steep_share:
+        return []
+    return [
+        _reason(
+            policy,
+            "SLOPE_TOO_STEEP",
+            code="SLOPE_TOO_STEEP",
+            severity=rule.requirement,
+            value=share,
+            threshold=rule.max_steep_share,
+            unit="share",
+            basis=rule.basis,
+            value_pct=100 * share,
+            threshold_pct=100 * rule.max_steep_share,
+            limit_deg=rule.max_slope_deg,
+            mean_deg=float(table["slope_mean_deg"].iat[i]),
+        )
+    ]
 
 
 def decide(

@@ -35,7 +35,7 @@ import pandas as pd
 import pyogrio
 from geopandas import GeoDataFrame
 
-from landplan.errors import DataSourceError, WorkspaceError
+from landplan.errors import WorkspaceError
 from landplan.io import reports_frame
 
 MARKER = "landplan-workspace.json"
@@ -166,8 +166,10 @@ def _write_all(stage: Path, result) -> None:
         encoding="utf-8",
     )
     (stage / "policy.toml").write_text(policy_text(result.policy), encoding="utf-8")
-    if inputs.dem_path is not None:
-        copy_dem(inputs.dem_path, stage / "rasters" / "dem.tif", crs=result.crs)
+    if result.rasters:
+        (stage / "rasters").mkdir()
+        for name, path in result.rasters.items():
+            shutil.copy2(path, stage / "rasters" / f"{name}.tif")
     meta = {
         "format_version": FORMAT_VERSION,
         "name": result.name,
@@ -218,31 +220,3 @@ def _to_toml(data: dict, prefix: str = "") -> str:
                 out += f"\n[{name}]\n"
             out += body
     return out
-
-
-def copy_dem(src: Path, dst: Path, /, *, crs) -> None:
-    """Copy a DEM into the workspace as a COG in the workspace CRS (streamed, bounded memory)."""
-    import rasterio
-    import rasterio.shutil
-    from rasterio.enums import Resampling
-    from rasterio.errors import RasterioIOError
-    from rasterio.vrt import WarpedVRT
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with rasterio.open(src) as ds:
-            if ds.crs is None:
-                from landplan.errors import CRSError
-
-                raise CRSError(
-                    f"the DEM {src.name} has no CRS; add one (e.g. gdal_edit.py -a_srs EPSG:4542)"
-                )
-            if ds.crs == crs:
-                rasterio.shutil.copy(ds, dst, driver="COG", compress="DEFLATE")
-            else:
-                with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear) as vrt:
-                    rasterio.shutil.copy(vrt, dst, driver="COG", compress="DEFLATE")
-    except RasterioIOError as exc:
-        raise DataSourceError(
-            f"cannot read the DEM {src.name}: damaged or not a raster ({exc.__class__.__name__})"
-        ) from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import tomllib
 
 import geopandas as gpd
 import numpy as np
@@ -12,11 +12,6 @@ import rasterio
 import shapely
 
 from landplan.sample import NETWORK_KINDS, generate_sample
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 FILES = [
     "manifest.toml",
