@@ -17,7 +17,9 @@ so land covered by two layers is excluded once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,14 +149,21 @@ def compute_exclusions(
     geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
     gross = shapely.area(geoms)
     by_kind: dict[str, np.ndarray] = {}
-    exclude, inside = [], []
     for kind, layer in constraints.items():
         if layer.crs is not None and not layer.crs.equals(crs):
             raise CRSError(
                 f"constraint layer {kind!r} is in {layer.crs}, parcels in {crs}; reproject it first"
             )
+
+    def one_kind(layer):  # GEOS releases the GIL: kinds run on all cores
         union = dissolve(layer.geometry.values)
-        covered = np.minimum(covered_area_m2(geoms, subdivide(np.array([union]))), gross)
+        return union, np.minimum(covered_area_m2(geoms, subdivide(np.array([union]))), gross)
+
+    workers = max(1, min(len(constraints), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        passes = list(pool.map(one_kind, constraints.values()))
+    exclude, inside = [], []
+    for kind, (union, covered) in zip(constraints, passes, strict=True):
         action = policy.rule_for(kind).action
         if action == "require_inside":
             by_kind[kind] = np.maximum(gross - covered, 0.0)

@@ -260,7 +260,8 @@ def verify(
     from rich.table import Table
 
     from landplan.errors import LandplanError
-    from landplan.register import Register, read_actuals
+    from landplan.lifecycle_rules import read_actuals
+    from landplan.register import Register
 
     try:
         actual = read_actuals(actual_csv, parcel_id=parcel_id)

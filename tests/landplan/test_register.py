@@ -18,18 +18,14 @@ import pyogrio
 import pytest
 
 from landplan.errors import ConflictError, RegisterError, StateError
-from landplan.register import (
-    STATES,
-    TRANSITIONS,
-    Register,
+from landplan.lifecycle_rules import (
     add_years,
-    carry_register,
     detect_idle,
-    freeze_register,
     full_years_elapsed,
     read_actuals,
     verify_output,
 )
+from landplan.register import STATES, TRANSITIONS, Register, carry_register, freeze_register
 from landplan.workspace import MARKER, GpkgWorkspace, write_layer
 from tests.helpers import GK, box
 
