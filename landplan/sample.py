@@ -34,6 +34,7 @@ HALF_X, HALF_Y = 3000.0, 3500.0  # half extent of the park area (m)
 DEM_MARGIN, DEM_CELL = 500.0, 10.0
 THETA_DEG = (5.0, 10.0)  # grid rotation range
 RESERVOIR = (-3150.0, 800.0, 420.0)  # centre y, semi-axes (relative metres)
+HILL = (-900.0, -1700.0, 70.0, 180.0)  # centre x, centre y (relative metres), height (m), Gaussian sigma (m)
 FARM_ZONES = ((-1200.0, 1150.0, 380.0, 300.0), (-900.0, -1800.0, 450.0, 330.0))
 STANDARD_LAND_MU = 398.0  # 2025 Lijiang report: 398 亩 of 标准地 in 东山
 NETWORK_KINDS = ("road", "water", "sewer", "power", "gas", "telecom")
@@ -100,6 +101,9 @@ def _write_dem(path: Path, e0: float, n0: float, rng: np.random.Generator) -> No
     cy, a, b = RESERVOIR
     q = ((xx - _axis_x(cy)) / a) ** 2 + ((yy - cy) / b) ** 2
     z -= 32.0 * np.exp(-(q**2))  # flat-bottomed reservoir basin
+    # a 70 m hill (山包) on the floor of 玉龙片区: parcels on its flanks are steep and costly to level
+    hx, hy, height, sigma = HILL
+    z += height * np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2.0 * sigma**2))
     profile = {
         "driver": "GTiff",
         "height": ny,
