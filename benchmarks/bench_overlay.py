@@ -116,11 +116,18 @@ def machine_info() -> dict:
         nproc = int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout)
     except Exception:
         nproc = os.cpu_count()
-    return {"nproc": nproc, "cpu_model": cpu, "ram_gb": mem_gb, "platform": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "nproc": nproc,
+        "cpu_model": cpu,
+        "ram_gb": mem_gb,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
-def finish_columns(gross: np.ndarray, covered: dict[str, np.ndarray], allowed: np.ndarray) -> pd.DataFrame:
+def finish_columns(
+    gross: np.ndarray, covered: dict[str, np.ndarray], allowed: np.ndarray
+) -> pd.DataFrame:
     """Same clipping as landplan: covered ≤ gross, outside-UDB = gross − covered, 0 ≤ net ≤ gross."""
     cols = {}
     for k in KINDS:
@@ -156,11 +163,21 @@ def landplan_breakdown(parcels: gpd.GeoDataFrame, layers: dict) -> list[tuple[st
     timed("area(parcels)", lambda: shapely.area(geoms))
     unions = {}
     for k in KINDS:
-        unions[k] = timed(f"{k}: dissolve (union_all)", lambda k=k: lc.dissolve(layers[k].geometry.values))
+        unions[k] = timed(
+            f"{k}: dissolve (union_all)", lambda k=k: lc.dissolve(layers[k].geometry.values)
+        )
         pieces = timed(f"{k}: subdivide", lambda k=k: lc.subdivide(np.array([unions[k]])))
-        timed(f"{k}: covered_area_m2 ({len(pieces)} pieces)", lambda p=pieces: lc.covered_area_m2(geoms, p))
-    excluded = timed("net: union_all(exclusions)", lambda: shapely.union_all([unions[k] for k in EXCLUDE_KINDS]))
-    allowed = timed("net: difference(udb, excluded)", lambda: shapely.difference(unions["urban_boundary"], excluded))
+        timed(
+            f"{k}: covered_area_m2 ({len(pieces)} pieces)",
+            lambda p=pieces: lc.covered_area_m2(geoms, p),
+        )
+    excluded = timed(
+        "net: union_all(exclusions)", lambda: shapely.union_all([unions[k] for k in EXCLUDE_KINDS])
+    )
+    allowed = timed(
+        "net: difference(udb, excluded)",
+        lambda: shapely.difference(unions["urban_boundary"], excluded),
+    )
     pieces = timed("net: subdivide(allowed)", lambda: lc.subdivide(np.array([allowed])))
     timed(f"net: covered_area_m2 ({len(pieces)} pieces)", lambda: lc.covered_area_m2(geoms, pieces))
     return steps
@@ -204,21 +221,35 @@ def pg_load(dsn_base: str, parcels: gpd.GeoDataFrame, layers: dict) -> dict:
     """COPY parcels and constraint layers, build GiST indexes, ANALYZE.  Returns timings (s)."""
     t0 = time.perf_counter()
     with pg_connect(dsn_base, DBNAME) as conn:
-        conn.execute(f"CREATE TABLE parcels (id bigint PRIMARY KEY, geom geometry(Polygon, {SRID}) NOT NULL)")
-        conn.execute(f"CREATE TABLE constraints (kind text NOT NULL, fid bigint NOT NULL, "
-                     f"geom geometry(Geometry, {SRID}) NOT NULL)")
+        conn.execute(
+            f"CREATE TABLE parcels (id bigint PRIMARY KEY, geom geometry(Polygon, {SRID}) NOT NULL)"
+        )
+        conn.execute(
+            f"CREATE TABLE constraints (kind text NOT NULL, fid bigint NOT NULL, "
+            f"geom geometry(Geometry, {SRID}) NOT NULL)"
+        )
         with conn.cursor() as cur:
             hexes = _ewkb_hex(parcels.geometry.values)
             ids = parcels["parcel_id"].to_numpy()
             with cur.copy("COPY parcels (id, geom) FROM STDIN") as cp:
                 chunk = 20_000
                 for s in range(0, len(ids), chunk):
-                    cp.write("".join(f"{i}\t{h}\n" for i, h in zip(ids[s:s + chunk], hexes[s:s + chunk])))
+                    cp.write(
+                        "".join(
+                            f"{i}\t{h}\n"
+                            for i, h in zip(ids[s : s + chunk], hexes[s : s + chunk], strict=False)
+                        )
+                    )
             with cur.copy("COPY constraints (kind, fid, geom) FROM STDIN") as cp:
                 for k in KINDS:
                     lay = layers[k]
                     hx = _ewkb_hex(lay.geometry.values)
-                    cp.write("".join(f"{k}\t{f}\t{h}\n" for f, h in zip(lay["fid"].to_numpy(), hx)))
+                    cp.write(
+                        "".join(
+                            f"{k}\t{f}\t{h}\n"
+                            for f, h in zip(lay["fid"].to_numpy(), hx, strict=False)
+                        )
+                    )
         t_copy = time.perf_counter()
         conn.execute("CREATE INDEX parcels_geom_gix ON parcels USING gist (geom)")
         conn.execute("CREATE INDEX constraints_geom_gix ON constraints USING gist (geom)")
@@ -227,7 +258,12 @@ def pg_load(dsn_base: str, parcels: gpd.GeoDataFrame, layers: dict) -> dict:
         conn.execute("VACUUM ANALYZE parcels")
         conn.execute("VACUUM ANALYZE constraints")
         t_end = time.perf_counter()
-    return {"copy_s": t_copy - t0, "index_s": t_index - t_copy, "analyze_s": t_end - t_index, "total_s": t_end - t0}
+    return {
+        "copy_s": t_copy - t0,
+        "index_s": t_index - t_copy,
+        "analyze_s": t_end - t_index,
+        "total_s": t_end - t0,
+    }
 
 
 PG_MAX_VERTICES = 128  # ST_Subdivide size; 128 was fastest for PostGIS here (256: +30 % join time, 64: slower subdivide)
@@ -235,20 +271,26 @@ PG_MAX_VERTICES = 128  # ST_Subdivide size; 128 was fastest for PostGIS here (25
 PG_PREP = [
     ("drop", "DROP TABLE IF EXISTS bench_dissolved, bench_pieces"),
     # 1. dissolve each kind
-    ("dissolve (ST_Union per kind)",
-     "CREATE UNLOGGED TABLE bench_dissolved AS "
-     "SELECT kind, ST_Union(geom) AS geom FROM constraints GROUP BY kind"),
+    (
+        "dissolve (ST_Union per kind)",
+        "CREATE UNLOGGED TABLE bench_dissolved AS "
+        "SELECT kind, ST_Union(geom) AS geom FROM constraints GROUP BY kind",
+    ),
     # 2. subdivided pieces of every dissolved kind, plus the allowed area UDB − ∪exclusions
-    ("subdivide + allowed (ST_Difference, ST_Subdivide)",
-     "CREATE UNLOGGED TABLE bench_pieces AS "
-     "SELECT kind, ST_Subdivide(geom, {nv}) AS geom FROM bench_dissolved "
-     "UNION ALL "
-     "SELECT 'allowed', ST_Subdivide(ST_Difference(u.geom, x.geom), {nv}) "
-     "FROM (SELECT geom FROM bench_dissolved WHERE kind = 'urban_boundary') AS u, "
-     "     (SELECT ST_Union(geom) AS geom FROM bench_dissolved "
-     "      WHERE kind IN ('red_line', 'basic_farmland', 'inundation')) AS x"),
-    ("index + analyze pieces",
-     "CREATE INDEX bench_pieces_gix ON bench_pieces USING gist (geom); ANALYZE bench_pieces"),
+    (
+        "subdivide + allowed (ST_Difference, ST_Subdivide)",
+        "CREATE UNLOGGED TABLE bench_pieces AS "
+        "SELECT kind, ST_Subdivide(geom, {nv}) AS geom FROM bench_dissolved "
+        "UNION ALL "
+        "SELECT 'allowed', ST_Subdivide(ST_Difference(u.geom, x.geom), {nv}) "
+        "FROM (SELECT geom FROM bench_dissolved WHERE kind = 'urban_boundary') AS u, "
+        "     (SELECT ST_Union(geom) AS geom FROM bench_dissolved "
+        "      WHERE kind IN ('red_line', 'basic_farmland', 'inundation')) AS x",
+    ),
+    (
+        "index + analyze pieces",
+        "CREATE INDEX bench_pieces_gix ON bench_pieces USING gist (geom); ANALYZE bench_pieces",
+    ),
 ]
 
 # the join is aggregated first (parallel-safe partial aggregate), then left-joined to all parcels
@@ -297,8 +339,13 @@ PG_OFFSET = {"serial": "OFFSET 0", "parallel": ""}
 
 PG_SESSION = {
     "serial": ["SET jit = off", "SET max_parallel_workers_per_gather = 0"],
-    "parallel": ["SET jit = off", "SET max_parallel_workers_per_gather = 2", "SET parallel_setup_cost = 0",
-                 "SET parallel_tuple_cost = 0", "SET min_parallel_table_scan_size = 0"],
+    "parallel": [
+        "SET jit = off",
+        "SET max_parallel_workers_per_gather = 2",
+        "SET parallel_setup_cost = 0",
+        "SET parallel_tuple_cost = 0",
+        "SET min_parallel_table_scan_size = 0",
+    ],
 }
 
 
@@ -326,7 +373,10 @@ def pg_explain(dsn_base: str, *, mode: str) -> str:
     with pg_connect(dsn_base, DBNAME) as conn:
         for sql in PG_SESSION[mode]:
             conn.execute(sql)
-        return "\n".join(r[0] for r in conn.execute("EXPLAIN " + PG_QUERY.format(offset=PG_OFFSET[mode])).fetchall())
+        return "\n".join(
+            r[0]
+            for r in conn.execute("EXPLAIN " + PG_QUERY.format(offset=PG_OFFSET[mode])).fetchall()
+        )
 
 
 def pg_versions(dsn_base: str) -> dict:
@@ -343,7 +393,9 @@ def pg_versions(dsn_base: str) -> dict:
 # ----------------------------------------------------------------------------- naive geopandas
 
 
-def run_naive(parcels: gpd.GeoDataFrame, layers: dict) -> tuple[pd.DataFrame, list[tuple[str, float]]]:
+def run_naive(
+    parcels: gpd.GeoDataFrame, layers: dict
+) -> tuple[pd.DataFrame, list[tuple[str, float]]]:
     steps = []
     ids = parcels["parcel_id"].to_numpy()
     left = parcels[["parcel_id", "geometry"]]
@@ -378,8 +430,12 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     out = {}
     for c in COLUMNS:
         d = (a[c] - b[c]).abs()
-        out[c] = {"max_abs_diff_m2": float(d.max()), "argmax_parcel": int(d.idxmax()),
-                  "n_over_0.01": int((d > 0.01).sum()), "n_over_1e-6": int((d > 1e-6).sum())}
+        out[c] = {
+            "max_abs_diff_m2": float(d.max()),
+            "argmax_parcel": int(d.idxmax()),
+            "n_over_0.01": int((d > 0.01).sum()),
+            "n_over_1e-6": int((d > 1e-6).sum()),
+        }
     return out
 
 
@@ -387,8 +443,10 @@ def print_diffs(title: str, diffs: dict) -> None:
     print(f"\n{title}")
     print(f"  {'column':32s} {'max |diff| m²':>14s} {'parcel':>8s} {'#>0.01':>7s} {'#>1e-6':>7s}")
     for c, d in diffs.items():
-        print(f"  {c:32s} {d['max_abs_diff_m2']:14.3e} {d['argmax_parcel']:8d} {d['n_over_0.01']:7d} "
-              f"{d['n_over_1e-6']:7d}")
+        print(
+            f"  {c:32s} {d['max_abs_diff_m2']:14.3e} {d['argmax_parcel']:8d} {d['n_over_0.01']:7d} "
+            f"{d['n_over_1e-6']:7d}"
+        )
 
 
 def fmt_steps(steps) -> str:
@@ -400,29 +458,53 @@ def fmt_steps(steps) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parcels", type=int, default=100_000, help="number of parcels (default 100000)")
+    ap.add_argument(
+        "--parcels", type=int, default=100_000, help="number of parcels (default 100000)"
+    )
     ap.add_argument("--seed", type=int, default=20240601)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of landplan and the PostGIS query (best is kept)")
-    ap.add_argument("--naive-parcels", type=int, default=10_000,
-                    help="run the naive overlay on a seeded random subset of this many parcels "
-                         "(default 10000; 0 = all parcels — at 100k that takes well over 10 minutes)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of landplan and the PostGIS query (best is kept)",
+    )
+    ap.add_argument(
+        "--naive-parcels",
+        type=int,
+        default=10_000,
+        help="run the naive overlay on a seeded random subset of this many parcels "
+        "(default 10000; 0 = all parcels — at 100k that takes well over 10 minutes)",
+    )
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-postgis", action="store_true")
-    ap.add_argument("--dsn", default=os.environ.get("LANDPLAN_BENCH_DSN", "host=127.0.0.1 port=5432 user=postgres"),
-                    help="libpq DSN without dbname (default host=127.0.0.1 port=5432 user=postgres)")
-    ap.add_argument("--admin-db", default="postgres", help="database to connect to for CREATE DATABASE")
-    ap.add_argument("--pg-max-vertices", type=int, default=PG_MAX_VERTICES,
-                    help=f"ST_Subdivide max vertices for PostGIS (default {PG_MAX_VERTICES})")
+    ap.add_argument(
+        "--dsn",
+        default=os.environ.get("LANDPLAN_BENCH_DSN", "host=127.0.0.1 port=5432 user=postgres"),
+        help="libpq DSN without dbname (default host=127.0.0.1 port=5432 user=postgres)",
+    )
+    ap.add_argument(
+        "--admin-db", default="postgres", help="database to connect to for CREATE DATABASE"
+    )
+    ap.add_argument(
+        "--pg-max-vertices",
+        type=int,
+        default=PG_MAX_VERTICES,
+        help=f"ST_Subdivide max vertices for PostGIS (default {PG_MAX_VERTICES})",
+    )
     ap.add_argument("--tol", type=float, default=0.01, help="per-parcel agreement tolerance (m²)")
-    ap.add_argument("--profile", action="store_true", help="cProfile compute_exclusions and time its steps")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile compute_exclusions and time its steps"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
 
     n = args.parcels
     info = machine_info()
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['ram_gb']} GiB RAM")
-    print(f"shapely {shapely.__version__}, GEOS {'.'.join(map(str, shapely.geos_version))}, "
-          f"geopandas {gpd.__version__}, numpy {np.__version__}")
+    print(
+        f"shapely {shapely.__version__}, GEOS {'.'.join(map(str, shapely.geos_version))}, "
+        f"geopandas {gpd.__version__}, numpy {np.__version__}"
+    )
 
     t = time.perf_counter()
     data = synthetic.make_dataset(n, seed=args.seed)
@@ -432,14 +514,25 @@ def main(argv=None) -> int:
     layers = {k: data[k] for k in KINDS}
     policy = load_policy()
     results: dict = {
-        "benchmark": "available-land overlay", "parcels": n, "seed": args.seed,
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "benchmark": "available-land overlay",
+        "parcels": n,
+        "seed": args.seed,
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": info,
-        "versions": {"shapely": shapely.__version__, "geos_shapely": ".".join(map(str, shapely.geos_version)),
-                     "geopandas": gpd.__version__, "numpy": np.__version__, "pandas": pd.__version__},
-        "data": {k: {"features": len(data[k]),
-                     "vertices": int(shapely.get_num_coordinates(data[k].geometry.values).sum())}
-                 for k in ("parcels", *KINDS)},
+        "versions": {
+            "shapely": shapely.__version__,
+            "geos_shapely": ".".join(map(str, shapely.geos_version)),
+            "geopandas": gpd.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+        },
+        "data": {
+            k: {
+                "features": len(data[k]),
+                "vertices": int(shapely.get_num_coordinates(data[k].geometry.values).sum()),
+            }
+            for k in ("parcels", *KINDS)
+        },
         "tolerance_m2": args.tol,
     }
 
@@ -452,11 +545,13 @@ def main(argv=None) -> int:
             times.append(time.perf_counter() - t)
         mems.append(mem.delta_mb)
     lp_best = min(times)
-    print(f"\nlandplan compute_exclusions: runs {', '.join(f'{x:.2f}' for x in times)} s; "
-          f"peak RSS +{max(mems):.0f} MiB")
+    print(
+        f"\nlandplan compute_exclusions: runs {', '.join(f'{x:.2f}' for x in times)} s; "
+        f"peak RSS +{max(mems):.0f} MiB"
+    )
     results["landplan"] = {"runs_s": times, "best_s": lp_best, "peak_rss_delta_mib": max(mems)}
 
-    rows = [("landplan compute_exclusions", n, lp_best, "best of %d" % args.repeat)]
+    rows = [("landplan compute_exclusions", n, lp_best, f"best of {args.repeat}")]
     agree_ok = True
 
     # --- PostGIS
@@ -465,8 +560,10 @@ def main(argv=None) -> int:
         pg_setup(args.dsn, args.admin_db)
         t_setup = time.perf_counter() - t
         load = pg_load(args.dsn, parcels, layers)
-        print(f"\nPostGIS: create db + extension {t_setup:.2f} s; load {load['total_s']:.2f} s "
-              f"(COPY {load['copy_s']:.2f}, GiST {load['index_s']:.2f}, ANALYZE {load['analyze_s']:.2f})")
+        print(
+            f"\nPostGIS: create db + extension {t_setup:.2f} s; load {load['total_s']:.2f} s "
+            f"(COPY {load['copy_s']:.2f}, GiST {load['index_s']:.2f}, ANALYZE {load['analyze_s']:.2f})"
+        )
         results["postgis"] = {"versions": pg_versions(args.dsn), "setup_s": t_setup, "load": load}
         results["postgis"]["subdivide_max_vertices"] = args.pg_max_vertices
         for label in ("parallel", "serial"):
@@ -479,18 +576,27 @@ def main(argv=None) -> int:
             best = int(np.argmin(runs))
             plan = pg_explain(args.dsn, mode=label)
             workers = "2" if label == "parallel" else "0"
-            print(f"PostGIS query ({label}, max_parallel_workers_per_gather={workers}, "
-                  f"{'Gather in plan' if 'Gather' in plan else 'no Gather in plan'}): runs "
-                  f"{', '.join(f'{x:.2f}' for x in runs)} s; steps of the best run:\n{fmt_steps(steps_all[best])}")
+            print(
+                f"PostGIS query ({label}, max_parallel_workers_per_gather={workers}, "
+                f"{'Gather in plan' if 'Gather' in plan else 'no Gather in plan'}): runs "
+                f"{', '.join(f'{x:.2f}' for x in runs)} s; steps of the best run:\n{fmt_steps(steps_all[best])}"
+            )
             diffs = compare(lp, pg)
             print_diffs(f"landplan vs PostGIS ({label}): per-parcel differences", diffs)
             ok = all(d["max_abs_diff_m2"] <= args.tol for d in diffs.values())
             agree_ok &= ok
-            results["postgis"][label] = {"runs_s": runs, "best_s": runs[best],
-                                         "steps_s": dict(steps_all[best]), "diff_vs_landplan": diffs,
-                                         "agree": ok, "plan": plan}
+            results["postgis"][label] = {
+                "runs_s": runs,
+                "best_s": runs[best],
+                "steps_s": dict(steps_all[best]),
+                "diff_vs_landplan": diffs,
+                "agree": ok,
+                "plan": plan,
+            }
             rows.append((f"PostGIS query ({label})", n, runs[best], f"best of {args.repeat}"))
-        rows.append(("PostGIS load (COPY+GiST+ANALYZE)", n, load["total_s"], "1 run, not in query time"))
+        rows.append(
+            ("PostGIS load (COPY+GiST+ANALYZE)", n, load["total_s"], "1 run, not in query time")
+        )
 
     # --- naive geopandas
     if not args.skip_naive:
@@ -510,14 +616,23 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             nv, steps = run_naive(sub, layers)
             t_naive = time.perf_counter() - t
-        print(f"\nnaive geopandas.overlay on {k} parcels: {t_naive:.2f} s; peak RSS +{mem.delta_mb:.0f} MiB\n"
-              f"{fmt_steps(steps)}")
+        print(
+            f"\nnaive geopandas.overlay on {k} parcels: {t_naive:.2f} s; peak RSS +{mem.delta_mb:.0f} MiB\n"
+            f"{fmt_steps(steps)}"
+        )
         diffs = compare(lp.loc[nv.index] if k == n else lp_sub, nv)
         print_diffs("landplan vs naive geopandas: per-parcel differences", diffs)
         ok = all(d["max_abs_diff_m2"] <= args.tol for d in diffs.values())
         agree_ok &= ok
-        results["naive"] = {"parcels": k, "subset": k < n, "s": t_naive, "steps_s": dict(steps),
-                            "peak_rss_delta_mib": mem.delta_mb, "diff_vs_landplan": diffs, "agree": ok}
+        results["naive"] = {
+            "parcels": k,
+            "subset": k < n,
+            "s": t_naive,
+            "steps_s": dict(steps),
+            "peak_rss_delta_mib": mem.delta_mb,
+            "diff_vs_landplan": diffs,
+            "agree": ok,
+        }
         if k < n:
             results["naive"]["landplan_same_subset_s"] = t_lp_sub
         note = "1 run"
@@ -530,8 +645,10 @@ def main(argv=None) -> int:
             results["naive"]["diff_vs_postgis"] = nv_pg
 
     # --- table
-    print(f"\nResults: available-land overlay, {n} parcels, 4 constraint kinds "
-          f"({info['nproc']} cores, {info['cpu_model']})")
+    print(
+        f"\nResults: available-land overlay, {n} parcels, 4 constraint kinds "
+        f"({info['nproc']} cores, {info['cpu_model']})"
+    )
     hdr = f"{'implementation':34s} {'parcels':>8s} {'seconds':>9s} {'µs/parcel':>10s} {'vs landplan':>12s}  note"
     print(hdr)
     print("-" * len(hdr))
@@ -540,10 +657,20 @@ def main(argv=None) -> int:
     for name, m, s, note in rows:
         per = s / m
         ratio = per / lp_per
-        table.append({"implementation": name, "parcels": m, "seconds": s, "us_per_parcel": per * 1e6,
-                      "ratio_vs_landplan_per_parcel": ratio, "note": note})
+        table.append(
+            {
+                "implementation": name,
+                "parcels": m,
+                "seconds": s,
+                "us_per_parcel": per * 1e6,
+                "ratio_vs_landplan_per_parcel": ratio,
+                "note": note,
+            }
+        )
         print(f"{name:34s} {m:8d} {s:9.2f} {per * 1e6:10.1f} {ratio:11.2f}×  {note}")
-    print("(ratio = time per parcel ÷ landplan's time per parcel at the full N; >1 means slower than landplan)")
+    print(
+        "(ratio = time per parcel ÷ landplan's time per parcel at the full N; >1 means slower than landplan)"
+    )
     results["table"] = table
     results["all_agree"] = agree_ok
     print(f"\nall implementations agree within {args.tol} m²: {agree_ok}")
@@ -556,13 +683,17 @@ def main(argv=None) -> int:
         results["landplan"]["steps_s"] = dict(steps)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"profile_{n}.txt").write_text(prof)
-        print(f"\ncProfile (top by tottime / cumulative) written to {args.out / f'profile_{n}.txt'}")
+        print(
+            f"\ncProfile (top by tottime / cumulative) written to {args.out / f'profile_{n}.txt'}"
+        )
         print("\n".join(prof.splitlines()[:40]))
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"overlay_{n}.json"
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    print(f"\nwrote {path}  (max RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+    print(
+        f"\nwrote {path}  (max RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)"
+    )
     return 0 if agree_ok else 1
 
 

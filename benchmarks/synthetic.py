@@ -37,8 +37,8 @@ UDB_COVER = 0.85
 
 
 def _grid_shape(n: int) -> tuple[int, int]:
-    nx = int(math.ceil(math.sqrt(n)))
-    ny = int(math.ceil(n / nx))
+    nx = math.ceil(math.sqrt(n))
+    ny = math.ceil(n / nx)
     return nx, ny
 
 
@@ -46,12 +46,15 @@ def make_parcels(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` quadrilaterals from a jittered (nx+1)×(ny+1) corner grid (shared corners → exact tiling)."""
     nx, ny = _grid_shape(n)
     ox, oy = X0 - nx * CELL / 2, Y0 - ny * CELL / 2
-    gx, gy = np.meshgrid(np.arange(nx + 1) * CELL + ox, np.arange(ny + 1) * CELL + oy, indexing="xy")
+    gx, gy = np.meshgrid(
+        np.arange(nx + 1) * CELL + ox, np.arange(ny + 1) * CELL + oy, indexing="xy"
+    )
     gx = gx + rng.uniform(-JITTER, JITTER, gx.shape)
     gy = gy + rng.uniform(-JITTER, JITTER, gy.shape)
     corners = np.stack([gx, gy], axis=-1)  # (ny+1, nx+1, 2)
     ring = np.stack(
-        [corners[:-1, :-1], corners[:-1, 1:], corners[1:, 1:], corners[1:, :-1], corners[:-1, :-1]], axis=2
+        [corners[:-1, :-1], corners[:-1, 1:], corners[1:, 1:], corners[1:, :-1], corners[:-1, :-1]],
+        axis=2,
     )  # (ny, nx, 5, 2), counter-clockwise
     ring = ring.reshape(-1, 5, 2)[:n]
     return shapely.polygons(ring)
@@ -82,7 +85,7 @@ def _valid_polygons(geoms) -> np.ndarray:
 def make_red_line(count: int, bounds, rng) -> np.ndarray:
     xmin, ymin, xmax, ymax = bounds
     geoms = []
-    n_blob = int(round(count * 0.8))
+    n_blob = round(count * 0.8)
     for _ in range(n_blob):
         cx, cy = rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)
         r0 = rng.uniform(60.0, 250.0)
@@ -98,7 +101,9 @@ def make_red_line(count: int, bounds, rng) -> np.ndarray:
         step = rng.uniform(25.0, 60.0, steps)
         x = rng.uniform(xmin, xmax) + np.concatenate([[0.0], np.cumsum(step * np.cos(ang))])
         y = rng.uniform(ymin, ymax) + np.concatenate([[0.0], np.cumsum(step * np.sin(ang))])
-        geoms.append(shapely.LineString(np.column_stack([x, y])).buffer(rng.uniform(15.0, 50.0), quad_segs=8))
+        geoms.append(
+            shapely.LineString(np.column_stack([x, y])).buffer(rng.uniform(15.0, 50.0), quad_segs=8)
+        )
     return _valid_polygons(geoms)
 
 
@@ -107,7 +112,9 @@ def make_farmland(count: int, bounds, rng) -> np.ndarray:
     geoms = []
     for _ in range(count):
         cx, cy = rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)
-        ring, _ = _noisy_ring(cx, cy, rng.uniform(25.0, 90.0), int(rng.integers(20, 61)), rng, amp=0.3, harmonics=5)
+        ring, _ = _noisy_ring(
+            cx, cy, rng.uniform(25.0, 90.0), int(rng.integers(20, 61)), rng, amp=0.3, harmonics=5
+        )
         # stretch/rotate into field-like shapes
         sx, rot = rng.uniform(1.0, 2.5), rng.uniform(0.0, np.pi)
         d = ring - [cx, cy]
@@ -121,7 +128,9 @@ def make_farmland(count: int, bounds, rng) -> np.ndarray:
 def make_inundation(bounds, rng, nvert=2000) -> np.ndarray:
     xmin, ymin, xmax, ymax = bounds
     w, h = xmax - xmin, ymax - ymin
-    ring, _ = _noisy_ring(xmin + 0.18 * w, ymin + 0.62 * h, 0.22 * min(w, h), nvert, rng, amp=0.3, harmonics=40)
+    ring, _ = _noisy_ring(
+        xmin + 0.18 * w, ymin + 0.62 * h, 0.22 * min(w, h), nvert, rng, amp=0.3, harmonics=40
+    )
     return _valid_polygons([shapely.Polygon(ring)])
 
 
@@ -162,17 +171,23 @@ def make_dataset(n: int = REF_PARCELS, seed: int = 20240601) -> dict[str, gpd.Ge
     parcels = make_parcels(n, rng)
     bounds = tuple(shapely.total_bounds(parcels))
     area_ratio = n / REF_PARCELS
-    n_red = max(30, int(round(RED_AT_REF * area_ratio)))
-    n_farm = max(300, int(round(FARM_AT_REF * area_ratio)))
+    n_red = max(30, round(RED_AT_REF * area_ratio))
+    n_farm = max(300, round(FARM_AT_REF * area_ratio))
     layers = {
         "red_line": make_red_line(n_red, bounds, rng),
         "basic_farmland": make_farmland(n_farm, bounds, rng),
         "urban_boundary": make_udb(parcels, bounds, rng),
         "inundation": make_inundation(bounds, rng),
     }
-    out = {"parcels": gpd.GeoDataFrame({"parcel_id": np.arange(n, dtype=np.int64)}, geometry=parcels, crs=CRS)}
+    out = {
+        "parcels": gpd.GeoDataFrame(
+            {"parcel_id": np.arange(n, dtype=np.int64)}, geometry=parcels, crs=CRS
+        )
+    }
     for kind, geoms in layers.items():
-        out[kind] = gpd.GeoDataFrame({"fid": np.arange(len(geoms), dtype=np.int64)}, geometry=geoms, crs=CRS)
+        out[kind] = gpd.GeoDataFrame(
+            {"fid": np.arange(len(geoms), dtype=np.int64)}, geometry=geoms, crs=CRS
+        )
     return out
 
 

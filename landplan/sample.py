@@ -34,7 +34,12 @@ HALF_X, HALF_Y = 3000.0, 3500.0  # half extent of the park area (m)
 DEM_MARGIN, DEM_CELL = 500.0, 10.0
 THETA_DEG = (5.0, 10.0)  # grid rotation range
 RESERVOIR = (-3150.0, 800.0, 420.0)  # centre y, semi-axes (relative metres)
-HILL = (-900.0, -1700.0, 70.0, 180.0)  # centre x, centre y (relative metres), height (m), Gaussian sigma (m)
+HILL = (
+    -900.0,
+    -1700.0,
+    70.0,
+    180.0,
+)  # centre x, centre y (relative metres), height (m), Gaussian sigma (m)
 FARM_ZONES = ((-1200.0, 1150.0, 380.0, 300.0), (-900.0, -1800.0, 450.0, 330.0))
 STANDARD_LAND_MU = 398.0  # 2025 Lijiang report: 398 亩 of 标准地 in 东山
 NETWORK_KINDS = ("road", "water", "sewer", "power", "gas", "telecom")

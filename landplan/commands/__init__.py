@@ -18,7 +18,7 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("register", "register", "The parcel lifecycle register (出让 → 动工 → 竣工 → 达产)."),
 )
 #: modules whose ``COMMANDS`` become top-level commands
-TOP_LEVEL: tuple[str, ...] = ("rasters",)
+TOP_LEVEL: tuple[str, ...] = ("rasters", "costs", "suit")
 
 
 def _import(module: str):

@@ -150,3 +150,33 @@ def test_misaligned_rasters_are_refused(tmp_path):
     )
     with pytest.raises(LandplanError, match="not on the grid"):
         score_suitability(cfg, tmp_path / "out.tif")
+
+
+def test_cli_writes_the_surface(tmp_path):
+    import subprocess
+    import sys
+
+    _write(tmp_path / "slope.tif", np.array([[0.0, 10.0]]))
+    (tmp_path / "suit.toml").write_text(
+        '[[factors]]\nname = "slope"\nraster = "slope.tif"\n'
+        'rescale = { kind = "linear", lo = 0, hi = 10, invert = true }\nweight = 1\n',
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "landplan", "suitability", "suit.toml", "out.tif"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        np.testing.assert_allclose(ds.read(1), [[100, 0]])
+    bad = subprocess.run(
+        [sys.executable, "-m", "landplan", "suitability", "missing.toml", "o.tif"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "missing.toml" in bad.stderr

@@ -1,0 +1,400 @@
+"""Benchmark landplan's distance and cost-distance rasters against gdal_proximity and GRASS r.cost.
+
+    /work/venv/bin/python benchmarks/bench_costdistance.py [--sizes 1000 2000 4000 8000]
+
+For each size N (an N × N grid of 10 m cells, EPSG:4542) the script writes a synthetic
+terrain (smoothed noise, a few nodata "reservoirs"), a cost raster from its slope
+(1 + (slope / 5°)², per metre) and a road network (wiggly lines about every 1.5 km), then
+runs, each in its own subprocess under ``/usr/bin/time`` (wall time and peak RSS):
+
+* ``landplan distance`` — :func:`landplan.distance.distance_raster` from the road file to a
+  COG, with no search radius (one tile) and with ``max_distance_m = 1000`` (tiled);
+* ``gdal_rasterize`` + ``gdal_proximity.py -distunits GEO`` (the same burnt cells);
+* ``landplan cost distance`` — :func:`landplan.costdistance.cost_distance`, 8 neighbours and
+  knight's moves (the budget is lifted with ``max_cells``; a run whose estimate exceeds
+  70 % of the available RAM is skipped and recorded as such);
+* GRASS ``r.cost`` and ``r.cost -k`` (``memory=4000``) from the burnt roads.  GRASS runs
+  in a ``--tmp-location``; the script wraps ``r.cost`` itself in ``/usr/bin/time``, so its
+  time and peak memory exclude location creation, ``r.in.gdal`` and ``r.out.gdal``
+  (reported separately as ``total_s``).
+
+The landplan workers also report their own compute time (excluding interpreter start and
+imports) and the RSS of the interpreter after imports (``base_mb``).  Each run is killed
+after ``--timeout`` seconds (default 300) and recorded as ``timeout``.  Outputs are compared
+(distance: max |landplan − gdal|; cost: max relative difference on cells both reach).
+Writes ``benchmarks/results/costdistance_<N>.json`` and prints a ratio table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+CELL = 10.0
+X0, Y0 = 560_000.0, 3_050_000.0
+CRS = "EPSG:4542"
+MAXDIST = 1000.0
+TIME = "/usr/bin/time"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_data(n: int, d: Path, seed: int = 0) -> dict:
+    """Cost raster, roads (GeoPackage) and burnt roads (for gdal_proximity and r.cost)."""
+    import geopandas as gpd
+    import rasterio
+    import shapely
+    from rasterio.transform import from_origin
+    from scipy.ndimage import gaussian_filter, zoom
+
+    rng = np.random.default_rng(seed)
+    coarse = gaussian_filter(rng.standard_normal((n // 8 + 2, n // 8 + 2)), 3.0)
+    z = zoom(coarse, n / (n // 8 + 2), order=1)[:n, :n].astype(np.float32)
+    z *= np.float32(600.0 / (z.std() + 1e-9))
+    gy, gx = np.gradient(z, CELL)
+    slope = np.degrees(np.arctan(np.hypot(gx, gy)))
+    del gx, gy, z
+    cost = (1.0 + (slope / 5.0) ** 2).astype(np.float32)
+    del slope
+    yy, xx = np.ogrid[:n, :n]
+    for _ in range(max(2, n // 1000)):
+        cy, cx, r = rng.integers(0, n), rng.integers(0, n), rng.integers(n // 50, n // 20)
+        cost[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = -9999.0
+    t = from_origin(X0, Y0 + n * CELL, CELL, CELL)
+    prof = {"driver": "GTiff", "width": n, "height": n, "count": 1, "crs": CRS, "transform": t}
+    with rasterio.open(
+        d / "cost.tif", "w", dtype="float32", nodata=-9999.0, tiled=True, **prof
+    ) as dst:
+        dst.write(cost, 1)
+    del cost
+    lines, extent = [], n * CELL
+    k = max(3, n // 150)
+    for axis in (0, 1):
+        for pos in np.sort(rng.uniform(0.03, 0.97, k)) * extent:
+            s = np.linspace(0, extent, 40)
+            w = pos + np.cumsum(rng.normal(0, CELL * 3, 40))
+            xy = np.c_[s, w] if axis == 0 else np.c_[w, s]
+            lines.append(shapely.LineString(xy + np.array([X0, Y0])))
+    roads = gpd.GeoDataFrame(
+        {"kind": ["road"] * len(lines), "status": ["built"] * len(lines)}, geometry=lines, crs=CRS
+    )
+    roads.to_file(d / "roads.gpkg", layer="road", driver="GPKG")
+    return {"cost": d / "cost.tif", "roads": d / "roads.gpkg", "n_roads": len(lines)}
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def timed(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
+    """Run ``cmd`` under /usr/bin/time; wall seconds, peak RSS (MB), stdout, or 'timeout'."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        t0 = time.perf_counter()
+        try:
+            run = subprocess.run(
+                [TIME, "-f", "%e %M", "-o", tf.name, *cmd],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+            )
+        except subprocess.TimeoutExpired:
+            return {"status": "timeout", "wall_s": timeout}
+        wall = time.perf_counter() - t0
+        parts = Path(tf.name).read_text().split()
+    if run.returncode != 0:
+        return {"status": "failed", "wall_s": wall, "stderr": run.stderr[-1500:]}
+    peak = int(parts[-1]) / 1024 if parts else None
+    return {"status": "ok", "wall_s": wall, "peak_mb": peak, "stdout": run.stdout}
+
+
+def worker_cmd(*args) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", *map(str, args)]
+
+
+def worker(argv: list[str]) -> None:
+    """Run one landplan implementation; print JSON with compute seconds and RSS after imports."""
+    import resource
+
+    import geopandas as gpd
+
+    from landplan.costdistance import cost_distance, write_cost_distance
+    from landplan.distance import distance_raster
+
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    what, roads, cost, out = argv[:4]
+    feats = gpd.read_file(roads)
+    t0 = time.perf_counter()
+    info: dict = {}
+    if what.startswith("distance"):
+        maxd = float(argv[4]) if len(argv) > 4 else None
+        distance_raster(feats, cost, out, max_distance_m=maxd)
+    else:
+        res = cost_distance(feats, cost, knight=what == "cost16", max_cells=2**40)
+        info["compute_s"] = time.perf_counter() - t0
+        write_cost_distance(res, out)
+    info.setdefault("compute_s", time.perf_counter() - t0)
+    info["total_s"] = time.perf_counter() - t0
+    info["base_mb"] = base
+    print(json.dumps(info))
+
+
+GRASS_SCRIPT = """set -e
+r.in.gdal -o input={cost} output=cost --quiet
+r.in.gdal -o input={start} output=start --quiet
+g.region raster=cost
+{time} -f "%e %M" -o {tfile} r.cost {flags} input=cost start_raster=start output=acc memory=4000 --quiet
+r.out.gdal -c -f input=acc output={out} format=GTiff type=Float32 createopt=TILED=YES --quiet
+"""
+
+
+def run_grass(cost: Path, start: Path, out: Path, d: Path, *, knight: bool, timeout: float):
+    tfile = d / ("rcost_k.time" if knight else "rcost.time")
+    script = d / "rcost.sh"
+    script.write_text(
+        GRASS_SCRIPT.format(
+            cost=cost, start=start, out=out, tfile=tfile, time=TIME, flags="-k" if knight else ""
+        )
+    )
+    res = timed(["grass", "--tmp-location", CRS, "--exec", "bash", str(script)], timeout)
+    if res["status"] == "ok":
+        wall, kb = tfile.read_text().split()[-2:]
+        res.update(total_s=res["wall_s"], wall_s=float(wall), peak_mb=int(kb) / 1024)
+    return res
+
+
+def mem_available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def compare(a_path: Path, b_path: Path, *, scale_b: float = 1.0, relative: bool) -> float:
+    import rasterio
+
+    with rasterio.open(a_path) as a, rasterio.open(b_path) as b:
+        x = a.read(1, masked=True).astype(np.float64).filled(np.nan)
+        y = b.read(1, masked=True).astype(np.float64).filled(np.nan) * scale_b
+    both = np.isfinite(x) & np.isfinite(y)
+    if relative:
+        both &= y > 0
+        return float(np.max(np.abs(x[both] - y[both]) / y[both])) if both.any() else float("nan")
+    return float(np.max(np.abs(x[both] - y[both]))) if both.any() else float("nan")
+
+
+def machine_info() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    g = subprocess.run(["grass", "--version"], capture_output=True, text=True)
+    grass = (g.stdout or g.stderr).strip()
+    gdal = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "grass": grass.splitlines()[0] if grass else None,
+        "gdal": gdal.strip(),
+    }
+
+
+def bench_size(n: int, timeout: float, keep: bool) -> dict:
+    from landplan.costdistance import BYTES_PER_CELL
+
+    d = Path(tempfile.mkdtemp(prefix=f"bench_cd_{n}_"))
+    try:
+        t0 = time.perf_counter()
+        data = make_data(n, d)
+        gen_s = time.perf_counter() - t0
+        runs: dict[str, dict] = {}
+        lp = lambda *a: timed(worker_cmd(*a), timeout)  # noqa: E731
+
+        def with_worker(res: dict) -> dict:
+            if res["status"] == "ok":
+                res.update(json.loads(res.pop("stdout").strip().splitlines()[-1]))
+            return res
+
+        print(f"[{n}] data {gen_s:.1f} s", flush=True)
+        runs["landplan_distance"] = with_worker(
+            lp("distance", data["roads"], data["cost"], d / "lp_dist.tif")
+        )
+        runs["landplan_distance_max1000"] = with_worker(
+            lp("distance", data["roads"], data["cost"], d / "lp_dist1k.tif", MAXDIST)
+        )
+        prox = shutil.which("gdal_proximity.py") or "gdal_proximity"
+        burnt = d / "roads_burnt.tif"
+        runs["gdal_rasterize"] = timed(
+            [
+                *("gdal_rasterize", "-q", "-burn", "1", "-a_nodata", "0", "-ot", "Byte", "-l"),
+                *("road", "-te", str(X0), str(Y0), str(X0 + n * CELL), str(Y0 + n * CELL)),
+                *("-ts", str(n), str(n), "-co", "TILED=YES", str(data["roads"]), str(burnt)),
+            ],
+            timeout,
+        )
+        runs["gdal_proximity"] = timed(
+            [
+                *(prox, "-q", str(burnt), str(d / "gdal_dist.tif"), "-distunits", "GEO"),
+                *("-ot", "Float32", "-use_input_nodata", "NO", "-co", "TILED=YES"),
+            ],
+            timeout,
+        )
+        print(f"[{n}] distance done", flush=True)
+        avail = mem_available_gb()
+        for nb, key in ((8, "cost8"), (16, "cost16")):
+            need = n * n * BYTES_PER_CELL[nb] / 2**30
+            if need > 0.7 * avail:
+                runs[f"landplan_{key}"] = {
+                    "status": f"skipped: needs ≈ {need:.1f} GiB, {avail:.1f} GiB available"
+                }
+            else:
+                runs[f"landplan_{key}"] = with_worker(
+                    lp(key, data["roads"], data["cost"], d / f"lp_{key}.tif")
+                )
+            runs[f"r.cost{' -k' if nb == 16 else ''}"] = run_grass(
+                data["cost"], burnt, d / f"grass_{key}.tif", d, knight=nb == 16, timeout=timeout
+            )
+            print(f"[{n}] {key} done", flush=True)
+        agree = {}
+        if all(runs[k]["status"] == "ok" for k in ("landplan_distance", "gdal_proximity")):
+            agree["distance_max_abs_m"] = compare(
+                d / "lp_dist.tif", d / "gdal_dist.tif", relative=False
+            )
+        for key, g in (("cost8", "r.cost"), ("cost16", "r.cost -k")):
+            if runs[f"landplan_{key}"]["status"] == "ok" and runs[g]["status"] == "ok":
+                agree[f"{key}_max_rel"] = compare(
+                    d / f"lp_{key}.tif", d / f"grass_{key}.tif", scale_b=CELL, relative=True
+                )
+        return {
+            "size": n,
+            "cells": n * n,
+            "cell_m": CELL,
+            "roads": data["n_roads"],
+            "data_s": gen_s,
+            "timeout_s": timeout,
+            "runs": runs,
+            "agreement": agree,
+        }
+    finally:
+        if not keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _secs(run: dict) -> float:
+    """landplan: its work in-process (``total_s``); peers: the tool's own process."""
+    return run.get("total_s", run["wall_s"]) if "base_mb" in run else run["wall_s"]
+
+
+def _cell(run: dict) -> tuple[str, str]:
+    if run.get("status") != "ok":
+        return (run.get("status", "-").split(":")[0], "")
+    mb = f"{run['peak_mb']:.0f}"
+    if "base_mb" in run:
+        mb += f" ({run['base_mb']:.0f})"
+    return f"{_secs(run):.2f}", mb
+
+
+def table(results: list[dict]) -> str:
+    rows = [
+        (
+            "size",
+            "task",
+            "landplan s",
+            "MB",
+            "peer",
+            "peer s",
+            "MB",
+            "ratio",
+            "agreement",
+        )
+    ]
+    for r in results:
+        runs, ag, n = r["runs"], r["agreement"], r["size"]
+        gdal = runs["gdal_proximity"]
+        gdal_both = dict(gdal)
+        if gdal.get("status") == "ok" and runs["gdal_rasterize"].get("status") == "ok":
+            gdal_both["wall_s"] = gdal["wall_s"] + runs["gdal_rasterize"]["wall_s"]
+        specs = [
+            ("distance", "landplan_distance", "rasterize+proximity", gdal_both,
+             f"max |Δ| {ag.get('distance_max_abs_m', float('nan')):.2f} m"),
+            ("distance ≤1 km", "landplan_distance_max1000", "rasterize+proximity", gdal_both, ""),
+            ("cost 8", "landplan_cost8", "r.cost", runs["r.cost"],
+             f"max rel {ag.get('cost8_max_rel', float('nan')):.1e}"),
+            ("cost 16", "landplan_cost16", "r.cost -k", runs["r.cost -k"],
+             f"max rel {ag.get('cost16_max_rel', float('nan')):.1e}"),
+        ]  # fmt: skip
+        for task, key, peer_name, peer, agreement in specs:
+            ours = runs[key]
+            ratio = (
+                f"{_secs(ours) / _secs(peer):.2f}"
+                if ours.get("status") == "ok" and peer.get("status") == "ok"
+                else "-"
+            )
+            rows.append((f"{n}²", task, *_cell(ours), peer_name, *_cell(peer), ratio, agreement))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary rasters")
+    args = ap.parse_args()
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    info = machine_info()
+    results = []
+    for n in args.sizes:
+        r = bench_size(n, args.timeout, args.keep)
+        r["machine"] = info
+        r["date"] = dt.datetime.now().isoformat(timespec="seconds")
+        (out_dir / f"costdistance_{n}.json").write_text(json.dumps(r, indent=2, default=str))
+        results.append(r)
+        print(table([r]), flush=True)
+    print()
+    print(
+        f"machine: {info['cpu_model']} × {info['nproc']}, {info['ram_gb']} GB RAM; {info['grass']}"
+    )
+    print(
+        "seconds: landplan = read + compute + write COG in its worker (interpreter start and "
+        "imports excluded, see wall_s in the JSON); r.cost = the r.cost process alone; "
+        "rasterize+proximity = both GDAL processes. MB = peak RSS of that process "
+        "(landplan: in brackets, the interpreter after imports). "
+        "ratio = landplan / peer"
+    )
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
