@@ -2,7 +2,9 @@
 
 Steps (all rasters on the DEM's grid in the workspace CRS, written block by block):
 
-1. the DEM is warped into the workspace CRS (COG); slope (Horn, degrees) and relief follow;
+1. the DEM is warped into the workspace CRS (COG); slope (Horn, degrees) and relief follow, and
+   the 双评价 城镇建设 land-resource class (1 高 … 5 低; ``land_grade.tif``, and per parcel the
+   class covering most of its area, ``land_grade_majority``);
 2. distance rasters to the built networks the suitability factors name (``dist:<kind>``);
 3. the hard-constraint mask: land excluded by the policy's ``exclude`` layers, land outside every
    ``require_inside`` layer, and cells steeper than ``terrain.hard_slope_deg``;
@@ -135,6 +137,35 @@ def constraint_mask(
     return out
 
 
+def grade_raster(dem: Path, slope: Path, relief: Path, out: Path, /) -> Path:
+    """The 双评价 城镇建设 land-resource class (1 高 … 5 低, 0 = no data) on the DEM grid, block by block."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from landplan.suitability import land_resource_grade
+
+    with rasterio.open(dem) as z, rasterio.open(slope) as s, rasterio.open(relief) as r:
+        profile = z.profile | {
+            "driver": "GTiff",
+            "dtype": "uint8",
+            "nodata": 0,
+            "count": 1,
+            "compress": "deflate",
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
+        with rasterio.open(out, "w", **profile) as dst:
+            for top in range(0, z.height, BLOCK_ROWS):
+                win = Window(0, top, z.width, min(BLOCK_ROWS, z.height - top))
+                bands = [
+                    ds.read(1, window=win, masked=True).astype("float64").filled(np.nan)
+                    for ds in (s, z, r)
+                ]
+                dst.write(land_resource_grade(*bands), 1, window=win)
+    return out
+
+
 def _suitability_config(policy: Policy, rasters: dict[str, Path], mask: Path):
     from landplan.suitability import SuitabilityConfig
 
@@ -196,6 +227,9 @@ def analyze_development(
     rasters = {"dem": warp_dem(dem_path, folder / "dem.tif", crs=parcels.crs)}
     rasters["slope"] = slope(rasters["dem"], folder / "slope.tif").path
     rasters["relief"] = relief(rasters["dem"], folder / "relief.tif").path
+    rasters["land_grade"] = grade_raster(
+        rasters["dem"], rasters["slope"], rasters["relief"], folder / "land_grade.tif"
+    )
     rasters |= _distance_rasters(networks, rasters["dem"], folder, policy)
     exclude = [
         dissolve(g.geometry.values)
@@ -243,6 +277,8 @@ def _zonal_columns(parcels, rasters, policy, zonal_stats, share_above) -> pd.Dat
             ).to_numpy(),
         }
     )
+    grade = zonal_stats(rasters["land_grade"], parcels, stats=("majority",))["majority"]
+    cols["land_grade_majority"] = grade.to_numpy()
     if "suitability" in rasters:
         cols["suitability_mean"] = zonal_stats(rasters["suitability"], parcels, stats=("mean",))[
             "mean"

@@ -65,6 +65,8 @@ def test_steep_parcels_get_a_slope_reason_and_an_earthwork_cost(tmp_path, three_
     c = dev.columns
     np.testing.assert_allclose(c["slope_mean_deg"], np.degrees(np.arctan(0.2)), atol=1e-4)
     np.testing.assert_allclose(c["steep_share"], 1.0)
+    # 11.31° is in the 双评价 8–15° class (3); relief over a 15×15 window is 28 m < 100 m: no downgrade
+    assert c["land_grade_majority"].tolist() == [3, 3, 3]
     # a 100 m wide parcel on a 0.2 m/m plane, levelled to its mean: the upper half (100 m × 50 m) is cut by
     # 5 m on average (0 to 10 m), so cut = fill = 5000 m² × 5 m = 25 000 m³
     np.testing.assert_allclose(c["cut_m3"], 25_000, rtol=1e-6)
@@ -144,7 +146,7 @@ def test_constraint_mask_marks_exclusions_outside_and_steep_cells(tmp_path):
 
 def test_sample_rasters_and_columns(sample_result):
     r = sample_result.rasters
-    assert {"slope", "suitability", "constraint_mask"} <= set(r)
+    assert {"slope", "suitability", "constraint_mask", "land_grade"} <= set(r)
     with rasterio.open(r["suitability"]) as s, rasterio.open(r["constraint_mask"]) as m:
         suit = s.read(1, masked=True)
         mask = m.read(1)
