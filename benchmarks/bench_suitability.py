@@ -47,9 +47,7 @@ raster = "water.tif"
 rescale = {{ kind = "linear", lo = 0, hi = 2000, invert = true }}
 weight = 20
 """
-GDAL_CALC = (
-    "where(D==1, 0, 100*(0.5*clip(1-A/25.0,0,1) + 0.3*clip(1-B/2000.0,0,1) + 0.2*clip(1-C/2000.0,0,1)))"
-)
+GDAL_CALC = "where(D==1, 0, 100*(0.5*clip(1-A/25.0,0,1) + 0.3*clip(1-B/2000.0,0,1) + 0.2*clip(1-C/2000.0,0,1)))"
 
 
 def make_inputs(folder: Path, n: int, seed: int = 7) -> None:
@@ -57,13 +55,23 @@ def make_inputs(folder: Path, n: int, seed: int = 7) -> None:
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(seed)
-    profile = {"driver": "GTiff", "width": n, "height": n, "count": 1, "crs": "EPSG:4542", "tiled": True,
-               "transform": from_origin(600_000, 3_000_000, 10, 10), "compress": "deflate"}
+    profile = {
+        "driver": "GTiff",
+        "width": n,
+        "height": n,
+        "count": 1,
+        "crs": "EPSG:4542",
+        "tiled": True,
+        "transform": from_origin(600_000, 3_000_000, 10, 10),
+        "compress": "deflate",
+    }
     rows = 512
-    with rasterio.open(folder / "slope.tif", "w", dtype="float32", nodata=-9999, **profile) as s, \
-            rasterio.open(folder / "road.tif", "w", dtype="float32", nodata=-9999, **profile) as r, \
-            rasterio.open(folder / "water.tif", "w", dtype="float32", nodata=-9999, **profile) as w, \
-            rasterio.open(folder / "mask.tif", "w", dtype="uint8", nodata=255, **profile) as m:
+    with (
+        rasterio.open(folder / "slope.tif", "w", dtype="float32", nodata=-9999, **profile) as s,
+        rasterio.open(folder / "road.tif", "w", dtype="float32", nodata=-9999, **profile) as r,
+        rasterio.open(folder / "water.tif", "w", dtype="float32", nodata=-9999, **profile) as w,
+        rasterio.open(folder / "mask.tif", "w", dtype="uint8", nodata=255, **profile) as m,
+    ):
         from rasterio.windows import Window
 
         for top in range(0, n, rows):
@@ -89,8 +97,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 LANDPLAN = (
     "import sys, time; from landplan.suitability import load_config, score_suitability; "
-    "t = time.perf_counter(); score_suitability(load_config('suit.toml'), 'lp.tif'); "
-    "print(time.perf_counter() - t)"
+    "score_suitability(load_config('suit.toml'), 'lp.tif', cog=sys.argv[1] == 'cog')"
 )
 
 
@@ -104,26 +111,78 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             make_inputs(folder, n)
-            lp_s, lp_mb = timed([sys.executable, "-c", LANDPLAN], folder)
-            gc_s, gc_mb = timed(["gdal_calc.py", "-A", "slope.tif", "-B", "road.tif", "-C", "water.tif", "-D",
-                                 "mask.tif", "--calc", GDAL_CALC, "--outfile", "gc.tif", "--type", "Float32",
-                                 "--NoDataValue", "-9999", "--quiet", "--co", "COMPRESS=DEFLATE",
-                                 "--co", "TILED=YES"], folder)
+            lp_s, lp_mb = timed([sys.executable, "-c", LANDPLAN, "gtiff"], folder)
+            cog_s, cog_mb = timed([sys.executable, "-c", LANDPLAN, "cog"], folder)
+            gc_s, gc_mb = timed(
+                [
+                    "gdal_calc.py",
+                    "-A",
+                    "slope.tif",
+                    "-B",
+                    "road.tif",
+                    "-C",
+                    "water.tif",
+                    "-D",
+                    "mask.tif",
+                    "--calc",
+                    GDAL_CALC,
+                    "--outfile",
+                    "gc.tif",
+                    "--type",
+                    "Float32",
+                    "--NoDataValue",
+                    "-9999",
+                    "--quiet",
+                    "--co",
+                    "COMPRESS=DEFLATE",
+                    "--co",
+                    "TILED=YES",
+                ],
+                folder,
+            )
             import rasterio
 
             with rasterio.open(folder / "lp.tif") as a, rasterio.open(folder / "gc.tif") as b:
-                diff = max(float(np.nanmax(np.abs(a.read(1, window=w).astype("float64")
-                                                  - b.read(1, window=w).astype("float64"))))
-                           for _, w in a.block_windows(1))
-        row = {"size": n, "landplan_s": lp_s, "landplan_mb": lp_mb, "gdal_calc_s": gc_s, "gdal_calc_mb": gc_mb,
-               "ratio": gc_s / lp_s, "max_abs_diff": diff, "note": "landplan output is a COG (+ overviews)"}
+                diff = max(
+                    float(
+                        np.nanmax(
+                            np.abs(
+                                a.read(1, window=w).astype("float64")
+                                - b.read(1, window=w).astype("float64")
+                            )
+                        )
+                    )
+                    for _, w in a.block_windows(1)
+                )
+        row = {
+            "size": n,
+            "landplan_s": lp_s,
+            "landplan_mb": lp_mb,
+            "landplan_cog_s": cog_s,
+            "landplan_cog_mb": cog_mb,
+            "gdal_calc_s": gc_s,
+            "gdal_calc_mb": gc_mb,
+            "ratio": gc_s / lp_s,
+            "max_abs_diff": diff,
+            "note": "both write tiled DEFLATE GTiff; landplan_cog_* adds the COG pass",
+        }
         rows.append(row)
-        (RESULTS / f"suitability_{n}.json").write_text(json.dumps(row | {"cpus": os.cpu_count()}, indent=2))
-    print(f"{'size':>6} {'landplan s':>11} {'MB':>6} {'gdal_calc s':>12} {'MB':>6} {'ratio':>6} {'max|Δ|':>8}")
+        (RESULTS / f"suitability_{n}.json").write_text(
+            json.dumps(row | {"cpus": os.cpu_count()}, indent=2)
+        )
+    print(
+        f"{'size':>6} {'landplan s':>11} {'MB':>6} {'+COG s':>7} {'MB':>6} {'gdal_calc s':>12} {'MB':>6} "
+        f"{'ratio':>6} {'max|Δ|':>8}"
+    )
     for r in rows:
-        print(f"{r['size']:>6} {r['landplan_s']:>11.2f} {r['landplan_mb']:>6.0f} {r['gdal_calc_s']:>12.2f} "
-              f"{r['gdal_calc_mb']:>6.0f} {r['ratio']:>6.2f} {r['max_abs_diff']:>8.1e}")
-    print("ratio = gdal_calc seconds / landplan seconds (> 1: landplan faster); wall time incl. process start")
+        print(
+            f"{r['size']:>6} {r['landplan_s']:>11.2f} {r['landplan_mb']:>6.0f} {r['landplan_cog_s']:>7.2f} "
+            f"{r['landplan_cog_mb']:>6.0f} {r['gdal_calc_s']:>12.2f} {r['gdal_calc_mb']:>6.0f} {r['ratio']:>6.2f} "
+            f"{r['max_abs_diff']:>8.1e}"
+        )
+    print(
+        "ratio = gdal_calc seconds / landplan seconds (> 1: landplan faster); wall time incl. process start"
+    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ The 双评价 城镇建设 land-resource grading (DOMAIN §4.2) is :func:`land_r
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ RANDOM_INDEX = (
 CR_LIMIT = 0.10
 NODATA = -9999.0
 BLOCK_ROWS = 512
+GDAL_CACHE_MB = 256
 
 
 class _Model(BaseModel):
@@ -321,8 +323,21 @@ def score_suitability(
     /,
     *,
     on_progress: Callable[[int, int], None] | None = None,
+    cog: bool = True,
+    cache_mb: int = GDAL_CACHE_MB,
 ) -> SuitabilityResult:
-    """Write the suitability surface (float32 COG, 0–100, nodata −9999) block by block."""
+    """Write the suitability surface (float32, 0–100, nodata −9999) block by block.
+
+    Memory is bounded by the block size plus GDAL's block cache, capped at ``cache_mb``.
+    ``cog=False`` writes a tiled GeoTIFF instead of a Cloud-Optimised one (no overview pass).
+    """
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb * 1024 * 1024):
+        return _score(config, Path(out_path), on_progress, cog)
+
+
+def _score(config: SuitabilityConfig, out_path: Path, on_progress, cog: bool) -> SuitabilityResult:
     import rasterio
     from rasterio.windows import Window
 
@@ -331,7 +346,6 @@ def score_suitability(
         f"mask{i}": p for i, p in enumerate(config.masks)
     }
     handles = _open_aligned(paths)
-    out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp.tif")
     ref = handles[config.factors[0].name]
     profile = ref.profile | {
@@ -369,7 +383,10 @@ def score_suitability(
                 dst.write(np.where(valid, score, NODATA).astype("float32"), 1, window=window)
                 if on_progress:
                     on_progress(b + 1, n_blocks)
-        _to_cog(tmp, out_path)
+        if cog:
+            _to_cog(tmp, out_path)
+        else:
+            os.replace(tmp, out_path)
     finally:
         for ds in handles.values():
             ds.close()
@@ -379,8 +396,6 @@ def score_suitability(
 
 
 def _to_cog(src: Path, dst: Path) -> None:
-    import os
-
     import rasterio.shutil
 
     tmp = dst.with_name(f".{dst.name}.cog.tmp")
