@@ -28,6 +28,9 @@ STEPS = (
     "areas",
     "overlay",
     "networks",
+    "terrain",  # the next three only run with a DEM; the bar then jumps
+    "suitability",
+    "zonal",
     "verdicts",
     "writing",
 )
