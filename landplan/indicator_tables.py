@@ -21,14 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from landplan.errors import IndicatorTableError, UnknownIndustryError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover (Python 3.10)
-    import tomli as tomllib
+from landplan.tomlmodel import parse_model
 
 SHIPPED_TABLES = (
     "national-2008",
@@ -477,18 +473,7 @@ def compare_with_base(local: IndicatorTable, base: IndicatorTable, /) -> list[Ba
 
 def parse_indicator_table(text: str, /, *, origin: str = "<string>") -> IndicatorTable:
     """Parse and validate indicator-table TOML text."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise IndicatorTableError(f"{origin}: not valid TOML: {exc}") from exc
-    try:
-        return IndicatorTable.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise IndicatorTableError(
-            f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)"
-        ) from exc
+    return parse_model(IndicatorTable, text, origin=origin, error=IndicatorTableError)
 
 
 def _read_source(source: str | Path, package: str, shipped: tuple[str, ...], what: str):

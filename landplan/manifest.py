@@ -5,13 +5,13 @@ Paths are relative to the manifest.  See the README for a complete example.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from landplan.errors import ManifestError
+from landplan.tomlmodel import load_toml, validate_model
 
 _KIND = r"^[a-z][a-z0-9_]{0,39}$"
 
@@ -88,15 +88,9 @@ def load_manifest(path: str | Path, /) -> Manifest:
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path.name} is not valid UTF-8 TOML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path.name} is not UTF-8 text: {exc}") from exc
+    data = load_toml(text, origin=path.name, error=ManifestError)
     data["root"] = path.resolve().parent
-    try:
-        return Manifest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ManifestError(
-            f"{path.name}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)"
-        ) from exc
+    return validate_model(Manifest, data, origin=path.name, error=ManifestError)

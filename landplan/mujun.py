@@ -35,11 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from landplan.errors import IndicatorTableError, InputTableError, UnitsError
 from landplan.indicator_inputs import coerce_numeric, describe_rows, require_columns
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover (Python 3.10)
-    import tomli as tomllib
+from landplan.tomlmodel import parse_model
 
 SHIPPED_PRESETS = ("huangyan-2023", "huangyan-2022", "huaian-2024")
 NOT_GRADED = "not graded"
@@ -249,14 +245,7 @@ def load_mujun_preset(source: str | Path = "huaian-2024", /) -> MujunPreset:
                 f"亩均 preset not found: {source} (a TOML path, or one of: {', '.join(SHIPPED_PRESETS)})"
             )
         text, origin = path.read_text(encoding="utf-8"), str(path)
-    try:
-        return MujunPreset.model_validate(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as exc:
-        raise IndicatorTableError(f"{origin}: not valid TOML: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise IndicatorTableError(f"{origin}: {where}: {first['msg']}") from exc
+    return parse_model(MujunPreset, text, origin=origin, error=IndicatorTableError)
 
 
 # ---------------------------------------------------------------- indicators

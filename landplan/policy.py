@@ -9,14 +9,14 @@ Load one with :func:`load_policy` (a file path or a shipped profile name).
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from landplan.errors import PolicyError
+from landplan.tomlmodel import parse_model
 
 SHIPPED = ("national", "seven-connections")
 
@@ -201,15 +201,4 @@ def load_policy(source: str | Path | None = None, /) -> Policy:
 
 def parse_policy(text: str, /, *, origin: str = "<string>") -> Policy:
     """Parse and validate profile TOML text."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{origin}: not valid TOML: {exc}") from exc
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PolicyError(
-            f"{origin}: {where}: {first['msg']} ({exc.error_count()} problem(s) in all)"
-        ) from exc
+    return parse_model(Policy, text, origin=origin, error=PolicyError)

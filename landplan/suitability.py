@@ -405,24 +405,17 @@ def _to_cog(src: Path, dst: Path) -> None:
 
 def load_config(path: str | Path, /) -> SuitabilityConfig:
     """Read a suitability TOML (raster paths relative to it)."""
-    import tomllib
-
-    from pydantic import ValidationError
+    from landplan.tomlmodel import load_toml, validate_model
 
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read suitability config {path}: {exc}") from exc
+    data = load_toml(text, origin=path.name, error=PolicyError)
     root = path.resolve().parent
     for f in data.get("factors", []):
         if "raster" in f:
             f["raster"] = str(root / f["raster"])
     data["masks"] = [str(root / m) for m in data.get("masks", [])]
-    try:
-        return SuitabilityConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise PolicyError(
-            f"{path.name}: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        ) from exc
+    return validate_model(SuitabilityConfig, data, origin=path.name, error=PolicyError)
