@@ -64,10 +64,31 @@ def check_target(path: Path, /) -> None:
         )
 
 
+def recover(target: str | Path, /) -> bool:
+    """Finish what a killed write left behind; True when a previous workspace was put back.
+
+    A write killed between its two renames leaves the previous workspace as
+    ``.NAME.previous-<token>`` and nothing at ``NAME``: it is renamed back.  Leftover
+    ``.NAME.staging-*`` directories of killed writes are removed (they never held the only copy).
+    """
+    target = Path(target).resolve()
+    restored = False
+    previous = sorted(target.parent.glob(f".{target.name}.previous-*"), key=lambda p: p.stat().st_mtime)
+    if previous and not target.exists() and (previous[-1] / MARKER).exists():
+        previous[-1].rename(target)
+        previous = previous[:-1]
+        restored = True
+    if target.exists():
+        for stale in [*previous, *target.parent.glob(f".{target.name}.staging-*")]:
+            shutil.rmtree(stale, ignore_errors=True)
+    return restored
+
+
 @contextmanager
 def staged_directory(target: str | Path, /) -> Iterator[Path]:
     """Yield a staging directory that replaces ``target`` only if the block succeeds."""
     target = Path(target).resolve()
+    recover(target)
     check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
@@ -110,6 +131,7 @@ class GpkgWorkspace:
         return self.path / "workspace.gpkg"
 
     def metadata(self) -> dict:
+        recover(self.path)
         marker = self.path / MARKER
         if not marker.exists():
             raise WorkspaceError(f"{self.path} is not a landplan workspace (no {MARKER})")

@@ -86,3 +86,14 @@ def test_read_back(sample_result, tmp_path):
     assert len(ws.read_layer("result_parcels")) == len(sample_result.parcels)
     with pytest.raises(WorkspaceError, match="no layer"):
         ws.read_layer("nope")
+
+
+def test_a_write_killed_between_its_renames_is_recovered(sample_result, tmp_path):
+    out = tmp_path / "ws"
+    GpkgWorkspace(out).write_result(sample_result)
+    # what a kill -9 between "target → previous" and "stage → target" leaves behind
+    out.rename(tmp_path / ".ws.previous-deadbeef")
+    (tmp_path / ".ws.staging-deadbeef").mkdir()
+    ws = GpkgWorkspace(out)
+    assert ws.metadata()["parcels"] == len(sample_result.parcels)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
