@@ -149,6 +149,7 @@ def compute_exclusions(
     geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
     gross = shapely.area(geoms)
     by_kind: dict[str, np.ndarray] = {}
+    constraints = {k: v for k, v in constraints.items() if policy.rule_for(k).action != "info"}
     for kind, layer in constraints.items():
         if layer.crs is not None and not layer.crs.equals(crs):
             raise CRSError(

@@ -106,3 +106,7 @@ class RasterError(LandplanError, ValueError):
 
 class EfficiencyError(LandplanError, ValueError):
     """An input of the 开发区土地集约利用评价 (park land-efficiency indicators) is unusable."""
+
+
+class RegionError(LandplanError, ValueError):
+    """Region growing cannot satisfy the request (target too large, no free land, bad option)."""

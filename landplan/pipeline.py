@@ -259,7 +259,7 @@ def analyze(
     )
     on_step("overlay")
     excl = compute_exclusions(parcels, inputs.constraints, policy).frame()
-    kinds = list(inputs.constraints)
+    kinds = [k for k in inputs.constraints if policy.rule_for(k).action != "info"]
     for kind in kinds:
         excl[f"excluded_{kind}_mu"] = m2_to_mu(excl[f"excluded_{kind}_m2"])
     excl["excluded_mu"] = m2_to_mu(excl["excluded_m2"])

@@ -28,7 +28,7 @@ class _Model(BaseModel):
 class ConstraintRule(_Model):
     """How one constraint kind acts on parcels."""
 
-    action: Literal["exclude", "require_inside", "warn"]
+    action: Literal["exclude", "require_inside", "warn", "info"]  # info: kept for reference only
     code: str
     label_zh: str
     label_en: str

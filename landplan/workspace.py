@@ -73,7 +73,9 @@ def recover(target: str | Path, /) -> bool:
     """
     target = Path(target).resolve()
     restored = False
-    previous = sorted(target.parent.glob(f".{target.name}.previous-*"), key=lambda p: p.stat().st_mtime)
+    previous = sorted(
+        target.parent.glob(f".{target.name}.previous-*"), key=lambda p: p.stat().st_mtime
+    )
     if previous and not target.exists() and (previous[-1] / MARKER).exists():
         previous[-1].rename(target)
         previous = previous[:-1]
@@ -151,10 +153,12 @@ class GpkgWorkspace:
     def write_result(self, result, /, *, extras: Mapping[str, Writer] | None = None) -> None:
         """Write inputs, results, exports and ``extras`` (name → writer) atomically.
 
-        The lifecycle register (``register`` tables in ``workspace.gpkg``) is carried over from
-        the previous workspace, holding its lock from the copy until the new directory is in place.
+        The lifecycle register (``register`` tables in ``workspace.gpkg``) and the saved boundary
+        ``scenarios`` are carried over from the previous workspace, holding its lock from the copy
+        until the new directory is in place.
         """
         from landplan.register import carry_register, freeze_register
+        from landplan.scenarios import carry_scenarios
 
         with ExitStack() as lock, staged_directory(self.path) as stage:
             _write_all(stage, result)
@@ -163,6 +167,7 @@ class GpkgWorkspace:
             if self.gpkg.exists():
                 lock.enter_context(freeze_register(self.gpkg))
                 carry_register(self.gpkg, stage / "workspace.gpkg")
+                carry_scenarios(self.gpkg, stage / "workspace.gpkg", result.crs)
 
 
 def _write_all(stage: Path, result) -> None:

@@ -1,0 +1,316 @@
+"""Boundary scenarios: named boundaries with their evaluations, stored in ``workspace.gpkg``.
+
+The layer ``scenarios`` is an ordinary GeoPackage feature table (QGIS and
+``pyogrio.read_dataframe(..., layer="scenarios")`` open it) with the columns ``name`` (unique),
+``created_at`` (UTC ISO-8601), the key figures of :meth:`BoundaryEvaluation.key_figures`
+(``gross_mu``, ``net_available_mu``, ...) and ``evaluation`` (the whole evaluation as JSON).
+
+Writes go through :mod:`sqlite3`, never through a whole-layer rewrite: one ``BEGIN IMMEDIATE``
+transaction creates the table and its ``gpkg_contents`` / ``gpkg_geometry_columns`` rows if
+needed, deletes the row of the same name and inserts the new one.  Any failure rolls the
+transaction back, so the previous scenarios and every other layer are untouched; other writers
+(the lifecycle register) wait on the same SQLite lock.  Geometries are stored as GeoPackage
+binary (``GP`` header, little-endian, XY envelope, ISO WKB) in the workspace's SRS.
+
+``landplan analyze`` replaces the whole workspace; it carries the register and the scenarios
+over (:func:`carry_scenarios`), so a re-analysis keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from geopandas import GeoDataFrame, GeoSeries
+
+from landplan.boundary import BoundaryEvaluation, evaluate_boundary, load_context, read_boundary
+from landplan.errors import WorkspaceError
+
+LAYER = "scenarios"
+BUSY_TIMEOUT_S = 30.0
+#: REAL key-figure columns of the scenarios table (besides name, created_at, evaluation)
+FIGURES = (
+    "gross_mu",
+    "gross_ellipsoidal_mu",
+    "excluded_mu",
+    "net_available_mu",
+    "urban_boundary_share",
+    "park_overlap_mu",
+    "parcels_inside",
+    "parcels_inside_mu",
+    "transferable_parcels",
+    "blocked_parcels",
+    "mean_cost_weighted_suitability",
+    "dev_cost_wan",
+    "leading_industries",
+    "block_reasons",
+    "warn_reasons",
+)
+TEXT_FIGURES = ("reason_codes",)
+
+
+def _gpkg(workspace_dir) -> Path:
+    from landplan.workspace import GpkgWorkspace
+
+    ws = GpkgWorkspace(workspace_dir)
+    ws.metadata()
+    if not ws.gpkg.exists():
+        raise WorkspaceError(f"{ws.gpkg} is missing; run landplan analyze first")
+    return ws.gpkg
+
+
+def gpkg_geometry(geom: shapely.Geometry, srs_id: int, /) -> bytes:
+    """GeoPackage binary: ``GP``, version 0, flags (little-endian, XY envelope), srs_id, envelope, WKB."""
+    minx, miny, maxx, maxy = geom.bounds
+    header = b"GP" + bytes([0, 0b00000011]) + struct.pack("<i", srs_id)
+    envelope = struct.pack("<4d", minx, maxx, miny, maxy)
+    return header + envelope + shapely.to_wkb(geom, byte_order=1, flavor="iso")
+
+
+def _srs_id(conn: sqlite3.Connection, crs) -> int:
+    epsg = crs.to_epsg()
+    if epsg is not None:
+        row = conn.execute(
+            "SELECT srs_id FROM gpkg_spatial_ref_sys WHERE lower(organization) = 'epsg' "
+            "AND organization_coordsys_id = ?",
+            (epsg,),
+        ).fetchone()
+        if row:
+            return int(row[0])
+    row = conn.execute(
+        "SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = 'result_parcels'"
+    ).fetchone()
+    if row:
+        return int(row[0])
+    raise WorkspaceError(f"the workspace GeoPackage has no spatial reference for {crs}")
+
+
+def _create_table(conn: sqlite3.Connection, srs_id: int) -> None:
+    cols = (
+        ", ".join(f'"{c}" REAL' for c in FIGURES)
+        + ", "
+        + ", ".join(f'"{c}" TEXT' for c in TEXT_FIGURES)
+    )
+    conn.execute(
+        f'CREATE TABLE "{LAYER}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom MULTIPOLYGON, '
+        f"name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, {cols}, evaluation TEXT NOT NULL)"
+    )
+    conn.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
+        "srs_id) VALUES (?, 'features', ?, 'landplan boundary scenarios', ?, ?)",
+        (LAYER, LAYER, _now_ms(), srs_id),
+    )
+    conn.execute(
+        "INSERT INTO gpkg_geometry_columns (table_name, column_name, geometry_type_name, srs_id, "
+        "z, m) VALUES (?, 'geom', 'MULTIPOLYGON', ?, 0, 0)",
+        (LAYER, srs_id),
+    )
+
+
+def _now_ms() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
+def _as_multipolygon(geom: shapely.Geometry) -> shapely.MultiPolygon:
+    if geom.geom_type == "MultiPolygon":
+        return geom
+    return shapely.MultiPolygon([geom])
+
+
+def save_scenario(
+    workspace_dir,
+    name: str,
+    boundary,
+    /,
+    *,
+    evaluation: BoundaryEvaluation | None = None,
+    policy=None,
+    crs: str | None = None,
+    layer: str | None = None,
+    industry_field: str | None = None,
+) -> BoundaryEvaluation:
+    """Store ``boundary`` as scenario ``name`` (replacing one of that name) atomically.
+
+    ``boundary`` is anything :func:`landplan.boundary.evaluate_boundary` reads; the evaluation
+    is computed when not given.  Returns the evaluation stored.
+    """
+    name = str(name).strip()
+    if not name:
+        raise WorkspaceError("a scenario needs a non-empty name")
+    gpkg = _gpkg(workspace_dir)
+    ctx = load_context(workspace_dir, policy=policy)
+    gdf = read_boundary(boundary, ctx.crs, layer=layer, source_crs=crs)
+    from landplan.boundary import boundary_geometry
+
+    geom = boundary_geometry(gdf)
+    if evaluation is None:
+        evaluation = evaluate_boundary(
+            GeoSeries([geom], crs=ctx.crs), ctx, industry_field=industry_field
+        )
+    figures = evaluation.key_figures()
+    values = [_real(figures.get(c)) for c in FIGURES] + [
+        str(figures.get(c) or "") for c in TEXT_FIGURES
+    ]
+    payload = evaluation.to_json()
+    with closing(sqlite3.connect(gpkg, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            srs_id = _srs_id(conn, ctx.crs)
+            if not _has_table(conn, LAYER):
+                _create_table(conn, srs_id)
+            conn.execute(f'DELETE FROM "{LAYER}" WHERE name = ?', (name,))
+            blob = gpkg_geometry(_as_multipolygon(geom), srs_id)
+            cols = ", ".join(f'"{c}"' for c in (*FIGURES, *TEXT_FIGURES))
+            marks = ", ".join("?" for _ in (*FIGURES, *TEXT_FIGURES))
+            conn.execute(
+                f'INSERT INTO "{LAYER}" (geom, name, created_at, {cols}, evaluation) '
+                f"VALUES (?, ?, ?, {marks}, ?)",
+                (blob, name, datetime.now(UTC).isoformat(timespec="seconds"), *values, payload),
+            )
+            _update_extent(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return evaluation
+
+
+def _real(v) -> float | None:
+    if v is None or isinstance(v, str):
+        return None
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _update_extent(conn: sqlite3.Connection) -> None:
+    bounds = [None] * 4
+    for (blob,) in conn.execute(f'SELECT geom FROM "{LAYER}"'):
+        minx, maxx, miny, maxy = struct.unpack("<4d", blob[8:40])
+        b = (minx, miny, maxx, maxy)
+        bounds = [
+            b[i] if bounds[i] is None else (min if i < 2 else max)(bounds[i], b[i])
+            for i in range(4)
+        ]
+    conn.execute(
+        "UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, last_change = ? "
+        "WHERE table_name = ?",
+        (*bounds, _now_ms(), LAYER),
+    )
+
+
+def delete_scenario(workspace_dir, name: str, /) -> bool:
+    """Remove scenario ``name``; ``False`` when there was none."""
+    gpkg = _gpkg(workspace_dir)
+    with closing(sqlite3.connect(gpkg, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
+        if not _has_table(conn, LAYER):
+            return False
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            n = conn.execute(f'DELETE FROM "{LAYER}" WHERE name = ?', (name,)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return n > 0
+
+
+def read_scenarios(workspace_dir, /) -> GeoDataFrame:
+    """Every stored scenario (an empty frame when none was saved)."""
+    gpkg = _gpkg(workspace_dir)
+    if LAYER not in pyogrio.list_layers(gpkg)[:, 0]:
+        return GeoDataFrame({"name": [], "created_at": [], "evaluation": []}, geometry=[])
+    return pyogrio.read_dataframe(gpkg, layer=LAYER)
+
+
+def list_scenarios(workspace_dir, /) -> list[str]:
+    return read_scenarios(workspace_dir)["name"].astype(str).tolist()
+
+
+def compare_scenarios(workspace_dir, names, /) -> pd.DataFrame:
+    """Side by side: one column per scenario (in the order given), one row per figure."""
+    frame = read_scenarios(workspace_dir)
+    missing = [n for n in names if n not in set(frame["name"])]
+    if missing:
+        raise WorkspaceError(
+            f"no scenario named {missing} in {workspace_dir}; saved: {frame['name'].tolist()}"
+        )
+    cols = {}
+    for name in names:
+        row = frame.loc[frame["name"] == name].iloc[0]
+        ev = json.loads(row["evaluation"])
+        col = {"created_at": row["created_at"]}
+        col |= {c: row[c] for c in FIGURES}
+        col["compliant"] = ev.get("compliant")
+        for kind, mu in ev.get("excluded_by_kind_mu", {}).items():
+            col[f"excluded_{kind}_mu"] = mu
+        col["net_available_ha"] = ev.get("net_available_ha")
+        col["gross_ellipsoidal_ha"] = ev.get("gross_ellipsoidal_ha")
+        for verdict, v in ev.get("parcels_inside", {}).get("by_verdict", {}).items():
+            col[f"parcels_{verdict}_mu"] = v.get("area_mu")
+        for code, v in ev.get("missing_networks", {}).items():
+            col[f"{code}_parcels"] = v.get("parcels")
+        col["dev_cost_wan_per_net_mu"] = ev.get("cost", {}).get("dev_cost_wan_per_net_mu")
+        col["reason_codes"] = row["reason_codes"]
+        col["reasons_zh"] = "；".join(r["message_zh"] for r in ev.get("reasons", []))
+        col["reasons_en"] = "; ".join(r["message_en"] for r in ev.get("reasons", []))
+        cols[name] = col
+    out = pd.DataFrame(cols)
+    out.index.name = "figure"
+    return out
+
+
+def export_comparison_xlsx(table: pd.DataFrame, path, /) -> Path:
+    """Write the comparison (figures × scenarios) to an XLSX file, atomically."""
+    import os
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".xlsx", dir=target.parent)
+    os.close(fd)
+    try:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+            table.to_excel(xl, sheet_name="compare 方案比较")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def carry_scenarios(old_gpkg: str | Path, new_gpkg: str | Path, crs, /) -> int:
+    """Copy the ``scenarios`` layer of ``old_gpkg`` into ``new_gpkg`` (a re-analysis keeps them).
+
+    Call it under the workspace lock held by ``GpkgWorkspace.write_result``; returns the rows copied.
+    """
+    old, new = Path(old_gpkg), Path(new_gpkg)
+    if not old.exists():
+        return 0
+    with closing(sqlite3.connect(new, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
+        conn.execute("ATTACH DATABASE ? AS old", (str(old),))
+        found = "SELECT 1 FROM old.sqlite_master WHERE type = 'table' AND name = ?"
+        if conn.execute(found, (LAYER,)).fetchone() is None:
+            return 0
+        conn.execute("BEGIN")
+        try:
+            _create_table(conn, _srs_id(conn, crs))
+            n = conn.execute(f'INSERT INTO main."{LAYER}" SELECT * FROM old."{LAYER}"').rowcount
+            _update_extent(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return n
