@@ -16,7 +16,11 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("indicators", "indicators", "Per-mu indicators of proposed projects (投资强度, 容积率, ...)."),
     ("mujun", "mujun", "亩均效益 evaluation and A/B/C/D classes."),
     ("register", "register", "The parcel lifecycle register (出让 → 动工 → 竣工 → 达产)."),
-    ("boundary", "boundary", "Park boundaries: evaluate a drawn boundary, suggest regions, compare scenarios."),
+    (
+        "boundary",
+        "boundary",
+        "Park boundaries: evaluate a drawn boundary, suggest regions, compare scenarios.",
+    ),
 )
 #: modules whose ``COMMANDS`` become top-level commands
 TOP_LEVEL: tuple[str, ...] = ("rasters", "costs", "suit", "unlock")
