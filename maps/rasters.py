@@ -44,7 +44,6 @@ SUITABILITY = RasterStyle(
 def _warped_rgba(
     path: Path, style: RasterStyle, max_px: int
 ) -> tuple[np.ndarray, list[list[float]]]:
-    import branca.colormap as cm
     import rasterio
     from rasterio.crs import CRS
     from rasterio.enums import Resampling
@@ -63,7 +62,9 @@ def _warped_rgba(
         )
         data = vrt.read(1, out_shape=(h, w), masked=True, resampling=Resampling.average)
         west, south, east, north = transform_bounds(vrt.crs, "EPSG:4326", *vrt.bounds)
-    cmap = cm.LinearColormap(list(style.colors), vmin=style.vmin, vmax=style.vmax)
+    from branca.colormap import LinearColormap  # colour interpolation only (no JS on the page)
+
+    cmap = LinearColormap(list(style.colors), vmin=style.vmin, vmax=style.vmax)
     values = np.clip(data.filled(np.nan), style.vmin, style.vmax)
     rgba = np.zeros((h, w, 4), dtype="uint8")
     valid = ~np.isnan(values)
@@ -85,6 +86,29 @@ def _png_data_url(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+COLORBAR_CSS = """
+.lp-colorbars{position:fixed;right:10px;bottom:30px;z-index:1000;display:flex;flex-direction:column;gap:6px}
+.lp-colorbar{background:rgba(255,255,255,.95);border:1px solid #999;border-radius:4px;padding:4px 8px;
+  font:11px/1.4 system-ui,"PingFang SC","Microsoft YaHei",sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3)}
+.lp-colorbar .lp-ramp{width:180px;height:10px;border:1px solid #555;margin:2px 0}
+.lp-colorbar .lp-ticks{display:flex;justify-content:space-between}
+"""
+
+
+def colorbar_html(style: RasterStyle, caption: str, /) -> str:
+    """A colour bar as plain HTML/CSS (no JavaScript), so it renders offline and in print."""
+    from html import escape
+
+    ramp = ", ".join(style.colors)
+    mid = (style.vmin + style.vmax) / 2
+    ticks = "".join(f"<span>{v:g}</span>" for v in (style.vmin, mid, style.vmax))
+    return (
+        f'<div class="lp-colorbar"><div>{escape(caption)}</div>'
+        f'<div class="lp-ramp" style="background:linear-gradient(to right, {ramp})"></div>'
+        f'<div class="lp-ticks">{ticks}</div></div>'
+    )
+
+
 def add_raster_overlay(
     m: Any,
     path: str | Path,
@@ -96,26 +120,33 @@ def add_raster_overlay(
     show: bool = False,
     max_px: int = 1024,
 ) -> Any:
-    """Add a coloured raster overlay (a toggleable layer) and its colour bar to a Folium map."""
+    """Add a coloured raster overlay (a toggleable layer); :func:`add_colorbars` draws its bar."""
     folium = require_folium()
-    import branca.colormap as cm
-
     rgba, bounds = _warped_rgba(Path(path), style, max_px)
     caption = (
         f"{style.caption_zh} {style.caption_en}"
         if lang == "zh"
         else f"{style.caption_en} {style.caption_zh}"
     )
-    folium.raster_layers.ImageOverlay(
+    overlay = folium.raster_layers.ImageOverlay(
         image=_png_data_url(rgba),
         bounds=bounds,
         opacity=opacity,
         name=caption,
         show=show,
         interactive=False,
-    ).add_to(m)
-    colorbar = cm.LinearColormap(
-        list(style.colors), vmin=style.vmin, vmax=style.vmax, caption=caption
     )
-    colorbar.add_to(m)
+    overlay.colorbar_html = colorbar_html(style, caption)
+    overlay.add_to(m)
+    return m
+
+
+def add_colorbars(m: Any, /) -> Any:
+    """One fixed box holding the colour bars of every raster overlay on the map."""
+    from maps.legend import _macro
+
+    bars = [c.colorbar_html for c in m._children.values() if hasattr(c, "colorbar_html")]
+    if bars:
+        body = f'<div class="lp-colorbars">{"".join(bars)}</div>'
+        _macro(f"<style>{COLORBAR_CSS}</style>", body).add_to(m)
     return m

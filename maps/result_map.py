@@ -17,7 +17,7 @@ from maps.layers import (
 )
 from maps.legend import css_element, legend_element, title_element
 from maps.popups import POPUP_CSS
-from maps.rasters import SLOPE, SUITABILITY, add_raster_overlay
+from maps.rasters import SLOPE, SUITABILITY, add_colorbars, add_raster_overlay
 from maps.styles import LANGS, Lang
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ def build_result_map(
     m = base_map(_bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84), tiles=tiles)
     for name, path in (overlays or {}).items():
         add_raster_overlay(m, path, style=OVERLAY_STYLES[name], lang=lang)
+    add_colorbars(m)
     add_constraints(m, constraints_wgs84, lang=lang)
     if networks_wgs84 is not None:
         add_networks(m, networks_wgs84, lang=lang)
