@@ -24,6 +24,14 @@ it to the workspace CRS (no CRS → :class:`~landplan.errors.CRSError`), dissolv
   ``BOUNDARY_BASIC_FARMLAND_OVERLAP``, ``BOUNDARY_OUTSIDE_URBAN_BOUNDARY``,
   ``BOUNDARY_INUNDATION_OVERLAP``, ...): ``block`` for ``exclude``/``require_inside`` kinds, a
   ``warn`` below the policy's sliver tolerance and for ``warn`` kinds.
+
+Bad input: an invalid boundary (self-intersecting ring, bow-tie) is repaired with
+``shapely.make_valid`` and evaluated, with a ``BOUNDARY_REPAIRED`` warning (value: the number of
+geometries repaired) and a note; an empty boundary, or one without a polygon, raises
+:class:`~landplan.errors.GeometryError`; coordinates that contradict their CRS (projected metres
+labelled EPSG:4490), a boundary that cannot be transformed to the workspace CRS, or one that does
+not overlap the workspace's extent (its layers and suitability raster) raise
+:class:`~landplan.errors.CRSError` naming the CRS and the extents.
 """
 
 from __future__ import annotations
@@ -154,7 +162,22 @@ def read_boundary(
             "the boundary has no CRS; state it (e.g. --crs EPSG:4490 for CGCS2000 longitude/latitude "
             "or EPSG:4542 for CGCS2000 GK CM 99°E)"
         )
-    return gdf.to_crs(crs)
+    bounds = gdf.total_bounds if len(gdf) else np.full(4, np.nan)
+    if gdf.crs.is_geographic and np.isfinite(bounds).all():
+        x0, y0, x1, y1 = bounds
+        if x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90:
+            raise CRSError(
+                f"the boundary is labelled {gdf.crs.to_string()} (longitude/latitude) but its "
+                f"coordinates span x {x0:.6g}…{x1:.6g}, y {y0:.6g}…{y1:.6g}: these look projected "
+                "(e.g. Gauss-Krüger metres); state the real CRS (e.g. --crs EPSG:4542)"
+            )
+    out = gdf.to_crs(crs)
+    if len(out) and not np.isfinite(out.total_bounds).all() and np.isfinite(bounds).all():
+        raise CRSError(
+            f"the boundary in {gdf.crs.to_string()} cannot be transformed to the workspace CRS "
+            f"{crs.to_string()} (coordinates fall outside that projection); check its CRS"
+        )
+    return out
 
 
 def _from_geojson(obj: Mapping, source_crs: str | None) -> GeoDataFrame:
@@ -313,7 +336,9 @@ def evaluate_boundary(
     """
     ctx = load_context(workspace_dir, policy=policy)
     gdf = read_boundary(polygon_gdf, ctx.crs, layer=layer, source_crs=crs)
+    repaired = _invalid_count(gdf)
     geom = boundary_geometry(gdf)
+    _require_overlap(geom, ctx)
     series = GeoSeries([geom], crs=ctx.crs)
     notes: list[str] = []
     excl = compute_exclusions(series, ctx.constraints, ctx.policy)
@@ -330,6 +355,12 @@ def evaluate_boundary(
     parcels_inside, inside_frame = _parcels_inside(ctx.parcels, pieces)
     industries, ind_reason = _industries(inside_frame, industry_field)
     reasons = _constraint_reasons(by_kind, ctx.policy)
+    if repaired:
+        reasons.append(_repaired_reason(repaired))
+        notes.append(
+            f"{repaired} invalid boundary geometr{'y' if repaired == 1 else 'ies'} "
+            "(self-intersection, bow-tie, ...) repaired with shapely.make_valid before evaluation"
+        )
     if ind_reason is not None:
         reasons.append(ind_reason)
     return BoundaryEvaluation(
@@ -349,6 +380,58 @@ def evaluate_boundary(
         reasons=tuple(reasons),
         notes=tuple(notes),
     )
+
+
+def _invalid_count(gdf: GeoDataFrame) -> int:
+    """Number of non-empty boundary geometries that are not OGC-valid (repaired downstream)."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    return int((~shapely.is_valid(geoms)).sum())
+
+
+def _repaired_reason(count: int) -> Reason:
+    return Reason(
+        "BOUNDARY_REPAIRED",
+        "warn",
+        float(count),
+        0.0,
+        "个",
+        "OGC Simple Features validity; repaired with shapely.make_valid (GEOS MakeValid)",
+        f"边界有 {count} 个无效几何（自相交、蝴蝶结形等），已用 make_valid 修复后评价；请核对并重绘边界",
+        f"{count} invalid boundary geometr{'y' if count == 1 else 'ies'} (self-intersection, "
+        "bow-tie, ...) repaired with make_valid before evaluation; check and redraw the boundary",
+    )
+
+
+def workspace_extent(ctx: BoundaryContext, /) -> tuple[float, float, float, float] | None:
+    """Bounding box of the workspace's vector layers and suitability raster (None: nothing)."""
+    boxes = [g.total_bounds for g in ctx.constraints.values() if len(g)]
+    boxes += [g.total_bounds for g in (ctx.park, ctx.parcels) if g is not None and len(g)]
+    raster = ctx.path / "rasters" / "suitability.tif"
+    if raster.exists():
+        import rasterio
+
+        with rasterio.open(raster) as r:
+            boxes.append(np.asarray(tuple(r.bounds)))
+    boxes = [b for b in boxes if np.isfinite(b).all()]
+    if not boxes:
+        return None
+    b = np.vstack(boxes)
+    return float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())
+
+
+def _require_overlap(geom, ctx: BoundaryContext) -> None:
+    extent = workspace_extent(ctx)
+    if extent is None:
+        return
+    if not shapely.intersects(geom, shapely.box(*extent)):
+        x0, y0, x1, y1 = geom.bounds
+        raise CRSError(
+            f"the boundary (x {x0:.0f}…{x1:.0f}, y {y0:.0f}…{y1:.0f} in {ctx.crs.to_string()}) "
+            f"does not overlap the workspace (x {extent[0]:.0f}…{extent[2]:.0f}, "
+            f"y {extent[1]:.0f}…{extent[3]:.0f}); check the boundary's CRS (e.g. a "
+            "Gauss-Krüger zone with or without its 2-digit prefix) or the workspace"
+        )
 
 
 def _park_overlap(park: GeoDataFrame | None, geom) -> dict:

@@ -19,7 +19,11 @@ Algorithm (deterministic for a given ``seed``):
    seeds are drawn without replacement with probability proportional to the smoothed value, and
    kept only when at least ``R`` cells apart (``numpy.random.default_rng(seed)``): a stochastic
    multi-start, so another ``seed`` explores other starting points.  With ``prefer_touch_park``
-   half of the seeds are drawn within ``R`` cells of the approved park boundary.
+   half of the seeds are drawn within ``R`` cells of the approved park boundary.  Two
+   more seeds are always added: a best free cell (a small block of excellent land next to a
+   wide area of good land has the lower smoothed value, yet may be the optimum) and a random
+   cell of the best ``k×k`` window of free cells, ``k = ceil(√N)`` (so the region competes with
+   the best square of that area).
 3. **Growth.** From each seed a region grows over 4-neighbours with a priority queue; a frontier
    cell's priority is ``(1 − compactness) · s/s_max − compactness · d/R`` (``s``: suitability,
    ``d``: distance to the seed in cells; ties by cell index).  ``compactness = 0`` takes the best
@@ -221,6 +225,7 @@ def suggest_regions(
     chosen: list[tuple[np.ndarray, float, float, bool | None, int, tuple[int, int]]] = []
     for _ in range(n_regions):
         seeds = _draw_seeds(smoothed, available, radius, n_candidates, rng, park)
+        seeds += [rc for rc in _fixed_seeds(norm, available, n, rng) if rc not in seeds]
         best = None
         for rc in seeds:
             cand = _candidate(
@@ -335,6 +340,32 @@ def _draw_seeds(smoothed, available, radius, k, rng, park) -> list[tuple[int, in
                 if taken == want:
                     break
     return seeds
+
+
+def _fixed_seeds(norm, available, n, rng) -> list[tuple[int, int]]:
+    """A best available cell and a cell of the best ``k×k`` all-available window (``rng`` picks
+    among tied best cells and within the window, so another ``seed`` starts elsewhere in it)."""
+    from scipy.ndimage import uniform_filter
+
+    if not available.any():
+        return []
+    ncols = norm.shape[1]
+    vals = np.where(available, norm, -1.0)
+    top = np.flatnonzero(vals.ravel() >= vals.max() - 1e-12)
+    out = [divmod(int(top[rng.integers(len(top))]), ncols)]
+    k = math.ceil(math.sqrt(n))
+    if k <= min(norm.shape):
+        share = uniform_filter(available.astype("float32"), size=k, mode="constant")
+        mean = uniform_filter(
+            np.where(available, norm, 0.0).astype("float32"), size=k, mode="constant"
+        )
+        mean[share < 1.0 - 0.5 / (k * k)] = -1.0
+        i = int(np.argmax(mean))
+        if mean.ravel()[i] >= 0.0:
+            r, c = divmod(i, ncols)  # centre of the window (uniform_filter's origin)
+            r0, c0 = r - k // 2, c - k // 2
+            out.append((r0 + int(rng.integers(k)), c0 + int(rng.integers(k))))
+    return [(int(r), int(c)) for r, c in out]
 
 
 def grow(seed_rc, norm, available, n, compactness, radius) -> np.ndarray:
