@@ -6,7 +6,7 @@ Light on purpose (no numpy/geopandas import), so every module and the CLI can us
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,21 @@ class Reason:
     message_en: str
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for key in ("value", "threshold"):
-            v = d[key]
-            d[key] = (
-                None
-                if v is None or (isinstance(v, float) and math.isnan(v))
-                else round(float(v), 4)
-            )
-        return d
+        """Plain dict for JSON; value and threshold rounded to 4 decimals, NaN → null."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "value": _number(self.value),
+            "threshold": _number(self.threshold),
+            "unit": self.unit,
+            "basis": self.basis,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+        }
+
+
+def _number(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else round(v, 4)

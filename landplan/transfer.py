@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ import pandas as pd
 from landplan.policy import Policy
 from landplan.reasons import Reason
 from landplan.units import m2_to_mu
+
+_REASONS: dict[tuple, Reason] = {}  # identical reasons (e.g. an absent network) are built once
+_MAX_CACHED = 50_000
 
 
 def _reason(
@@ -32,11 +35,29 @@ def _reason(
     basis: str,
     **fields,
 ) -> Reason:
+    key = (
+        id(policy),
+        template,
+        code,
+        severity,
+        value,
+        threshold,
+        unit,
+        basis,
+        tuple(sorted(fields.items())),
+    )
+    cached = _REASONS.get(key)
+    if cached is not None:
+        return cached
     msg = policy.messages[template]
     ctx = {"value": value if value is not None else float("nan"), "threshold": threshold, **fields}
-    return Reason(
+    reason = Reason(
         code, severity, value, threshold, unit, basis, msg.zh.format(**ctx), msg.en.format(**ctx)
     )
+    if len(_REASONS) > _MAX_CACHED:
+        _REASONS.clear()
+    _REASONS[key] = reason
+    return reason
 
 
 def _share_pct(part: float, whole: float) -> float:
@@ -44,14 +65,14 @@ def _share_pct(part: float, whole: float) -> float:
 
 
 def _constraint_reasons(
-    i: int, table: pd.DataFrame, kinds: Sequence[str], policy: Policy
+    i: int, table: Mapping[str, np.ndarray], kinds: Sequence[str], policy: Policy
 ) -> list[Reason]:
     out: list[Reason] = []
-    gross = float(table["area_m2"].iat[i])
+    gross = float(table["area_m2"][i])
     tol = policy.tolerances.sliver_m2
     for kind in kinds:
         rule = policy.rule_for(kind)
-        value = float(table[f"excluded_{kind}_m2"].iat[i])
+        value = float(table[f"excluded_{kind}_m2"][i])
         if value <= policy.tolerances.ignore_below_m2:
             continue
         fields = {
@@ -88,17 +109,17 @@ def _planned_text(dist_planned: float, rule) -> tuple[str, str]:
 
 
 def _network_reasons(
-    i: int, table: pd.DataFrame, kinds: Sequence[str], policy: Policy
+    i: int, table: Mapping[str, np.ndarray], kinds: Sequence[str], policy: Policy
 ) -> list[Reason]:
     out: list[Reason] = []
     for kind in kinds:
         rule = policy.networks.get(kind)
         if rule is None or rule.requirement == "ignore":
             continue
-        dist = float(table[f"dist_{kind}_m"].iat[i])
+        dist = float(table[f"dist_{kind}_m"][i])
         if not math.isnan(dist) and dist <= rule.connectable_m:
             continue
-        planned_zh, planned_en = _planned_text(float(table[f"dist_planned_{kind}_m"].iat[i]), rule)
+        planned_zh, planned_en = _planned_text(float(table[f"dist_planned_{kind}_m"][i]), rule)
         template = "NETWORK_ABSENT" if math.isnan(dist) else "NETWORK_MISSING"
         out.append(
             _reason(
@@ -121,14 +142,14 @@ def _network_reasons(
 
 def parcel_reasons(
     i: int,
-    table: pd.DataFrame,
+    table: Mapping[str, np.ndarray],
     *,
     constraint_kinds: Sequence[str],
     network_kinds: Sequence[str],
     policy: Policy,
 ) -> list[Reason]:
-    """Every reason for parcel row ``i`` of a table holding areas, exclusions and distances."""
-    if bool(table["geometry_empty"].iat[i]):
+    """Every reason for row ``i`` of columns (name → array) holding areas, exclusions and distances."""
+    if bool(table["geometry_empty"][i]):
         msg = policy.messages["GEOMETRY_EMPTY"]
         return [
             Reason(
@@ -136,7 +157,7 @@ def parcel_reasons(
             )
         ]
     reasons = _constraint_reasons(i, table, constraint_kinds, policy)
-    net = float(table["net_available_m2"].iat[i])
+    net = float(table["net_available_m2"][i])
     floor = policy.tolerances.min_net_available_m2
     if net < floor:
         reasons.append(
@@ -156,11 +177,11 @@ def parcel_reasons(
     return reasons
 
 
-def _slope_reasons(i: int, table: pd.DataFrame, policy: Policy) -> list[Reason]:
+def _slope_reasons(i: int, table: Mapping[str, np.ndarray], policy: Policy) -> list[Reason]:
     rule = policy.terrain
     if "steep_share" not in table or rule.requirement == "ignore":
         return []
-    share = float(table["steep_share"].iat[i])
+    share = float(table["steep_share"][i])
     if math.isnan(share) or share <= rule.max_steep_share:
         return []
     return [
@@ -176,9 +197,41 @@ def _slope_reasons(i: int, table: pd.DataFrame, policy: Policy) -> list[Reason]:
             value_pct=100 * share,
             threshold_pct=100 * rule.max_steep_share,
             limit_deg=rule.max_slope_deg,
-            mean_deg=float(table["slope_mean_deg"].iat[i]),
+            mean_deg=float(table["slope_mean_deg"][i]),
         )
     ]
+
+
+def _may_have_reasons(cols: dict, policy: Policy, constraint_kinds, network_kinds) -> np.ndarray:
+    """Rows that can have any reason at all (a vectorised pre-filter; the rest are clean)."""
+    n = len(cols["area_m2"])
+    maybe = np.asarray(cols["geometry_empty"], dtype=bool).copy()
+    maybe |= (
+        np.asarray(cols["net_available_m2"], dtype=float) < policy.tolerances.min_net_available_m2
+    )
+    for kind in constraint_kinds:
+        maybe |= (
+            np.asarray(cols[f"excluded_{kind}_m2"], dtype=float) > policy.tolerances.ignore_below_m2
+        )
+    for kind in network_kinds:
+        rule = policy.networks.get(kind)
+        if rule is None or rule.requirement == "ignore":
+            continue
+        dist = np.asarray(cols[f"dist_{kind}_m"], dtype=float)
+        maybe |= np.isnan(dist) | (dist > rule.connectable_m)
+    if "steep_share" in cols and policy.terrain.requirement != "ignore":
+        maybe |= (
+            np.nan_to_num(np.asarray(cols["steep_share"], dtype=float))
+            > policy.terrain.max_steep_share
+        )
+    return maybe if len(maybe) == n else np.ones(n, bool)
+
+
+def _as_json(reason: Reason, cache: dict[Reason, str]) -> str:
+    text = cache.get(reason)
+    if text is None:
+        text = cache[reason] = json.dumps(reason.to_dict(), ensure_ascii=False)
+    return text
 
 
 def decide(
@@ -196,20 +249,27 @@ def decide(
     reason objects), ``reason_codes`` (``;``-joined), ``reasons_zh`` and ``reasons_en``.
     """
     n = len(table)
-    verdict = np.empty(n, dtype=object)
-    reasons_json, codes, text_zh, text_en = [], [], [], []
-    for i in range(n):
+    cols = {
+        c: table[c].to_numpy() for c in table.columns
+    }  # numpy row access: 100× faster than .iat
+    maybe = _may_have_reasons(cols, policy, constraint_kinds, network_kinds)
+    verdict = np.full(n, "transferable", dtype=object)
+    reasons_json, codes, text_zh, text_en = ["[]"] * n, [""] * n, [""] * n, [""] * n
+    fragments: dict[Reason, str] = {}
+    for i in np.flatnonzero(maybe):
         rs = parcel_reasons(
-            i, table, constraint_kinds=constraint_kinds, network_kinds=network_kinds, policy=policy
+            i, cols, constraint_kinds=constraint_kinds, network_kinds=network_kinds, policy=policy
         )
+        if not rs:
+            continue
         blocked = any(r.severity == "block" for r in rs)
         verdict[i] = (
             "blocked" if blocked else ("transferable_with_warnings" if rs else "transferable")
         )
-        reasons_json.append(json.dumps([r.to_dict() for r in rs], ensure_ascii=False))
-        codes.append(";".join(r.code for r in rs))
-        text_zh.append("；".join(r.message_zh for r in rs))
-        text_en.append("; ".join(r.message_en for r in rs))
+        reasons_json[i] = "[" + ", ".join(_as_json(r, fragments) for r in rs) + "]"
+        codes[i] = ";".join(r.code for r in rs)
+        text_zh[i] = "；".join(r.message_zh for r in rs)
+        text_en[i] = "; ".join(r.message_en for r in rs)
     return pd.DataFrame(
         {
             "transferable": verdict != "blocked",
