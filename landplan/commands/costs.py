@@ -37,6 +37,19 @@ def distance(
     exact: Annotated[
         bool, typer.Option("--exact", help="distance to the geometry, not to burnt cells")
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="run chunked on this dask.distributed scheduler (or set LANDPLAN_DASK_SCHEDULER; "
+            "needs --max-distance-m); workers must share the output directory's filesystem",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="run chunked on a local dask cluster of N processes"),
+    ] = None,
 ) -> None:
     """Euclidean distance (m) from each cell centre to the nearest feature (like gdal_proximity)."""
     from landplan.distance import distance_raster, read_features
@@ -44,6 +57,16 @@ def distance(
 
     if status not in ("built", "all"):
         _fail(ValueError(f"--status must be built or all, not {status!r}"))
+    import os
+
+    from landplan.cluster import ENV_SCHEDULER
+
+    if scheduler or workers or os.environ.get(ENV_SCHEDULER):
+        if exact:
+            _fail(ValueError("--exact is single-process only; drop --scheduler/--workers"))
+        _distance_chunked(features, out, like, kind=kind, status=status, layer=layer,
+                          max_distance_m=max_distance_m, scheduler=scheduler, workers=workers)  # fmt: skip
+        return
     try:
         feats = read_features(features, layer=layer)
         res = distance_raster(
@@ -54,6 +77,34 @@ def distance(
     typer.echo(
         f"distance 距离: {res.path} ({res.width}×{res.height}, {res.n_features} features, "
         f"{res.tiles} tiles, max {res.max_value_m:.1f} m)"
+    )
+
+
+def _distance_chunked(features, out, like, *, kind, status, layer, max_distance_m, scheduler,
+                      workers) -> None:  # fmt: skip
+    """The dask path of ``landplan distance``: :func:`landplan.chunked.distance_dask`."""
+    from landplan import chunked
+    from landplan.cluster import dask_client
+    from landplan.distance import read_features, read_grid
+    from landplan.errors import LandplanError
+
+    try:
+        feats = read_features(features, layer=layer)
+        grid = read_grid(like)
+        with dask_client(
+            scheduler=scheduler,
+            workers=workers,
+            on_dashboard=lambda link: typer.echo(f"dask dashboard: {link}"),
+        ):
+            arr = chunked.distance_dask(
+                feats, like, max_distance_m=max_distance_m, kind=kind, status=status
+            )
+            res = chunked.write_cog_dask(arr, grid, out, on_futures=chunked.show_progress)
+    except LandplanError as exc:
+        _fail(exc)
+    typer.echo(
+        f"distance 距离: {res.path} ({grid.width}×{grid.height}, {res.tiles} tiles, "
+        f"max {res.max:.1f} m, chunked)"
     )
 
 

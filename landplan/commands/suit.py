@@ -18,13 +18,32 @@ def suitability(
     out: Annotated[
         Path, typer.Argument(help="output Cloud-Optimised GeoTIFF (0–100, nodata −9999)")
     ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="run chunked on this dask.distributed scheduler (or set LANDPLAN_DASK_SCHEDULER); "
+            "workers must share the output directory's filesystem",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="run chunked on a local dask cluster of N processes"),
+    ] = None,
 ) -> None:
     """Combine factor rasters into a suitability surface (hard-constraint masks score 0)."""
+    import os
+
     from rich.progress import Progress
 
+    from landplan.cluster import ENV_SCHEDULER
     from landplan.errors import LandplanError
     from landplan.suitability import load_config, score_suitability
 
+    if scheduler or workers or os.environ.get(ENV_SCHEDULER):
+        _chunked(config, out, scheduler=scheduler, workers=workers)
+        return
     try:
         cfg = load_config(config)
         with Progress() as bar:
@@ -41,6 +60,37 @@ def suitability(
         f"cells {result.cells:,}, masked {result.masked_cells:,}, mean score {result.mean_score:.2f}"
     )
     typer.echo(f"written: {result.path}")
+
+
+def _chunked(config: Path, out: Path, *, scheduler: str | None, workers: int | None) -> None:
+    """The dask path: :func:`landplan.chunked.suitability_dask`, written tile by tile."""
+    import math
+
+    from landplan import chunked
+    from landplan.cluster import dask_client
+    from landplan.errors import LandplanError
+    from landplan.suitability import load_config
+
+    try:
+        cfg = load_config(config)
+        with dask_client(
+            scheduler=scheduler,
+            workers=workers,
+            on_dashboard=lambda link: typer.echo(f"dask dashboard: {link}"),
+        ):
+            res = chunked.suitability_dask(cfg)
+            written = chunked.write_cog_dask(
+                res.score, res.grid, out, on_futures=chunked.show_progress
+            )
+            masked = int(res.masked.sum().compute())
+    except LandplanError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    mean = written.sum / written.cells if written.cells else math.nan
+    weights = ", ".join(f"{k} {v:.3f}" for k, v in res.weights.items())
+    typer.echo(f"weights: {weights}")
+    typer.echo(f"cells {written.cells:,}, masked {masked:,}, mean score {mean:.2f}")
+    typer.echo(f"written: {written.path} (chunked, {written.tiles} tiles)")
 
 
 COMMANDS = [suitability]

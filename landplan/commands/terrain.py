@@ -17,6 +17,19 @@ EdgesOpt = Annotated[
     bool,
     typer.Option("--compute-edges", help="also compute the edge cells, as gdaldem -compute_edges"),
 ]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run chunked on this dask.distributed scheduler (or set LANDPLAN_DASK_SCHEDULER); "
+        "workers must share the output directory's filesystem",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="run chunked on a local dask cluster of N processes"),
+]
 AlgOpt = Annotated[
     str, typer.Option("--algorithm", help="horn (3×3 weights) or zevenbergenthorne (4 neighbours)")
 ]
@@ -50,6 +63,39 @@ def _run(label: str, func, *args, **kwargs) -> None:
     )
 
 
+def _run_dask(label: str, build, dem: Path, out: Path, *, scheduler, workers) -> None:
+    """The chunked path: ``build(dem_array, grid)`` → ``(dask array, window)``, written by the cluster."""
+    from landplan import chunked
+    from landplan.cluster import dask_client
+    from landplan.errors import LandplanError
+
+    try:
+        with dask_client(
+            scheduler=scheduler,
+            workers=workers,
+            on_dashboard=lambda link: typer.echo(f"dask dashboard: {link}"),
+        ):
+            z, g = chunked.read_dask(dem, projected=True, check_data=True)
+            arr, window = build(z, g)
+            chunked.write_cog_dask(arr, g, out, on_futures=chunked.show_progress)
+    except (LandplanError, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    extra = f", window {window}×{window} cells" if window else ""
+    typer.echo(
+        f"{label}: {g.width}×{g.height} cells of {g.cellsize_x:g}×{g.cellsize_y:g} m{extra}"
+        f" → {out} (chunked)"
+    )
+
+
+def _use_dask(scheduler: str | None, workers: int | None) -> bool:
+    import os
+
+    from landplan.cluster import ENV_SCHEDULER
+
+    return bool(scheduler or workers or os.environ.get(ENV_SCHEDULER))
+
+
 @app.command()
 def slope(
     dem: DemArg,
@@ -59,11 +105,25 @@ def slope(
     ] = False,
     algorithm: AlgOpt = "horn",
     compute_edges: EdgesOpt = False,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Slope in degrees (or percent); agrees with gdaldem slope."""
     from landplan import terrain
 
     units = "percent" if percent else "degrees"
+    if _use_dask(scheduler, workers):
+        if compute_edges:
+            typer.secho("error: --compute-edges is single-process only; drop --scheduler/--workers",
+                        fg=typer.colors.RED, err=True)  # fmt: skip
+            raise typer.Exit(2)
+        from landplan.chunked import slope_dask
+
+        def build(z, g):
+            return slope_dask(z, g, units=units, algorithm=algorithm.lower()), None
+
+        _run_dask(f"slope_{units}", build, dem, out, scheduler=scheduler, workers=workers)
+        return
     _run("slope", terrain.slope, dem, out, units=units, algorithm=algorithm.lower(),
          compute_edges=compute_edges)  # fmt: skip
 
@@ -95,8 +155,19 @@ def relief(
             "50–100 m 9, ≥100 m 3)",
         ),
     ] = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Relief (地形起伏度): max − min elevation in a square moving window."""
     from landplan import terrain
 
+    if _use_dask(scheduler, workers):
+        from landplan.chunked import relief_dask
+
+        def build(z, g):
+            size = window or terrain.default_relief_window(max(g.cellsize_x, g.cellsize_y))
+            return relief_dask(z, g, window=size), size
+
+        _run_dask("relief", build, dem, out, scheduler=scheduler, workers=workers)
+        return
     _run("relief", terrain.relief, dem, out, window=window)
