@@ -59,8 +59,9 @@ def make_inputs(n: int, seed: int = 20240601):
                 lines.append(shapely.LineString([(x0, y + offset), (x1, y + offset)]))
                 kinds.append(kind)
                 status.append("planned" if rng.random() < 0.2 else "built")
-    networks = gpd.GeoDataFrame({"kind": kinds, "status": status, "status_source": status},
-                                geometry=lines, crs=parcels.crs)
+    networks = gpd.GeoDataFrame(
+        {"kind": kinds, "status": status, "status_source": status}, geometry=lines, crs=parcels.crs
+    )
     return Inputs(f"synthetic {n}", CRS.from_user_input(parcels.crs), parcels, data, networks, [])
 
 
@@ -81,19 +82,37 @@ def run_one(n: int, workers: int) -> dict:
         t = time.perf_counter()
         result = analyze(inputs, policy)
         seconds = time.perf_counter() - t
-        return {"seconds": seconds, "peak_mb": _peak_mb(), "base_mb": base_mb,
-                "transferable": int(result.parcels["transferable"].sum())}
+        return {
+            "seconds": seconds,
+            "peak_mb": _peak_mb(),
+            "base_mb": base_mb,
+            "transferable": int(result.parcels["transferable"].sum()),
+        }
     from distributed import Client, LocalCluster
+
     from landplan.partitioned import analyze_partitioned
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      memory_limit=0) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            memory_limit=0,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         t = time.perf_counter()
         result = analyze_partitioned(inputs, policy, client=client)
         seconds = time.perf_counter() - t
         worker_mb = list(client.run(_peak_mb).values())
-    return {"seconds": seconds, "client_peak_mb": _peak_mb(), "base_mb": base_mb,
-            "worker_peak_mb": worker_mb, "transferable": int(result.parcels["transferable"].sum())}
+    return {
+        "seconds": seconds,
+        "client_peak_mb": _peak_mb(),
+        "base_mb": base_mb,
+        "worker_peak_mb": worker_mb,
+        "transferable": int(result.parcels["transferable"].sum()),
+    }
 
 
 def main() -> None:
@@ -110,8 +129,12 @@ def main() -> None:
     for n in args.parcels:
         row = {"parcels": n, "cpus": os.cpu_count()}
         for w in [0, *args.workers]:
-            run = subprocess.run([sys.executable, __file__, "--child", str(n), str(w)], capture_output=True,
-                                 text=True, cwd=ROOT)
+            run = subprocess.run(
+                [sys.executable, __file__, "--child", str(n), str(w)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
             if run.returncode != 0:
                 row[f"w{w}"] = {"error": run.stderr[-1500:]}
                 continue
@@ -120,7 +143,9 @@ def main() -> None:
         (RESULTS / f"province_{n}.json").write_text(json.dumps(row, indent=2))
         print(json.dumps(row))
     print()
-    print(f"{'parcels':>9} {'config':>8} {'seconds':>8} {'speed-up':>8} {'effic.':>7} {'peak MB/proc':>14}")
+    print(
+        f"{'parcels':>9} {'config':>8} {'seconds':>8} {'speed-up':>8} {'effic.':>7} {'peak MB/proc':>14}"
+    )
     for row in rows:
         single = row.get("w0", {}).get("seconds")
         one = row.get("w1", {}).get("seconds")
@@ -133,8 +158,12 @@ def main() -> None:
             speed = single / r["seconds"] if single else float("nan")
             eff = (one / (w * r["seconds"])) if (w and one) else float("nan")
             name = "single" if w == 0 else f"dask-{w}"
-            print(f"{row['parcels']:>9,} {name:>8} {r['seconds']:>8.1f} {speed:>8.2f} {eff:>7.2f} {mem:>14.0f}")
-    print("speed-up = single / config; efficiency = T(dask-1) / (k · T(dask-k)); memory = max over workers")
+            print(
+                f"{row['parcels']:>9,} {name:>8} {r['seconds']:>8.1f} {speed:>8.2f} {eff:>7.2f} {mem:>14.0f}"
+            )
+    print(
+        "speed-up = single / config; efficiency = T(dask-1) / (k · T(dask-k)); memory = max over workers"
+    )
 
 
 if __name__ == "__main__":

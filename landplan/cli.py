@@ -42,9 +42,18 @@ def _console():
     return Console(stderr=False, highlight=False, width=120)
 
 
-def _run_with_progress(manifest: Path, out: Path, policy_name: str | None, *, lang: str) -> None:
+def _run_with_progress(
+    manifest: Path,
+    out: Path,
+    policy_name: str | None,
+    *,
+    lang: str,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from landplan.cluster import dask_client
     from landplan.manifest import load_manifest
     from landplan.pipeline import analyze, load_inputs
     from landplan.policy import load_policy
@@ -65,9 +74,22 @@ def _run_with_progress(manifest: Path, out: Path, policy_name: str | None, *, la
         def step(name: str) -> None:
             bar.update(task, advance=1, description=name)
 
-        with tempfile.TemporaryDirectory(prefix="landplan-rasters-") as tmp:
+        def dashboard(link: str) -> None:
+            console.print(f"dask dashboard 集群面板: {link}")
+
+        with (
+            tempfile.TemporaryDirectory(prefix="landplan-rasters-") as tmp,
+            dask_client(scheduler=scheduler, workers=workers, on_dashboard=dashboard) as client,
+        ):
             inputs = load_inputs(load_manifest(manifest), on_step=step)
-            result = analyze(inputs, policy, on_step=step, raster_dir=Path(tmp))
+            if client is None:
+                result = analyze(inputs, policy, on_step=step, raster_dir=Path(tmp))
+            else:
+                from landplan.partitioned import analyze_partitioned
+
+                result = analyze_partitioned(
+                    inputs, policy, client=client, on_step=step, raster_dir=Path(tmp)
+                )
             step("writing")
             GpkgWorkspace(out).write_result(
                 result, extras={"map.html": _map_writer(result, lang=lang)}
@@ -153,12 +175,25 @@ def analyze(
         str | None, typer.Option(help="policy profile: a TOML path or a shipped name")
     ] = None,
     lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="address of a running dask scheduler (or set LANDPLAN_DASK_SCHEDULER): "
+            "run the per-parcel work on it"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="start a local dask cluster of N worker processes for this command"
+        ),
+    ] = None,
 ) -> None:
     """Available land and transfer verdicts for the files a manifest names."""
     from landplan.errors import LandplanError
 
     try:
-        _run_with_progress(manifest, out, policy, lang=lang)
+        _run_with_progress(manifest, out, policy, lang=lang, scheduler=scheduler, workers=workers)
     except LandplanError as exc:
         _fail(exc)
 
@@ -168,6 +203,19 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="workspace directory to write")],
     seed: Annotated[int, typer.Option(help="seed of the sample generator")] = 2025,
     lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="address of a running dask scheduler (or set LANDPLAN_DASK_SCHEDULER): "
+            "run the per-parcel work on it"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="start a local dask cluster of N worker processes for this command"
+        ),
+    ] = None,
 ) -> None:
     """Generate the Lijiang sample park and run the whole analysis on it."""
     from landplan.errors import LandplanError
@@ -178,7 +226,7 @@ def demo(
     try:
         manifest = generate_sample(inputs_dir, seed=seed)
         typer.echo(f"sample inputs 示例数据: {inputs_dir}")
-        _run_with_progress(manifest, out, None, lang=lang)
+        _run_with_progress(manifest, out, None, lang=lang, scheduler=scheduler, workers=workers)
     except LandplanError as exc:
         _fail(exc)
 

@@ -131,6 +131,110 @@ class Exclusions:
         return pd.DataFrame(cols)
 
 
+@dataclass(frozen=True)
+class PreparedExclusions:
+    """Constraint layers dissolved and subdivided once, ready to be applied to any set of parcels.
+
+    Built by :func:`prepare_exclusions`; small enough to send to every Dask worker.
+    ``net_mode`` says how the net available area is taken: ``gross`` (nothing excludes),
+    ``minus`` (gross minus the cover of ``net_pieces``) or ``covered`` (the cover of
+    ``net_pieces``, the land inside every require_inside layer and outside every exclusion).
+    """
+
+    kinds: tuple[str, ...]  # non-info kinds, in the constraints' order
+    actions: dict[str, str]
+    layer_crs: dict[str, object]  # kind → the layer's CRS (None when unknown)
+    pieces: dict[str, np.ndarray]  # kind → subdivided pieces of the dissolved layer
+    net_mode: str
+    net_pieces: np.ndarray
+
+
+def _check_crs(crs, layer_crs: Mapping[str, object]) -> None:
+    for kind, lcrs in layer_crs.items():
+        if lcrs is not None and not lcrs.equals(crs):
+            raise CRSError(
+                f"constraint layer {kind!r} is in {lcrs}, parcels in {crs}; reproject it first"
+            )
+
+
+def _pool_map(func, items: list) -> list:
+    """``map`` on a thread pool: GEOS releases the GIL, so kinds run on all cores."""
+    workers = max(1, min(len(items), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items))
+
+
+def prepare_exclusions(
+    constraints: Mapping[str, GeoDataFrame | GeoSeries], policy: Policy, /
+) -> PreparedExclusions:
+    """Dissolve and subdivide every non-info constraint layer, and the net-available mask, once."""
+    constraints = {k: v for k, v in constraints.items() if policy.rule_for(k).action != "info"}
+
+    def one_kind(layer):
+        union = dissolve(layer.geometry.values)
+        return union, subdivide(np.array([union]))
+
+    passes = _pool_map(one_kind, list(constraints.values()))
+    actions = {k: policy.rule_for(k).action for k in constraints}
+    exclude, inside = [], []
+    for kind, (union, _) in zip(constraints, passes, strict=True):
+        if actions[kind] == "require_inside":
+            inside.append(union)
+        elif actions[kind] == "exclude":
+            exclude.append(union)
+    excluded = shapely.union_all(exclude) if exclude else None
+    if not inside:
+        if excluded is None:
+            mode, mask = "gross", None
+        else:
+            mode, mask = "minus", excluded
+    else:
+        allowed = inside[0]
+        for union in inside[1:]:
+            allowed = shapely.intersection(allowed, union)
+        if excluded is not None:
+            allowed = shapely.difference(allowed, excluded)
+        mode, mask = "covered", allowed
+    net_pieces = subdivide(np.array([mask])) if mask is not None else np.array([], dtype=object)
+    return PreparedExclusions(
+        tuple(constraints),
+        actions,
+        {k: v.crs for k, v in constraints.items()},
+        {k: pieces for k, (_, pieces) in zip(constraints, passes, strict=True)},
+        mode,
+        net_pieces,
+    )
+
+
+def exclusions_for(
+    parcels: GeoDataFrame | GeoSeries, prepared: PreparedExclusions, /
+) -> Exclusions:
+    """Apply prepared constraint layers to parcels (see :func:`compute_exclusions`)."""
+    crs = require_projected(parcels, what="available-land overlay")
+    _check_crs(crs, prepared.layer_crs)
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
+    gross = shapely.area(geoms)
+    covers = _pool_map(
+        lambda k: np.minimum(covered_area_m2(geoms, prepared.pieces[k]), gross),
+        list(prepared.kinds),
+    )
+    by_kind: dict[str, np.ndarray] = {}
+    for kind, covered in zip(prepared.kinds, covers, strict=True):
+        if prepared.actions[kind] == "require_inside":
+            by_kind[kind] = np.maximum(gross - covered, 0.0)
+        else:
+            by_kind[kind] = covered
+    if prepared.net_mode == "gross":
+        net = gross.copy()
+    elif prepared.net_mode == "minus":
+        net = gross - covered_area_m2(geoms, prepared.net_pieces)
+    else:
+        net = covered_area_m2(geoms, prepared.net_pieces)
+    net = np.clip(net, 0.0, gross)
+    return Exclusions(gross, by_kind, gross - net, net)
+
+
 def compute_exclusions(
     parcels: GeoDataFrame | GeoSeries,
     constraints: Mapping[str, GeoDataFrame | GeoSeries],
@@ -142,52 +246,12 @@ def compute_exclusions(
     ``constraints`` maps a kind (``red_line``, ``urban_boundary``, ...) to its layer,
     in the parcels' projected CRS.  The policy decides whether a kind excludes land
     (``exclude``), must contain it (``require_inside``) or only warns (``warn``; its
-    overlap is reported but not excluded).
+    overlap is reported but not excluded).  The same as
+    ``exclusions_for(parcels, prepare_exclusions(constraints, policy))``.
     """
     crs = require_projected(parcels, what="available-land overlay")
-    geoms = np.asarray(parcels.geometry.values, dtype=object)
-    geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
-    gross = shapely.area(geoms)
-    by_kind: dict[str, np.ndarray] = {}
-    constraints = {k: v for k, v in constraints.items() if policy.rule_for(k).action != "info"}
-    for kind, layer in constraints.items():
-        if layer.crs is not None and not layer.crs.equals(crs):
-            raise CRSError(
-                f"constraint layer {kind!r} is in {layer.crs}, parcels in {crs}; reproject it first"
-            )
-
-    def one_kind(layer):  # GEOS releases the GIL: kinds run on all cores
-        union = dissolve(layer.geometry.values)
-        return union, np.minimum(covered_area_m2(geoms, subdivide(np.array([union]))), gross)
-
-    workers = max(1, min(len(constraints), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        passes = list(pool.map(one_kind, constraints.values()))
-    exclude, inside = [], []
-    for kind, (union, covered) in zip(constraints, passes, strict=True):
-        action = policy.rule_for(kind).action
-        if action == "require_inside":
-            by_kind[kind] = np.maximum(gross - covered, 0.0)
-            inside.append(union)
-        else:
-            by_kind[kind] = covered
-            if action == "exclude":
-                exclude.append(union)
-    net = _net_available(geoms, gross, exclude, inside)
-    net = np.clip(net, 0.0, gross)
-    return Exclusions(gross, by_kind, gross - net, net)
-
-
-def _net_available(geoms: np.ndarray, gross: np.ndarray, exclude: list, inside: list) -> np.ndarray:
-    """Area of each parcel inside every require_inside layer and outside every exclusion."""
-    excluded = shapely.union_all(exclude) if exclude else None
-    if not inside:
-        if excluded is None:
-            return gross.copy()
-        return gross - covered_area_m2(geoms, subdivide(np.array([excluded])))
-    allowed = inside[0]
-    for union in inside[1:]:
-        allowed = shapely.intersection(allowed, union)
-    if excluded is not None:
-        allowed = shapely.difference(allowed, excluded)
-    return covered_area_m2(geoms, subdivide(np.array([allowed])))
+    _check_crs(
+        crs,
+        {k: v.crs for k, v in constraints.items() if policy.rule_for(k).action != "info"},
+    )
+    return exclusions_for(parcels, prepare_exclusions(constraints, policy))

@@ -19,7 +19,7 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 
 from landplan import crs as crsmod
-from landplan.constraints import compute_exclusions
+from landplan.constraints import PreparedExclusions, exclusions_for, prepare_exclusions
 from landplan.errors import CRSError, DataSourceError, ManifestError
 from landplan.io import LayerReport, read_vector
 from landplan.manifest import Manifest, NetworkEntry, load_manifest
@@ -237,6 +237,103 @@ def _area_block(parcels: GeoDataFrame) -> pd.DataFrame:
     )
 
 
+def constraint_kinds(inputs: Inputs, policy: Policy, /) -> list[str]:
+    """Constraint kinds that count in the overlay (every kind the policy does not mark ``info``)."""
+    return [k for k in inputs.constraints if policy.rule_for(k).action != "info"]
+
+
+def network_kinds(inputs: Inputs, policy: Policy, /) -> list[str]:
+    """The policy's required network kinds, then any other kind the networks hold."""
+    return list(
+        dict.fromkeys([*policy.required_networks(), *inputs.networks["kind"].unique().tolist()])
+    )
+
+
+def parcel_table(
+    parcels: GeoDataFrame,
+    policy: Policy,
+    /,
+    *,
+    exclusions: PreparedExclusions,
+    networks: GeoDataFrame,
+    network_kinds: list[str],
+    on_step: StepCallback = _noop,
+) -> pd.DataFrame:
+    """The per-parcel part of :func:`analyze` before the DEM step and the verdicts.
+
+    Areas (planar and ellipsoidal), ``geometry_empty``, exclusions, network distances and
+    readiness, one row per parcel in the parcels' order (index ``0..n-1``).  Every row
+    depends only on its own parcel, so any subset of parcels gives the same rows.
+    """
+    on_step("areas")
+    table = _area_block(parcels)
+    table["geometry_empty"] = (
+        parcels.geometry.is_empty.to_numpy() | parcels.geometry.isna().to_numpy()
+    )
+    on_step("overlay")
+    excl = exclusions_for(parcels, exclusions).frame()
+    for kind in exclusions.kinds:
+        excl[f"excluded_{kind}_mu"] = m2_to_mu(excl[f"excluded_{kind}_m2"])
+    excl["excluded_mu"] = m2_to_mu(excl["excluded_m2"])
+    excl["net_available_mu"] = m2_to_mu(excl["net_available_m2"])
+    excl["net_available_ha"] = m2_to_ha(excl["net_available_m2"])
+    on_step("networks")
+    dist = network_distances(parcels, networks, kinds=network_kinds)
+    return pd.concat(
+        [table, excl, dist, readiness_frame(dist, policy, kinds=network_kinds)], axis=1
+    )
+
+
+def development_step(
+    inputs: Inputs,
+    table: pd.DataFrame,
+    policy: Policy,
+    /,
+    *,
+    on_step: StepCallback = _noop,
+    raster_dir: Path | None = None,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """``table`` with the DEM columns added and the rasters written (unchanged without a DEM)."""
+    if inputs.dem_path is None:
+        return table, {}
+    from landplan.development import analyze_development
+
+    folder = Path(raster_dir) if raster_dir else Path(tempfile.mkdtemp(prefix="landplan-rasters-"))
+    dev = analyze_development(
+        inputs.parcels,
+        table,
+        dem_path=inputs.dem_path,
+        constraints=inputs.constraints,
+        networks=inputs.networks,
+        policy=policy,
+        folder=folder,
+        on_step=on_step,
+    )
+    return pd.concat([table, dev.columns.set_index(table.index)], axis=1), dev.rasters
+
+
+def finish(
+    inputs: Inputs,
+    table: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    policy: Policy,
+    /,
+    *,
+    rasters: dict[str, Path] | None = None,
+) -> AnalysisResult:
+    """The whole-park part of :func:`analyze`: assemble, park summary, efficiency, reason counts.
+
+    ``table`` and ``verdicts`` hold one row per parcel of ``inputs.parcels``, in its order.
+    """
+    out = _assemble(inputs.parcels, table.drop(columns="geometry_empty"), verdicts)
+    summary = park_summary(out, constraint_kinds(inputs, policy), inputs.group_field)
+    summary = summary.merge(_efficiency(out, inputs), on="group", how="left")
+    reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
+    return AnalysisResult(
+        inputs.name, inputs.crs, out, summary, reasons, inputs, policy, rasters=rasters or {}
+    )
+
+
 def analyze(
     inputs: Inputs,
     policy: Policy | None = None,
@@ -249,56 +346,24 @@ def analyze(
 
     With a DEM, also terrain, suitability and development cost (:mod:`landplan.development`);
     its rasters go to ``raster_dir`` (a new temporary directory when not given).
+    :func:`landplan.partitioned.analyze_partitioned` gives the same result on a Dask cluster.
     """
     policy = policy or load_policy()
-    parcels = inputs.parcels
-    on_step("areas")
-    table = _area_block(parcels)
-    table["geometry_empty"] = (
-        parcels.geometry.is_empty.to_numpy() | parcels.geometry.isna().to_numpy()
+    net_kinds = network_kinds(inputs, policy)
+    table = parcel_table(
+        inputs.parcels,
+        policy,
+        exclusions=prepare_exclusions(inputs.constraints, policy),
+        networks=inputs.networks,
+        network_kinds=net_kinds,
+        on_step=on_step,
     )
-    on_step("overlay")
-    excl = compute_exclusions(parcels, inputs.constraints, policy).frame()
-    kinds = [k for k in inputs.constraints if policy.rule_for(k).action != "info"]
-    for kind in kinds:
-        excl[f"excluded_{kind}_mu"] = m2_to_mu(excl[f"excluded_{kind}_m2"])
-    excl["excluded_mu"] = m2_to_mu(excl["excluded_m2"])
-    excl["net_available_mu"] = m2_to_mu(excl["net_available_m2"])
-    excl["net_available_ha"] = m2_to_ha(excl["net_available_m2"])
-    on_step("networks")
-    net_kinds = list(
-        dict.fromkeys([*policy.required_networks(), *inputs.networks["kind"].unique().tolist()])
-    )
-    dist = network_distances(parcels, inputs.networks, kinds=net_kinds)
-    table = pd.concat([table, excl, dist, readiness_frame(dist, policy, kinds=net_kinds)], axis=1)
-    rasters: dict[str, Path] = {}
-    if inputs.dem_path is not None:
-        from landplan.development import analyze_development
-
-        folder = (
-            Path(raster_dir) if raster_dir else Path(tempfile.mkdtemp(prefix="landplan-rasters-"))
-        )
-        dev = analyze_development(
-            parcels,
-            table,
-            dem_path=inputs.dem_path,
-            constraints=inputs.constraints,
-            networks=inputs.networks,
-            policy=policy,
-            folder=folder,
-            on_step=on_step,
-        )
-        table = pd.concat([table, dev.columns.set_index(table.index)], axis=1)
-        rasters = dev.rasters
+    table, rasters = development_step(inputs, table, policy, on_step=on_step, raster_dir=raster_dir)
     on_step("verdicts")
-    verdicts = decide(table, policy, constraint_kinds=kinds, network_kinds=net_kinds)
-    out = _assemble(parcels, table.drop(columns="geometry_empty"), verdicts)
-    summary = park_summary(out, kinds, inputs.group_field)
-    summary = summary.merge(_efficiency(out, inputs), on="group", how="left")
-    reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
-    return AnalysisResult(
-        inputs.name, inputs.crs, out, summary, reasons, inputs, policy, rasters=rasters
+    verdicts = decide(
+        table, policy, constraint_kinds=constraint_kinds(inputs, policy), network_kinds=net_kinds
     )
+    return finish(inputs, table, verdicts, policy, rasters=rasters)
 
 
 def _efficiency(parcels: GeoDataFrame, inputs: Inputs) -> pd.DataFrame:
