@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
-from geopandas import GeoDataFrame, GeoSeries
+from geopandas import GeoDataFrame
 
 from landplan.constraints import PreparedExclusions, prepare_exclusions
 from landplan.pipeline import (
@@ -39,7 +39,6 @@ from landplan.policy import Policy, load_policy
 from landplan.transfer import decide
 
 ORDER = "__landplan_order__"
-SORT_KEY = "__landplan_sort_key__"
 PARCELS_PER_PARTITION = 2_000
 
 
@@ -64,24 +63,54 @@ def _partition(
     return table.set_axis(part.index, axis=0)
 
 
-def _sort_points(geoms) -> np.ndarray:
-    """Bounding-box centres to sort by: the Hilbert key rejects empty geometries, which get the park's centre."""
-    values = np.asarray(geoms.values, dtype=object)
-    b = shapely.bounds(values)
-    points = shapely.points((b[:, 0] + b[:, 2]) / 2.0, (b[:, 1] + b[:, 3]) / 2.0)
+def _gather_streaming(client, parts) -> pd.DataFrame:
+    """Fetch partition results as they finish and release them on the workers at once.
+
+    Workers then hold about one partition's result each (bounded memory); the driver assembles
+    the table, as the single-process path holds it too.
+    """
+    from distributed import as_completed
+
+    futures = client.compute(parts.to_delayed())
+    done = []
+    for future in as_completed(futures):
+        done.append(future.result())
+        future.release()
+    futures.clear()
+    return pd.concat(done) if done else parts._meta
+
+
+def hilbert_order(geoms, /, *, level: int = 16) -> np.ndarray:
+    """Indices that sort geometries along a Hilbert curve over their bounding-box centres.
+
+    Computed on the driver, where the parcels already are: a distributed shuffle of the geometries
+    (``spatial_shuffle``) costs far more than it saves.  Empty geometries sort first.
+    """
+    b = shapely.bounds(np.asarray(geoms.values, dtype=object))
     bad = np.isnan(b).any(axis=1)
-    if bad.any():
-        total = b[~bad]
-        centre = (
-            shapely.Point(
-                (total[:, 0].min() + total[:, 2].max()) / 2.0,
-                (total[:, 1].min() + total[:, 3].max()) / 2.0,
-            )
-            if len(total)
-            else shapely.Point(0.0, 0.0)
-        )
-        points[bad] = centre
-    return GeoSeries(points, crs=geoms.crs)
+    cx = np.where(bad, 0.0, (b[:, 0] + b[:, 2]) / 2.0)
+    cy = np.where(bad, 0.0, (b[:, 1] + b[:, 3]) / 2.0)
+    if (~bad).any():
+        lo_x, hi_x = cx[~bad].min(), cx[~bad].max()
+        lo_y, hi_y = cy[~bad].min(), cy[~bad].max()
+    else:
+        lo_x = hi_x = lo_y = hi_y = 0.0
+    side = (1 << level) - 1
+    x = np.round((cx - lo_x) / max(hi_x - lo_x, 1e-9) * side).astype(np.int64)
+    y = np.round((cy - lo_y) / max(hi_y - lo_y, 1e-9) * side).astype(np.int64)
+    d = np.zeros(len(x), dtype=np.int64)
+    s = 1 << (level - 1)
+    while s > 0:  # the classic xy → d conversion, vectorised
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        flip = ~ry
+        swap_x = np.where(flip & rx, side - x, x)
+        swap_y = np.where(flip & rx, side - y, y)
+        x, y = np.where(flip, swap_y, swap_x), np.where(flip, swap_x, swap_y)
+        s >>= 1
+    d[bad] = -1
+    return np.argsort(d, kind="stable")
 
 
 def _decide_partition(
@@ -135,7 +164,7 @@ def analyze_partitioned(
         geometry=parcels.geometry.reset_index(drop=True),
         crs=parcels.crs,
     )
-    local[SORT_KEY] = _sort_points(local.geometry)
+    local = local.iloc[hilbert_order(local.geometry)].reset_index(drop=True)
     on_step("overlay")
     prepared = prepare_exclusions(inputs.constraints, policy)
     # meta from one parcel on the driver: exact column names and dtypes
@@ -149,9 +178,7 @@ def analyze_partitioned(
     meta = base_meta if with_dem else pd.concat([base_meta, verdict_meta], axis=1)
     on_step("networks")
     if n:
-        ddf = dask_geopandas.from_geopandas(local.set_geometry(SORT_KEY), npartitions=npartitions)
-        if npartitions > 1:
-            ddf = ddf.spatial_shuffle(by="hilbert", npartitions=npartitions, shuffle_method="tasks")
+        ddf = dask_geopandas.from_geopandas(local, npartitions=npartitions, sort=False)
         prepared_f = client.scatter(prepared, broadcast=True, hash=False)
         networks_f = client.scatter(inputs.networks, broadcast=True, hash=False)
         parts = ddf.map_partitions(
@@ -165,7 +192,7 @@ def analyze_partitioned(
             meta=meta,
             align_dataframes=False,
         )
-        gathered = client.compute(parts).result()
+        gathered = _gather_streaming(client, parts)
         gathered = gathered.sort_values(ORDER, kind="stable")
         if not np.array_equal(gathered[ORDER].to_numpy(), np.arange(n)):  # a bug, not bad input
             raise RuntimeError("partitioned analysis lost or duplicated parcels")
