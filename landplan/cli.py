@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from landplan.commands.options import SchedulerOpt, WorkersOpt
+
 app = typer.Typer(
     name="landplan",
     help="Industrial-park land planning: available land and transfer verdicts (可出让) with reasons.",
@@ -175,19 +177,8 @@ def analyze(
         str | None, typer.Option(help="policy profile: a TOML path or a shipped name")
     ] = None,
     lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="address of a running dask scheduler (or set LANDPLAN_DASK_SCHEDULER): "
-            "run the per-parcel work on it"
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="start a local dask cluster of N worker processes for this command"
-        ),
-    ] = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Available land and transfer verdicts for the files a manifest names."""
     from landplan.errors import LandplanError
@@ -203,19 +194,8 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="workspace directory to write")],
     seed: Annotated[int, typer.Option(help="seed of the sample generator")] = 2025,
     lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="address of a running dask scheduler (or set LANDPLAN_DASK_SCHEDULER): "
-            "run the per-parcel work on it"
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="start a local dask cluster of N worker processes for this command"
-        ),
-    ] = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Generate the Lijiang sample park and run the whole analysis on it."""
     from landplan.errors import LandplanError

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from landplan.commands.options import SchedulerOpt, WorkersOpt, use_dask
+
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".asc")
 
 
@@ -37,19 +39,8 @@ def distance(
     exact: Annotated[
         bool, typer.Option("--exact", help="distance to the geometry, not to burnt cells")
     ] = False,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="run chunked on this dask.distributed scheduler (or set LANDPLAN_DASK_SCHEDULER; "
-            "needs --max-distance-m); workers must share the output directory's filesystem",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, help="run chunked on a local dask cluster of N processes"),
-    ] = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Euclidean distance (m) from each cell centre to the nearest feature (like gdal_proximity)."""
     from landplan.distance import distance_raster, read_features
@@ -57,11 +48,7 @@ def distance(
 
     if status not in ("built", "all"):
         _fail(ValueError(f"--status must be built or all, not {status!r}"))
-    import os
-
-    from landplan.cluster import ENV_SCHEDULER
-
-    if scheduler or workers or os.environ.get(ENV_SCHEDULER):
+    if use_dask(scheduler, workers):
         if exact:
             _fail(ValueError("--exact is single-process only; drop --scheduler/--workers"))
         _distance_chunked(features, out, like, kind=kind, status=status, layer=layer,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from landplan.commands.options import SchedulerOpt, WorkersOpt, use_dask
+
 
 def suitability(
     config: Annotated[
@@ -18,30 +20,17 @@ def suitability(
     out: Annotated[
         Path, typer.Argument(help="output Cloud-Optimised GeoTIFF (0–100, nodata −9999)")
     ],
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="run chunked on this dask.distributed scheduler (or set LANDPLAN_DASK_SCHEDULER); "
-            "workers must share the output directory's filesystem",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, help="run chunked on a local dask cluster of N processes"),
-    ] = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Combine factor rasters into a suitability surface (hard-constraint masks score 0)."""
-    import os
 
     from rich.progress import Progress
 
-    from landplan.cluster import ENV_SCHEDULER
     from landplan.errors import LandplanError
     from landplan.suitability import load_config, score_suitability
 
-    if scheduler or workers or os.environ.get(ENV_SCHEDULER):
+    if use_dask(scheduler, workers):
         _chunked(config, out, scheduler=scheduler, workers=workers)
         return
     try:

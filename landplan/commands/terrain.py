@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from landplan.commands.options import SchedulerOpt, WorkersOpt, use_dask
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 DemArg = Annotated[Path, typer.Argument(help="DEM in a projected CRS (metres), any GDAL raster")]
@@ -16,19 +18,6 @@ OutArg = Annotated[
 EdgesOpt = Annotated[
     bool,
     typer.Option("--compute-edges", help="also compute the edge cells, as gdaldem -compute_edges"),
-]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run chunked on this dask.distributed scheduler (or set LANDPLAN_DASK_SCHEDULER); "
-        "workers must share the output directory's filesystem",
-    ),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option("--workers", min=1, help="run chunked on a local dask cluster of N processes"),
 ]
 AlgOpt = Annotated[
     str, typer.Option("--algorithm", help="horn (3×3 weights) or zevenbergenthorne (4 neighbours)")
@@ -88,14 +77,6 @@ def _run_dask(label: str, build, dem: Path, out: Path, *, scheduler, workers) ->
     )
 
 
-def _use_dask(scheduler: str | None, workers: int | None) -> bool:
-    import os
-
-    from landplan.cluster import ENV_SCHEDULER
-
-    return bool(scheduler or workers or os.environ.get(ENV_SCHEDULER))
-
-
 @app.command()
 def slope(
     dem: DemArg,
@@ -112,7 +93,7 @@ def slope(
     from landplan import terrain
 
     units = "percent" if percent else "degrees"
-    if _use_dask(scheduler, workers):
+    if use_dask(scheduler, workers):
         if compute_edges:
             typer.secho("error: --compute-edges is single-process only; drop --scheduler/--workers",
                         fg=typer.colors.RED, err=True)  # fmt: skip
@@ -161,7 +142,7 @@ def relief(
     """Relief (地形起伏度): max − min elevation in a square moving window."""
     from landplan import terrain
 
-    if _use_dask(scheduler, workers):
+    if use_dask(scheduler, workers):
         from landplan.chunked import relief_dask
 
         def build(z, g):
