@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from landplan.errors import IndicatorTableError, UnknownIndustryError
-from landplan.tomlmodel import parse_model
+from landplan.tomlmodel import parse_model, read_source
 
 SHIPPED_TABLES = (
     "national-2008",
@@ -476,18 +475,6 @@ def parse_indicator_table(text: str, /, *, origin: str = "<string>") -> Indicato
     return parse_model(IndicatorTable, text, origin=origin, error=IndicatorTableError)
 
 
-def _read_source(source: str | Path, package: str, shipped: tuple[str, ...], what: str):
-    if isinstance(source, str) and source in shipped:
-        text = resources.files(package).joinpath(f"{source}.toml").read_text(encoding="utf-8")
-        return text, f"shipped {what} {source!r}", None
-    path = Path(source)
-    if not path.is_file():
-        raise IndicatorTableError(
-            f"{what} not found: {source} (a TOML path, or one of: {', '.join(shipped)})"
-        )
-    return path.read_text(encoding="utf-8"), str(path), path.parent
-
-
 def load_indicator_table(
     source: str | Path | None = None, /, *, strict: bool = False
 ) -> LoadedTable:
@@ -502,8 +489,12 @@ def load_indicator_table(
     >>> t.base.name, t.thresholds_for(None)["invest_wan_per_mu_min"].value
     ('national-2008', 250.0)
     """
-    text, origin, folder = _read_source(
-        source or DEFAULT_TABLE, "landplan.profiles.indicators", SHIPPED_TABLES, "indicator table"
+    text, origin, folder = read_source(
+        source or DEFAULT_TABLE,
+        package="landplan.profiles.indicators",
+        shipped=SHIPPED_TABLES,
+        what="indicator table",
+        error=IndicatorTableError,
     )
     spec = parse_indicator_table(text, origin=origin)
     base = None

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from landplan.errors import IndicatorTableError, InputTableError, UnitsError
 from landplan.indicator_inputs import coerce_numeric, describe_rows, require_columns
-from landplan.tomlmodel import parse_model
+from landplan.tomlmodel import parse_model, read_source
 
 SHIPPED_PRESETS = ("huangyan-2023", "huangyan-2022", "huaian-2024")
 NOT_GRADED = "not graded"
@@ -231,20 +230,13 @@ class MujunResult:
 
 def load_mujun_preset(source: str | Path = "huaian-2024", /) -> MujunPreset:
     """Load a shipped preset by name or a preset TOML file."""
-    if isinstance(source, str) and source in SHIPPED_PRESETS:
-        text = (
-            resources.files("landplan.profiles.mujun")
-            .joinpath(f"{source}.toml")
-            .read_text(encoding="utf-8")
-        )
-        origin = f"shipped preset {source!r}"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise IndicatorTableError(
-                f"亩均 preset not found: {source} (a TOML path, or one of: {', '.join(SHIPPED_PRESETS)})"
-            )
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+    text, origin, _ = read_source(
+        source,
+        package="landplan.profiles.mujun",
+        shipped=SHIPPED_PRESETS,
+        what="亩均 preset",
+        error=IndicatorTableError,
+    )
     return parse_model(MujunPreset, text, origin=origin, error=IndicatorTableError)
 
 

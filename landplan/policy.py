@@ -9,14 +9,13 @@ Load one with :func:`load_policy` (a file path or a shipped profile name).
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from landplan.errors import PolicyError
-from landplan.tomlmodel import parse_model
+from landplan.tomlmodel import parse_model, read_source
 
 SHIPPED = ("national", "seven-connections")
 
@@ -181,21 +180,13 @@ def load_policy(source: str | Path | None = None, /) -> Policy:
     """
     if source is None:
         source = "national"
-    if isinstance(source, str) and source in SHIPPED:
-        text = (
-            resources.files("landplan.profiles")
-            .joinpath(f"{source}.toml")
-            .read_text(encoding="utf-8")
-        )
-        origin = f"shipped profile {source!r}"
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise PolicyError(
-                f"policy profile not found: {path} (shipped profiles: {', '.join(SHIPPED)})"
-            )
-        text = path.read_text(encoding="utf-8")
-        origin = str(path)
+    text, origin, _ = read_source(
+        source,
+        package="landplan.profiles",
+        shipped=SHIPPED,
+        what="policy profile",
+        error=PolicyError,
+    )
     return parse_policy(text, origin=origin)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -35,3 +37,22 @@ def parse_model(model: type[M], text: str, /, *, origin: str, error: type[Except
     return validate_model(
         model, load_toml(text, origin=origin, error=error), origin=origin, error=error
     )
+
+
+def read_source(
+    source: str | Path,
+    /,
+    *,
+    package: str,
+    shipped: tuple[str, ...],
+    what: str,
+    error: type[Exception],
+) -> tuple[str, str, Path | None]:
+    """Text of a shipped TOML (by name, from ``package``) or of a file: ``(text, origin, folder)``."""
+    if isinstance(source, str) and source in shipped:
+        text = resources.files(package).joinpath(f"{source}.toml").read_text(encoding="utf-8")
+        return text, f"shipped {what} {source!r}", None
+    path = Path(source)
+    if not path.is_file():
+        raise error(f"{what} not found: {source} (a TOML path, or one of: {', '.join(shipped)})")
+    return path.read_text(encoding="utf-8"), str(path), path.parent
