@@ -1,4 +1,4 @@
-"""The landplan FastAPI service (``create_app`` in ``api.main``): built by its own issue.
+"""The landplan FastAPI service: ``create_app(settings)`` in :mod:`api.app`.
 
-It will import ``landplan`` and ``maps``; neither imports it.
+It imports ``landplan`` and ``maps``; neither imports it.
 """

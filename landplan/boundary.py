@@ -192,7 +192,24 @@ def _from_geojson(obj: Mapping, source_crs: str | None) -> GeoDataFrame:
         raise GeometryError(f"GeoJSON of type {kind!r} is not a polygon boundary")
     declared = (obj.get("crs") or {}).get("properties", {}).get("name")
     chosen = source_crs or declared
-    geoms = [shapely.geometry.shape(f["geometry"]) for f in features if f.get("geometry")]
+    try:
+        geoms = [
+            shapely.geometry.shape(f["geometry"])
+            for f in features
+            if isinstance(f, Mapping) and f.get("geometry")
+        ]
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        AttributeError,
+        shapely.errors.ShapelyError,
+    ) as exc:
+        raise GeometryError(
+            f"the boundary GeoJSON is malformed ({type(exc).__name__}: {exc}); send a Polygon or "
+            "MultiPolygon with closed rings of [x, y] positions"
+        ) from None
     return GeoDataFrame(geometry=geoms, crs=parse_crs(chosen) if chosen else None)
 
 

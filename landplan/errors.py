@@ -110,3 +110,11 @@ class EfficiencyError(LandplanError, ValueError):
 
 class RegionError(LandplanError, ValueError):
     """Region growing cannot satisfy the request (target too large, no free land, bad option)."""
+
+
+class NotFoundError(LandplanError, LookupError):
+    """A collection, feature, scenario or job that the workspace does not hold."""
+
+
+class UploadError(LandplanError, ValueError):
+    """An uploaded file that is refused: too large, unsafe zip entries, unknown format."""

@@ -241,11 +241,19 @@ def list_scenarios(workspace_dir, /) -> list[str]:
 
 def compare_scenarios(workspace_dir, names, /) -> pd.DataFrame:
     """Side by side: one column per scenario (in the order given), one row per figure."""
-    frame = read_scenarios(workspace_dir)
+    return comparison_table(read_scenarios(workspace_dir), names, where=str(workspace_dir))
+
+
+def comparison_table(
+    frame: pd.DataFrame, names, /, *, where: str = "the workspace"
+) -> pd.DataFrame:
+    """:func:`compare_scenarios` on a frame of stored scenarios (any store)."""
     missing = [n for n in names if n not in set(frame["name"])]
     if missing:
-        raise WorkspaceError(
-            f"no scenario named {missing} in {workspace_dir}; saved: {frame['name'].tolist()}"
+        from landplan.errors import NotFoundError
+
+        raise NotFoundError(
+            f"no scenario named {missing} in {where}; saved: {frame['name'].tolist()}"
         )
     cols = {}
     for name in names:

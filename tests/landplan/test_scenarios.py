@@ -15,7 +15,7 @@ import pytest
 import shapely
 
 from landplan import scenarios
-from landplan.errors import WorkspaceError
+from landplan.errors import NotFoundError, WorkspaceError
 from landplan.scenarios import compare_scenarios, read_scenarios, save_scenario
 from landplan.units import m2_to_mu
 from landplan.workspace import GpkgWorkspace
@@ -100,7 +100,7 @@ def test_compare_has_one_column_per_scenario(ws, tmp_path):
     out = scenarios.export_comparison_xlsx(table, tmp_path / "c.xlsx")
     sheet = openpyxl.load_workbook(out).active
     assert [c.value for c in sheet[1]] == ["figure", "B", "A"]
-    with pytest.raises(WorkspaceError, match="nope"):
+    with pytest.raises(NotFoundError, match="nope"):
         compare_scenarios(ws, ["A", "nope"])
 
 

@@ -1,0 +1,85 @@
+"""``create_app(settings)``: the landplan service.
+
+State (the store, the job runner) is opened in the lifespan hook; routers are plain and
+short; errors go through :mod:`api.errors`.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors, logs, openapi
+from api.jobs import JobRunner
+from api.limits import BodyLimit
+from api.settings import Settings
+from api.version import VERSION
+from landplan.stores import open_store
+
+DESCRIPTION = """\
+landplan serves one planning workspace: OGC API Features (Part 1 Core + Part 2 CRS) for every
+layer and result table, Mapbox Vector Tiles and PNG raster tiles, transfer verdicts with reasons
+(zh-CN / English), boundary evaluation, 亩均 indicator checks, suitability re-runs as background
+jobs, the parcel lifecycle register with optimistic concurrency and an audit trail, and uploads.
+
+Errors are `application/problem+json`. Writes need an `X-API-Key` whose role permits them.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.store = open_store(settings.store)
+        app.state.jobs = JobRunner(workers=settings.job_workers)
+        try:
+            yield
+        finally:
+            app.state.jobs.shutdown()
+
+    app = FastAPI(
+        title="landplan",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "OGC API Features", "description": "Part 1 Core and Part 2 CRS by reference"},
+            {
+                "name": "Tiles",
+                "description": "Mapbox Vector Tiles per collection; PNG raster tiles",
+            },
+            {
+                "name": "Analysis",
+                "description": "verdicts, boundaries, indicators, suitability jobs",
+            },
+            {"name": "Register", "description": "parcel lifecycle and transfers (出让) with audit"},
+            {"name": "Uploads", "description": "layers into the workspace, validated"},
+            {"name": "Operations", "description": "health"},
+        ],
+    )
+    app.state.settings = settings
+    errors.install(app)
+    openapi.install(app)
+    _routers(app)
+    app.add_middleware(BodyLimit, default_mb=settings.max_body_mb, upload_mb=settings.max_upload_mb)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["X-API-Key", "If-Match", "Content-Type", "Accept"],
+            expose_headers=["ETag", "Location", "Content-Crs"],
+        )
+    app.add_middleware(logs.AccessLog)
+    return app
+
+
+def _routers(app: FastAPI) -> None:
+    from api.routers import analysis, features, health, register, tiles, uploads
+
+    for module in (features, tiles, analysis, register, uploads, health):
+        app.include_router(module.router)
+    app.include_router(register.audit_router)

@@ -1,0 +1,144 @@
+"""Verdicts, boundary evaluation, scenarios, indicator checks and suitability jobs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path as FsPath
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import FileResponse
+
+from api import services
+from api.auth import require
+from api.deps import jobs, settings, store
+from api.errors import responses
+from api.schemas import (
+    BoundaryResult,
+    Comparison,
+    GeoJSONBody,
+    IndicatorCheckIn,
+    IndicatorCheckOut,
+    JobOut,
+    ScenarioList,
+    ScenarioOut,
+    SuitabilityJobIn,
+    Verdict,
+)
+from landplan.errors import NotFoundError
+
+router = APIRouter(tags=["Analysis"])
+READ = Depends(require("read"))
+PLAN = Depends(require("plan"))
+CrsQ = Annotated[
+    str | None, Query(description="CRS of the posted geometry (URI; default CRS84)", max_length=200)
+]
+Name = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[^/\\\x00-\x1f]+$")]
+
+
+@router.get(
+    "/parcels/{parcel_id}/verdict",
+    response_model=Verdict,
+    dependencies=[READ],
+    responses=responses(404),
+)
+def verdict(parcel_id: str, s=Depends(store)):
+    """Is the parcel transferable now, and every reason it is not (zh-CN and English)."""
+    return services.verdict(s, parcel_id)
+
+
+@router.post(
+    "/boundaries/evaluate",
+    response_model=BoundaryResult,
+    dependencies=[READ],
+    responses=responses(400, 422),
+)
+def evaluate(
+    request: Request, body: Annotated[GeoJSONBody, Body()], crs: CrsQ = None, s=Depends(store)
+):
+    """Gross, excluded (by kind) and net available area (亩) of a drawn boundary, parcels inside."""
+    ev, _ = services.evaluate(request.app, s, body.model_dump(), crs)
+    return {"evaluation": ev.to_dict(), "key_figures": ev.key_figures()}
+
+
+@router.get("/scenarios", response_model=ScenarioList, dependencies=[READ])
+def scenarios(s=Depends(store)):
+    return {"scenarios": services.list_scenarios(s)}
+
+
+@router.put(
+    "/scenarios/{name}",
+    response_model=ScenarioOut,
+    dependencies=[PLAN],
+    responses=responses(400, 401, 403, 422),
+)
+def save_scenario(
+    name: Name,
+    request: Request,
+    body: Annotated[GeoJSONBody, Body()],
+    crs: CrsQ = None,
+    s=Depends(store),
+):
+    """Evaluate the boundary and store it as scenario ``name`` (replacing one of that name)."""
+    ev, geom = services.evaluate(request.app, s, body.model_dump(), crs)
+    s.save_scenario(name, geom, ev)
+    return {"name": name, "key_figures": ev.key_figures()}
+
+
+@router.get(
+    "/scenarios/compare", response_model=Comparison, dependencies=[READ], responses=responses(404)
+)
+def compare(
+    names: Annotated[list[str], Query(min_length=2, max_length=8, description="scenario names")],
+    s=Depends(store),
+):
+    """Scenarios side by side: one row per figure, one column per scenario."""
+    return services.compare(s, names)
+
+
+@router.post(
+    "/indicators/check",
+    response_model=IndicatorCheckOut,
+    dependencies=[READ],
+    responses=responses(422),
+)
+def indicators(body: IndicatorCheckIn):
+    """Per-mu indicators of proposed projects against a standard-land indicator table."""
+    return {"results": services.check_indicators(body)}
+
+
+@router.post(
+    "/suitability/jobs",
+    response_model=JobOut,
+    status_code=202,
+    dependencies=[PLAN],
+    responses=responses(401, 403, 422),
+)
+def suitability_job(
+    body: SuitabilityJobIn, s=Depends(store), runner=Depends(jobs), cfg=Depends(settings)
+):
+    """Re-score suitability with new weights (background job; poll ``/jobs/{id}``)."""
+    scratch = FsPath(tempfile.mkdtemp(prefix="landplan-job-", dir=cfg.upload_dir))
+    job = runner.submit("suitability", services.suitability_work(s, body, scratch))
+    return job.to_dict()
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[READ], responses=responses(404))
+def job(job_id: str, runner=Depends(jobs)):
+    return runner.get(job_id).to_dict()
+
+
+@router.get(
+    "/jobs/{job_id}/files/{name}",
+    response_class=FileResponse,
+    dependencies=[READ],
+    responses={
+        200: {"content": {"image/tiff": {"schema": {"type": "string", "format": "binary"}}}},
+        **responses(404),
+    },
+)
+def job_file(job_id: str, name: str, runner=Depends(jobs)):
+    path = runner.get(job_id).files.get(name)
+    if path is None or not path.exists():
+        raise NotFoundError(f"job {job_id} has no file {name!r}")
+    return FileResponse(path, media_type="image/tiff", filename=name)

@@ -1,0 +1,107 @@
+"""Tiles: Mapbox Vector Tiles per collection and PNG tiles of the workspace rasters (rio-tiler).
+
+Both are cacheable: the ETag is derived from the store's data token, so a tile changes its
+ETag exactly when the workspace data changes; ``If-None-Match`` gets a 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from api.auth import require
+from api.deps import settings, store
+from api.errors import BadParameterError, responses
+from api.rastertiles import RASTER_STYLES, raster_tile, rasters_list
+from landplan.errors import NotFoundError
+from landplan.features import tile_in_range
+
+router = APIRouter(tags=["Tiles"], dependencies=[Depends(require("read"))])
+MVT = "application/vnd.mapbox-vector-tile"
+Z = Annotated[int, Path(ge=0, le=24, description="zoom (WebMercatorQuad)")]
+XY = Annotated[int, Path(ge=0, le=16_777_215)]
+
+
+def _cached(request: Request, body: bytes, media: str, token: str, max_age: int) -> Response:
+    etag = (
+        '"'
+        + hashlib.sha1(f"{token}|{request.url.path}|{request.url.query}".encode()).hexdigest()
+        + '"'
+    )
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
+def _check_tile(z: int, x: int, y: int) -> None:
+    if not tile_in_range(z, x, y):
+        raise BadParameterError(
+            f"tile {z}/{x}/{y} is outside the WebMercatorQuad grid", parameter="x/y"
+        )
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/{z}/{x}/{y}",
+    summary="Mapbox Vector Tile of a collection",
+    response_class=Response,
+    responses={
+        200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
+        **responses(400, 404),
+    },
+)
+def vector_tile(
+    collection_id: str,
+    z: Z,
+    x: XY,
+    y: XY,
+    request: Request,
+    s=Depends(store),
+    cfg=Depends(settings),
+):
+    _check_tile(z, x, y)
+    body = s.tile(collection_id, z, x, y)
+    return _cached(request, body, MVT, s.token(), cfg.tile_max_age_s)
+
+
+@router.get("/rasters", summary="Rasters with PNG tiles", response_model=dict)
+def rasters(s=Depends(store)):
+    return {"rasters": rasters_list(s)}
+
+
+@router.get(
+    "/rasters/{name}/tiles/{z}/{x}/{y}.png",
+    summary="PNG tile of a raster with a colormap",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        **responses(400, 404),
+    },
+)
+def raster_png(
+    name: str,
+    z: Z,
+    x: XY,
+    y: XY,
+    request: Request,
+    colormap: Annotated[
+        str | None, Query(description="matplotlib/rio-tiler colormap name", max_length=40)
+    ] = None,
+    s=Depends(store),
+    cfg=Depends(settings),
+):
+    _check_tile(z, x, y)
+    path = s.raster_path(name)
+    if path is None:
+        raise NotFoundError(
+            f"no raster {name!r}; rasters: {', '.join(r['name'] for r in rasters_list(s))}"
+        )
+    body = raster_tile(
+        path, name, z, x, y, colormap=colormap or RASTER_STYLES.get(name, (0, 0, "viridis"))[2]
+    )
+    return _cached(
+        request, body, "image/png", s.token() + str(path.stat().st_mtime_ns), cfg.tile_max_age_s
+    )

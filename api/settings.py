@@ -1,0 +1,47 @@
+"""Service settings from ``LANDPLAN_*`` environment variables or a ``.env`` file.
+
+API keys are configured hashed: ``LANDPLAN_API_KEYS`` is a JSON list of
+``{"name": "clerk-li", "role": "registrar", "sha256": "<hex digest of the key>"}``
+(``landplan serve hash-key KEY`` prints the digest).  Plain keys are never stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["viewer", "planner", "registrar", "admin"]
+
+
+class ApiKey(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    role: Role
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up (see docs/api.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="LANDPLAN_", env_file=".env", extra="ignore")
+
+    store: str = Field(
+        default="landplan-demo",
+        description="workspace directory (embedded GeoPackage store) or postgresql:// DSN",
+    )
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    public_read: bool = Field(default=True, description="GET requests without a key allowed")
+    cors_origins: list[str] = Field(default_factory=list)
+    max_upload_mb: float = Field(default=200.0, gt=0)
+    max_body_mb: float = Field(default=20.0, gt=0, description="non-upload request bodies")
+    max_items_limit: int = Field(default=10_000, ge=1)
+    default_items_limit: int = Field(default=10, ge=1)
+    job_workers: int = Field(default=2, ge=1)
+    upload_dir: Path | None = Field(default=None, description="scratch space for uploads")
+    assets: Literal["offline", "cdn"] = "offline"
+    assets_dir: Path | None = None
+    tianditu_tk: str | None = None
+    log_level: str = "info"
+    tile_max_age_s: int = Field(default=300, ge=0)
