@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from api.deps import store
+from api.errors import responses
 from api.version import VERSION
+from landplan.errors import LandplanError
 
 router = APIRouter(tags=["Operations"])
 
 
-@router.get("/healthz", response_model=dict)
+@router.get("/healthz", response_model=dict, responses=responses(503))
 def healthz(s=Depends(store)):
-    """Liveness and store reachability (no key needed)."""
-    meta = s.metadata()
+    """Liveness and store reachability (no key needed); 503 when the store cannot be read."""
+    try:
+        meta = s.metadata()
+        token = s.token()
+    except LandplanError:
+        body = {
+            "type": "about:blank",
+            "title": "Store unavailable",
+            "status": 503,
+            "detail": f"the workspace store {s.name!r} cannot be read",
+        }
+        return JSONResponse(body, status_code=503, media_type="application/problem+json")
     return {
         "status": "ok",
         "version": VERSION,
         "workspace": s.name,
         "crs": meta.get("crs"),
-        "data_token": s.token(),
+        "data_token": token,
     }
