@@ -57,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             },
             {"name": "Register", "description": "parcel lifecycle and transfers (出让) with audit"},
             {"name": "Uploads", "description": "layers into the workspace, validated"},
+            {
+                "name": "Maps",
+                "description": "result map, planner, embeds, PNG/PDF (offline assets)",
+            },
             {"name": "Operations", "description": "health"},
         ],
     )
@@ -78,8 +82,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _routers(app: FastAPI) -> None:
-    from api.routers import analysis, features, health, register, tiles, uploads
+    from api.routers import analysis, features, health, maps, register, tiles, uploads
 
-    for module in (features, tiles, analysis, register, uploads, health):
+    for module in (features, tiles, analysis, register, uploads, maps, health):
         app.include_router(module.router)
     app.include_router(register.audit_router)
+    _assets(app)
+
+
+def _assets(app: FastAPI) -> None:
+    """Leaflet and plugins, installed from the npm registry by ``landplan assets install``."""
+    from fastapi.staticfiles import StaticFiles
+
+    from maps.assets import default_asset_dir
+
+    folder = app.state.settings.assets_dir or default_asset_dir()
+    app.mount("/assets", StaticFiles(directory=folder, check_dir=False), name="assets")

@@ -43,5 +43,10 @@ class Settings(BaseSettings):
     assets: Literal["offline", "cdn"] = "offline"
     assets_dir: Path | None = None
     tianditu_tk: str | None = None
+    embed_secret: str = Field(
+        default_factory=lambda: __import__("secrets").token_hex(32),
+        description="HMAC secret of embed tokens (set it, or tokens die with the process)",
+    )
+    embed_origins: list[str] = Field(default_factory=list, description="who may frame /maps/embed")
     log_level: str = "info"
     tile_max_age_s: int = Field(default=300, ge=0)

@@ -1,0 +1,68 @@
+"""What the map pages draw, read from any store (large parcel layers are not read: tiles)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from geopandas import GeoDataFrame
+from shapely import box
+
+from api.errors import ForbiddenError
+from landplan.stores import ServiceStore
+
+#: above this many parcels the pages draw vector tiles from the API
+TILE_THRESHOLD = 20_000
+
+
+def map_layers(store: ServiceStore, *, inline_always: bool = False) -> dict:
+    """Keyword arguments for :func:`maps.build_result_map` / :func:`maps.planner.build_planner_page`."""
+    infos = {c.id: c for c in store.collections()}
+    if "result_parcels" not in infos:
+        from landplan.errors import NotFoundError
+
+        raise NotFoundError("the workspace has no analysis results (result_parcels) to map")
+    info = infos["result_parcels"]
+    if info.count > TILE_THRESHOLD and not inline_always:
+        frame = GeoDataFrame(
+            {
+                "parcel_id": ["extent"],
+                "verdict": [""],
+                "area_mu": [0.0],
+                "net_available_mu": [0.0],
+                "reasons": ["[]"],
+            },
+            geometry=[box(*info.bbox)],
+            crs="OGC:CRS84",
+        )
+        threshold = 0
+    else:
+        frame, threshold = store.read_layer("result_parcels"), None
+    constraints = {
+        i.removeprefix("constraint_"): store.read_layer(i)
+        for i in infos
+        if i.startswith("constraint_") and i != "constraint_park_boundary"
+    }
+    networks = store.read_layer("networks") if "networks" in infos else None
+    overlays = {n: p for n in ("slope", "suitability") if (p := store.raster_path(n)) is not None}
+    return {
+        "parcels": frame,
+        "constraints": constraints,
+        "networks": networks,
+        "overlays": overlays,
+        "vector_tile_threshold": threshold,
+    }
+
+
+def embed_token(secret: str, expires_at: int) -> str:
+    mac = hmac.new(secret.encode(), f"embed|{expires_at}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{expires_at}.{mac}"
+
+
+def check_embed_token(secret: str, token: str) -> None:
+    expires, _, _ = token.partition(".")
+    if not expires.isdigit() or not hmac.compare_digest(embed_token(secret, int(expires)), token):
+        raise ForbiddenError("the embed token is not valid")
+    if int(expires) < time.time():
+        raise ForbiddenError("the embed token has expired; ask for a new one")
