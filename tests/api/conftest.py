@@ -166,3 +166,12 @@ def live_server(store_spec, tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def assets_dir():
+    """Leaflet and plugins installed from the npm registry (idempotent; verified by sha512)."""
+    from maps.assets import default_asset_dir, install_assets
+
+    install_assets()
+    return default_asset_dir()
