@@ -16,7 +16,9 @@ from landplan.stores import ServiceStore
 TILE_THRESHOLD = 20_000
 
 
-def map_layers(store: ServiceStore, *, inline_always: bool = False) -> dict:
+def map_layers(
+    store: ServiceStore, *, inline_always: bool = False, threshold: int = TILE_THRESHOLD
+) -> dict:
     """Keyword arguments for :func:`maps.build_result_map` / :func:`maps.planner.build_planner_page`."""
     infos = {c.id: c for c in store.collections()}
     if "result_parcels" not in infos:
@@ -24,7 +26,7 @@ def map_layers(store: ServiceStore, *, inline_always: bool = False) -> dict:
 
         raise NotFoundError("the workspace has no analysis results (result_parcels) to map")
     info = infos["result_parcels"]
-    if info.count > TILE_THRESHOLD and not inline_always:
+    if info.count > threshold and not inline_always:
         frame = GeoDataFrame(
             {
                 "parcel_id": ["extent"],
@@ -36,9 +38,9 @@ def map_layers(store: ServiceStore, *, inline_always: bool = False) -> dict:
             geometry=[box(*info.bbox)],
             crs="OGC:CRS84",
         )
-        threshold = 0
+        tiles_above = 0
     else:
-        frame, threshold = store.read_layer("result_parcels"), None
+        frame, tiles_above = store.read_layer("result_parcels"), None
     constraints = {
         i.removeprefix("constraint_"): store.read_layer(i)
         for i in infos
@@ -51,7 +53,7 @@ def map_layers(store: ServiceStore, *, inline_always: bool = False) -> dict:
         "constraints": constraints,
         "networks": networks,
         "overlays": overlays,
-        "vector_tile_threshold": threshold,
+        "vector_tile_threshold": tiles_above,
     }
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default_factory=lambda: __import__("secrets").token_hex(32),
         description="HMAC secret of embed tokens (set it, or tokens die with the process)",
     )
+    map_tile_threshold: int = Field(
+        default=20_000, ge=0, description="parcels above this are drawn as vector tiles"
+    )
     embed_origins: list[str] = Field(default_factory=list, description="who may frame /maps/embed")
     log_level: str = "info"
     tile_max_age_s: int = Field(default=300, ge=0)

@@ -34,3 +34,11 @@ def healthz(s=Depends(store)):
         "crs": meta.get("crs"),
         "data_token": token,
     }
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    """No icon: answer 204 so browsers do not log a 404 on every map page."""
+    from fastapi.responses import Response
+
+    return Response(status_code=204)

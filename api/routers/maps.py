@@ -52,7 +52,7 @@ def result_map(
     """The result map: parcels by verdict with reasons, constraints, networks, overlays."""
     from maps import build_result_map
 
-    layers = map_layers(s)
+    layers = map_layers(s, threshold=cfg.map_tile_threshold)
     m = build_result_map(
         layers.pop("parcels"),
         **layers,
@@ -79,7 +79,7 @@ def planner(
     """Draw a park boundary, see its evaluation, save and compare scenarios."""
     from maps.planner import build_planner_page
 
-    layers = map_layers(s)
+    layers = map_layers(s, threshold=cfg.map_tile_threshold)
     layers.pop("overlays")
     m = build_planner_page(
         layers.pop("parcels"),
