@@ -1,0 +1,383 @@
+"""The lifecycle register in a PostGIS workspace: the semantics of :class:`landplan.register.Register`.
+
+The tables ``register`` and ``register_audit`` of the workspace schema have the columns of the
+GeoPackage register (dates as ``date``, ``updated_at`` / ``at`` as ``timestamptz``, ``before`` /
+``after`` as ``json``, which keeps the JSON text as written).  Values are returned exactly as
+:class:`~landplan.register.Register` returns them: dates as ``YYYY-MM-DD`` text, times as
+``2025-01-31T08:15:02.123Z`` (UTC, milliseconds), ``committed`` as JSON text in
+:meth:`PgRegister.entries` and decoded in :meth:`PgRegister.get`.
+
+Every change is one transaction (READ COMMITTED): the row is read without a lock, the
+version checked, and ``UPDATE ... WHERE parcel_id = %s AND version = %s`` written; when another
+writer committed first the update matches no row and :class:`~landplan.errors.ConflictError`
+is raised (a concurrent first ``INSERT`` fails on the unique ``parcel_id`` likewise).  The audit
+row and the workspace's ``data_version`` are written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date
+
+import pandas as pd
+
+from landplan.errors import ConflictError, RegisterError, StateError
+from landplan.lifecycle_rules import parse_date
+from landplan.pgschema import (
+    bump_data_version,
+    connect,
+    psycopg,
+    sql,
+    table_exists,
+)
+from landplan.register import (
+    COLUMNS,
+    CONTRACT_FIELDS,
+    DATE_FIELDS,
+    EVENT_FIELD,
+    STATE_ZH,
+    STATES,
+    TRANSITIONS,
+    Register,
+    _check_row,
+    _check_version,
+    _clean,
+    _who,
+    utc_now,
+)
+
+#: timestamptz → the text form of :func:`landplan.register.utc_now`
+TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
+AUDIT_COLUMNS = ("id", "parcel_id", "at", "who", "action", "before", "after")
+
+
+def _select_list(columns) -> sql.Composable:
+    """The register columns in the text forms the SQLite register returns."""
+    parts = []
+    for c in columns:
+        ident = sql.Identifier(c)
+        if c in DATE_FIELDS or c == "state_since":
+            parts.append(sql.SQL("{}::text AS {}").format(ident, ident))
+        elif c in ("updated_at", "at"):
+            parts.append(
+                sql.SQL("to_char({}, {}) AS {}").format(ident, sql.Literal(TIME_FORMAT), ident)
+            )
+        elif c in ("before", "after"):
+            parts.append(sql.SQL("{}::text AS {}").format(ident, ident))
+        else:
+            parts.append(ident)
+    return sql.SQL(", ").join(parts)
+
+
+def register_rows(conn, schema: str, /) -> list[dict]:
+    """Every register row with its ``fid``, in the text forms of the SQLite register."""
+    query = sql.SQL("SELECT {} FROM {} ORDER BY fid").format(
+        _select_list(("fid", *COLUMNS)), sql.Identifier(schema, "register")
+    )
+    return _dicts(conn.execute(query))
+
+
+def audit_rows(conn, schema: str, /, *, parcel_id: str | None = None) -> list[dict]:
+    """Audit rows, oldest first (``before`` / ``after`` as the JSON text written)."""
+    query = sql.SQL("SELECT {} FROM {}").format(
+        _select_list(AUDIT_COLUMNS), sql.Identifier(schema, "register_audit")
+    )
+    params: tuple = ()
+    if parcel_id is not None:
+        query, params = query + sql.SQL(" WHERE parcel_id = %s"), (str(parcel_id),)
+    return _dicts(conn.execute(query + sql.SQL(" ORDER BY id"), params))
+
+
+def insert_rows(conn, schema: str, register: list[dict], audit: list[dict], /) -> None:
+    """Copy register and audit rows (ids kept) into empty tables; sequences moved past them."""
+    for table, rows, key in (("register", register, "fid"), ("register_audit", audit, "id")):
+        if not rows:
+            continue
+        cols = list(rows[0])
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(schema, table),
+            sql.SQL(", ").join(map(sql.Identifier, cols)),
+            sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(query, [[r[c] for c in cols] for r in rows])
+        qualified = sql.Identifier(schema, table).as_string(conn)
+        conn.execute(
+            sql.SQL("SELECT setval(pg_get_serial_sequence(%s, %s), max({})) FROM {}").format(
+                sql.Identifier(key), sql.Identifier(schema, table)
+            ),
+            (qualified, key),
+        )
+
+
+def _dicts(cursor) -> list[dict]:
+    names = [d.name for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class PgRegister:
+    """The lifecycle register of one PostGIS workspace (one connection per call: thread-safe)."""
+
+    def __init__(self, conninfo: str, schema: str, /) -> None:
+        self.conninfo = conninfo
+        self.schema = schema
+
+    def _table(self, name: str = "register") -> sql.Identifier:
+        return sql.Identifier(self.schema, name)
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection]:
+        """One transaction: commit on success, roll back on any error (nothing half-written)."""
+        with connect(self.conninfo) as conn, conn.transaction():
+            yield conn
+            bump_data_version(conn, self.schema)
+
+    def _row(self, conn, parcel_id: str) -> dict | None:
+        query = sql.SQL("SELECT {} FROM {} WHERE parcel_id = %s").format(
+            _select_list(COLUMNS), self._table()
+        )
+        rows = _dicts(conn.execute(query, (parcel_id,)))
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, parcel_id: str, /) -> dict | None:
+        """The register row of a parcel (``committed`` decoded), or ``None``."""
+        with connect(self.conninfo) as conn:
+            row = self._row(conn, str(parcel_id))
+        if row is not None:
+            row["committed"] = json.loads(row["committed"] or "{}")
+        return row
+
+    def entries(self, *, state: str | None = None) -> pd.DataFrame:
+        """Every register row (``committed`` as JSON text), optionally of one state."""
+        if state is not None and state not in STATES:
+            raise RegisterError(f"unknown state {state!r}; states: {', '.join(STATES)}")
+        query = sql.SQL("SELECT {} FROM {}").format(_select_list(COLUMNS), self._table())
+        params: tuple = ()
+        if state is not None:
+            query, params = query + sql.SQL(" WHERE state = %s"), (state,)
+        with connect(self.conninfo) as conn:
+            rows = conn.execute(query + sql.SQL(" ORDER BY parcel_id"), params).fetchall()
+        return pd.DataFrame.from_records(rows, columns=list(COLUMNS), coerce_float=True)
+
+    def audit(self, *, parcel_id: str | None = None) -> pd.DataFrame:
+        """The audit trail, oldest first, optionally of one parcel."""
+        with connect(self.conninfo) as conn:
+            rows = audit_rows(conn, self.schema, parcel_id=parcel_id)
+        return pd.DataFrame.from_records(
+            [tuple(r.values()) for r in rows], columns=list(AUDIT_COLUMNS)
+        )
+
+    # ------------------------------------------------------------------ checks
+
+    def _columns(self, conn, layer: str) -> set[str]:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            (self.schema, layer),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def _require_parcel(self, conn, parcel_id: str) -> None:
+        for layer in ("result_parcels", "parcels"):
+            if table_exists(conn, self.schema, layer):
+                query = sql.SQL("SELECT 1 FROM {} WHERE parcel_id = %s LIMIT 1").format(
+                    self._table(layer)
+                )
+                if conn.execute(query, (parcel_id,)).fetchone():
+                    return
+                raise RegisterError(
+                    f"parcel {parcel_id!r} is not in the workspace layer {layer!r}; "
+                    "register only parcels of the analysed workspace (check the id)"
+                )
+        raise RegisterError(f"workspace {self.schema} has no result_parcels or parcels layer")
+
+    def _require_ready(self, conn, parcel_id: str) -> None:
+        """``ready`` needs a transfer verdict without any block reason (as in ``Register``)."""
+        if not table_exists(conn, self.schema, "result_parcels"):
+            raise StateError(
+                f"parcel {parcel_id}: no transfer verdict in the workspace; run `landplan analyze` first",
+                requested="ready",
+            )
+        query = sql.SQL(
+            "SELECT transferable, reason_codes, reasons FROM {} WHERE parcel_id = %s"
+        ).format(self._table("result_parcels"))
+        r = conn.execute(query, (parcel_id,)).fetchone()
+        if r is not None and not r[0]:
+            blocks = [x["code"] for x in json.loads(r[2] or "[]") if x["severity"] == "block"]
+            raise StateError(
+                f"parcel {parcel_id} cannot become 'ready': its transfer verdict is blocked by "
+                f"{', '.join(blocks) or r[1]} (see result_parcels.reasons_zh)",
+                requested="ready",
+            )
+
+    # ------------------------------------------------------------------ writing
+
+    def record(
+        self,
+        parcel_id: str,
+        /,
+        *,
+        to: str,
+        by: str,
+        on: date | str | None = None,
+        expected_version: int | None = None,
+        fields: Mapping[str, object] | None = None,
+        evidence: Mapping[str, object] | None = None,
+    ) -> dict:
+        """Move a parcel to state ``to`` (or register it there); see :meth:`Register.record`."""
+        if to not in STATES:
+            raise StateError(f"unknown state {to!r}; states: {', '.join(STATES)}", requested=to)
+        who = _who(by)
+        event = parse_date(on if on is not None else date.today(), name="--date").isoformat()
+        values = {k: _clean(k, v) for k, v in (fields or {}).items()}
+        pid = str(parcel_id)
+        with self._write() as conn:
+            current = self._row(conn, pid)
+            if current is None:
+                new, action = self._first_row(conn, pid, to, expected_version)
+            else:
+                new, action = self._next_row(conn, current, to, expected_version)
+            new.update(values, state=to, state_since=event, updated_at=utc_now(), updated_by=who)
+            if to in EVENT_FIELD and EVENT_FIELD[to] not in values:
+                new[EVENT_FIELD[to]] = event
+            _check_row(new, to)
+            self._store(conn, new, current)
+            after = {**new, "check": dict(evidence)} if evidence else new
+            self._write_audit(conn, pid, who, action, current, after)
+        return self.get(pid)
+
+    def _first_row(self, conn, pid: str, to: str, expected_version) -> tuple[dict, str]:
+        if expected_version not in (None, 0):
+            raise ConflictError(
+                f"parcel {pid} is not in the register (expected version {expected_version}); "
+                "someone may have removed it, or the id is wrong",
+                current=None,
+            )
+        self._require_parcel(conn, pid)
+        if to in ("ready", "listed"):
+            self._require_ready(conn, pid)
+        new = dict.fromkeys(COLUMNS)
+        new.update(parcel_id=pid, committed="{}", version=1)
+        return new, "create"
+
+    def _next_row(self, conn, current: dict, to: str, expected_version) -> tuple[dict, str]:
+        pid = current["parcel_id"]
+        _check_version(current, expected_version)
+        allowed = TRANSITIONS[current["state"]]
+        if to not in allowed:
+            raise StateError(
+                f"parcel {pid} is {current['state']!r} ({STATE_ZH[current['state']]}); "
+                f"it cannot move to {to!r} ({STATE_ZH[to]}). Allowed from "
+                f"{current['state']!r}: {', '.join(allowed) or 'none (final state)'}",
+                current=current["state"],
+                requested=to,
+                allowed=allowed,
+            )
+        if to == "ready":
+            self._require_ready(conn, pid)
+        new = dict(current, version=current["version"] + 1)
+        if current["state"] == "reclaimed":  # a new lifecycle: the old contract is history
+            new.update(dict.fromkeys(CONTRACT_FIELDS), committed="{}")
+        if current["state"] == "idle" and to == "started":
+            new["halted_since"] = None  # work resumed
+        return new, "transition"
+
+    def update(
+        self,
+        parcel_id: str,
+        /,
+        *,
+        by: str,
+        fields: Mapping[str, object],
+        expected_version: int | None = None,
+    ) -> dict:
+        """Change contract or progress fields without a state change (audited, version + 1)."""
+        if not fields:
+            raise RegisterError("nothing to update: give at least one --set key=value")
+        who = _who(by)
+        values = {k: _clean(k, v) for k, v in fields.items()}
+        pid = str(parcel_id)
+        with self._write() as conn:
+            current = self._row(conn, pid)
+            if current is None:
+                raise RegisterError(
+                    f"parcel {pid} is not in the register; record it first (landplan register record)"
+                )
+            _check_version(current, expected_version)
+            new = dict(current, **values, version=current["version"] + 1)
+            new.update(updated_at=utc_now(), updated_by=who)
+            _check_row(new, new["state"])
+            self._store(conn, new, current)
+            self._write_audit(conn, pid, who, "update", current, new)
+        return self.get(pid)
+
+    def log_check(
+        self, parcel_id: str, /, *, by: str, action: str, result: Mapping, expected_version=None
+    ) -> None:
+        """An audit row for a check that changes no field (e.g. a failed 达产复核)."""
+        pid = str(parcel_id)
+        with self._write() as conn:
+            current = self._row(conn, pid)
+            if current is None:
+                raise RegisterError(f"parcel {pid} is not in the register")
+            _check_version(current, expected_version)
+            after = {**current, "check": dict(result)}
+            self._write_audit(conn, pid, _who(by), action, current, after)
+
+    # the checks that only use get / entries / record / log_check are shared with Register
+    idle = Register.idle
+    check_output = Register.check_output
+
+    def _store(self, conn, new: dict, current: dict | None) -> None:
+        """INSERT a new row, or UPDATE guarded by the version read (0 rows → ConflictError)."""
+        if current is None:
+            query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                self._table(),
+                sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+                sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)),
+            )
+            try:
+                with conn.transaction():  # a savepoint, so the row can be re-read after it
+                    conn.execute(query, [new[c] for c in COLUMNS])
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConflictError(
+                    f"parcel {new['parcel_id']} was registered by someone else first",
+                    current=self._row(conn, new["parcel_id"]),
+                ) from exc
+            return
+        cols = [c for c in COLUMNS if c != "parcel_id"]
+        query = sql.SQL("UPDATE {} SET {} WHERE parcel_id = %s AND version = %s").format(
+            self._table(),
+            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols),
+        )
+        n = conn.execute(
+            query, [*(new[c] for c in cols), new["parcel_id"], current["version"]]
+        ).rowcount
+        if n != 1:
+            now = self._row(conn, new["parcel_id"])
+            raise ConflictError(
+                f"parcel {new['parcel_id']} changed under this write (now version "
+                f"{now['version'] if now else '?'}); re-read and retry",
+                current=now,
+            )
+
+    def _write_audit(self, conn, parcel_id: str, who: str, action: str, before, after) -> None:
+        """Insert the audit row (inside the caller's transaction)."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (parcel_id, at, who, action, before, after) "
+                "VALUES (%s, %s, %s, %s, %s, %s)"
+            ).format(self._table("register_audit")),
+            (
+                parcel_id,
+                utc_now(),
+                who,
+                action,
+                None if before is None else json.dumps(before, ensure_ascii=False),
+                None if after is None else json.dumps(after, ensure_ascii=False),
+            ),
+        )
