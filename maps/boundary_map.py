@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from maps.assets import AssetMode, apply_assets
+from maps.basemaps import Basemap, to_display
 from maps.layers import add_parcels, base_map, require_folium, to_wgs84
 from maps.legend import _macro, css_element, legend_html, title_element
 from maps.popups import POPUP_CSS
@@ -96,20 +98,29 @@ def build_boundary_map(
     lang: Lang = "zh",
     title: str | None = None,
     tiles: str | None = "OpenStreetMap",
+    basemap: Basemap | None = None,
+    tk: str | None = None,
+    embed_key: bool = False,
+    assets: AssetMode = "cdn",
+    assets_base_url: str = "/assets",
 ) -> folium.Map:
     """Scenario outlines in distinct colours over the parcels by verdict, with legend and popups.
 
     ``scenarios`` needs a ``name`` column and may hold the key-figure columns of
     ``landplan.scenarios`` (``gross_mu``, ``net_available_mu``, ...); ``parcels`` are the
-    workspace's ``result_parcels`` (``None`` draws the scenarios alone).
+    workspace's ``result_parcels`` (``None`` draws the scenarios alone).  ``basemap``,
+    ``tk``, ``embed_key``, ``assets`` and ``assets_base_url`` work as in
+    :func:`maps.build_result_map` (Gaode shifts every outline to GCJ-02).
     """
     folium = require_folium()
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
     if "name" not in scenarios.columns:
         raise ValueError("scenarios need a 'name' column")
-    sc = to_wgs84(scenarios, simplify_m=0.0)
-    drawn = [sc] + ([to_wgs84(parcels)] if parcels is not None and len(parcels) else [])
+    sc = to_display(to_wgs84(scenarios, simplify_m=0.0), basemap)
+    drawn = [sc] + (
+        [to_display(to_wgs84(parcels), basemap)] if parcels is not None and len(parcels) else []
+    )
     boxes = [g.total_bounds for g in drawn if len(g)]
     bounds = (
         (
@@ -121,7 +132,7 @@ def build_boundary_map(
         if boxes
         else None
     )
-    m = base_map(bounds, tiles=tiles)
+    m = base_map(bounds, tiles=tiles, basemap=basemap, tk=tk, embed_key=embed_key, lang=lang)
     if len(drawn) > 1:
         add_parcels(m, drawn[1], lang=lang)
     items = []
@@ -150,7 +161,7 @@ def build_boundary_map(
     if title:
         title_element(title).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    return m
+    return apply_assets(m, assets, base_url=assets_base_url)
 
 
 def _legend(items: list[tuple[str, str]], lang: Lang) -> Any:

@@ -74,14 +74,32 @@ def to_wgs84(gdf: GeoDataFrame, /, *, simplify_m: float = SIMPLIFY_M) -> GeoData
 
 
 def base_map(
-    bounds_wgs84: BBoxWGS84 | None, /, *, tiles: str | None = "OpenStreetMap"
+    bounds_wgs84: BBoxWGS84 | None,
+    /,
+    *,
+    tiles: str | None = "OpenStreetMap",
+    basemap: str | None = None,
+    tk: str | None = None,
+    embed_key: bool = False,
+    lang: Lang = "zh",
 ) -> folium.Map:
     """A map with scale bar, fullscreen and measure controls, fitted to ``bounds_wgs84``.
 
     ``bounds_wgs84`` is ``(minx, miny, maxx, maxy)`` in degrees; ``None`` shows China.
+    ``basemap`` (``"osm"``, ``"tianditu"``, ``"gaode"``, ``"none"``; see
+    :mod:`maps.basemaps`) replaces ``tiles`` when given; the bounds must then already be in
+    the basemap's datum (GCJ-02 for Gaode).
     """
     folium = require_folium()
     from folium import plugins
+
+    if basemap is not None:
+        from maps.basemaps import add_basemap, check_basemap
+
+        check_basemap(basemap)
+        m = base_map(bounds_wgs84, tiles=None)
+        add_basemap(m, basemap, tk=tk, embed_key=embed_key, lang=lang)
+        return m
 
     if bounds_wgs84 is None:
         m = folium.Map(location=(35.0, 105.0), zoom_start=4, tiles=tiles, control_scale=True)

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maps.assets import AssetMode, apply_assets
+from maps.basemaps import Basemap, check_basemap, shift_bounds, to_display
 from maps.layers import (
     add_constraints,
     add_networks,
@@ -19,6 +21,7 @@ from maps.legend import css_element, legend_element, title_element
 from maps.popups import POPUP_CSS
 from maps.rasters import SLOPE, SUITABILITY, add_colorbars, add_raster_overlay
 from maps.styles import LANGS, Lang
+from maps.vectortiles import DEFAULT_THRESHOLD, add_parcel_tiles, use_vector_tiles
 
 if TYPE_CHECKING:
     import folium
@@ -38,6 +41,13 @@ def build_result_map(
     title: str | None = None,
     tiles: str | None = "OpenStreetMap",
     overlays: dict[str, str | os.PathLike[str]] | None = None,
+    basemap: Basemap | None = None,
+    tk: str | None = None,
+    embed_key: bool = False,
+    assets: AssetMode = "cdn",
+    assets_base_url: str = "/assets",
+    api_base: str = "",
+    vector_tile_threshold: int | None = DEFAULT_THRESHOLD,
 ) -> folium.Map:
     """Build a self-contained Folium map of a transfer analysis.
 
@@ -61,6 +71,17 @@ def build_result_map(
     overlays : dict, optional
         Rasters to draw under the parcels with a colour bar: ``{"slope": path,
         "suitability": path}`` (hidden until switched on in the layer control).
+    basemap : {"osm", "tianditu", "gaode", "none"}, optional
+        Replaces ``tiles`` (see :mod:`maps.basemaps`).  With ``"gaode"`` every overlay is
+        shifted to GCJ-02 as it is drawn (display only).  ``tk`` / ``embed_key``: the
+        Tianditu key and whether it is written into the page.
+    assets : {"cdn", "offline", "inline"}
+        Where the page loads Leaflet from (see :mod:`maps.assets`); ``assets_base_url`` is
+        the URL prefix of the ``"offline"`` asset directory.
+    api_base, vector_tile_threshold : str, int or None
+        Above ``vector_tile_threshold`` parcels the map draws vector tiles from
+        ``{api_base}/collections/result_parcels/tiles/{z}/{x}/{y}`` instead of embedding
+        GeoJSON (see :mod:`maps.vectortiles`); ``None`` always embeds.
 
     Returns
     -------
@@ -92,18 +113,36 @@ def build_result_map(
     if networks is not None and not {"kind", "status"} <= set(networks.columns):
         raise ValueError("networks need 'kind' and 'status' columns")
 
-    parcels_wgs84 = to_wgs84(parcels)
-    constraints_wgs84 = {kind: to_wgs84(gdf) for kind, gdf in (constraints or {}).items()}
-    networks_wgs84 = to_wgs84(networks) if networks is not None else None
+    if basemap is not None:
+        check_basemap(basemap)
+    tiled = use_vector_tiles(len(parcels), threshold=vector_tile_threshold)
+    parcels_wgs84 = _bounds_frame(parcels) if tiled else to_display(to_wgs84(parcels), basemap)
+    constraints_wgs84 = {
+        kind: to_display(to_wgs84(gdf), basemap) for kind, gdf in (constraints or {}).items()
+    }
+    networks_wgs84 = to_display(to_wgs84(networks), basemap) if networks is not None else None
 
-    m = base_map(_bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84), tiles=tiles)
+    m = base_map(
+        _bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84),
+        tiles=tiles,
+        basemap=basemap,
+        tk=tk,
+        embed_key=embed_key,
+        lang=lang,
+    )
     for name, path in (overlays or {}).items():
         add_raster_overlay(m, path, style=OVERLAY_STYLES[name], lang=lang)
+    for child in m._children.values():
+        if type(child).__name__ == "ImageOverlay":
+            child.bounds = shift_bounds(child.bounds, basemap)
     add_colorbars(m)
     add_constraints(m, constraints_wgs84, lang=lang)
     if networks_wgs84 is not None:
         add_networks(m, networks_wgs84, lang=lang)
-    add_parcels(m, parcels_wgs84, lang=lang)  # last, so parcels are on top and clickable
+    if tiled:
+        add_parcel_tiles(m, api_base=api_base, basemap=basemap or "osm", lang=lang)
+    else:
+        add_parcels(m, parcels_wgs84, lang=lang)  # last, so parcels are on top and clickable
 
     network_kinds = (
         [] if networks_wgs84 is None else list(networks_wgs84["kind"].astype(str).unique())
@@ -115,7 +154,21 @@ def build_result_map(
     if title:
         title_element(title).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    return m
+    return apply_assets(m, assets, base_url=assets_base_url)
+
+
+def _bounds_frame(parcels: GeoDataFrame) -> GeoDataFrame:
+    """A one-box frame in EPSG:4326 spanning ``parcels`` (for fitting; nothing is embedded)."""
+    from geopandas import GeoDataFrame
+    from pyproj import Transformer
+    from shapely import box
+
+    if parcels.crs is None:
+        to_wgs84(parcels.iloc[:0])  # raises the usual CRSError
+    west, south, east, north = Transformer.from_crs(
+        parcels.crs, 4326, always_xy=True
+    ).transform_bounds(*parcels.total_bounds)
+    return GeoDataFrame(geometry=[box(west, south, east, north)], crs=4326)
 
 
 def _bounds(parcels: GeoDataFrame, *others: GeoDataFrame | None) -> tuple[float, ...] | None:

@@ -21,9 +21,11 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
         "boundary",
         "Park boundaries: evaluate a drawn boundary, suggest regions, compare scenarios.",
     ),
+    ("workspace", "workspace", "Copy workspaces between a directory and PostGIS (push / pull)."),
+    ("maps_cmd", "assets", "Leaflet assets for offline maps: install from npm (verified), status."),
 )
 #: modules whose ``COMMANDS`` become top-level commands
-TOP_LEVEL: tuple[str, ...] = ("rasters", "costs", "suit", "unlock")
+TOP_LEVEL: tuple[str, ...] = ("rasters", "costs", "suit", "unlock", "serve", "maps_cmd")
 
 
 def _import(module: str):

@@ -69,7 +69,7 @@ def store_spec(request, workspace_template, tmp_path_factory):
     try:
         yield f"{dsn}?workspace={name}"
     finally:
-        drop_workspace(dsn, name)
+        drop_workspace(f"{dsn}?workspace={name}")
 
 
 def make_settings(store: str, **overrides) -> Settings:
