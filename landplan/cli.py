@@ -103,6 +103,7 @@ def _run_with_progress(
 def _map_writer(result, *, lang: str):
     def write(stage: Path) -> None:
         from maps import build_result_map, save_map
+        from maps.assets import assets_installed
 
         overlays = {k: v for k, v in result.rasters.items() if k in ("slope", "suitability")}
         m = build_result_map(
@@ -112,6 +113,8 @@ def _map_writer(result, *, lang: str):
             lang=lang,
             title=result.name,
             overlays=overlays,
+            vector_tile_threshold=None,  # a file map: always inline, it has no server to ask
+            assets="inline" if assets_installed() else "cdn",  # opens offline when installed
         )
         save_map(m, stage / "map.html")
 

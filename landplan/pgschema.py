@@ -22,7 +22,9 @@ transaction under an advisory lock, so two processes opening an old schema do no
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -110,38 +112,101 @@ def describe(conninfo: str, /) -> str:
 # ----------------------------------------------------------------------------- connections
 
 
-@contextmanager
-def connect(conninfo: str, /, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    """A new connection (one per call: safe from any thread); UTC session time zone.
+_POOLS: dict[tuple[int, str], object] = {}
+_POOLS_LOCK = threading.Lock()
+POOL_MAX = 16
 
-    Connection failures become :class:`DataSourceError`, other database errors
-    :class:`WorkspaceError` carrying PostgreSQL's message (never the SQL text or password).
-    """
-    if psycopg is None:
-        raise DataSourceError("the PostGIS store needs psycopg: pip install 'landplan[postgis]'")
+
+def _configure(conn) -> None:
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+
+
+def _open(conninfo: str, autocommit: bool):
     try:
-        conn = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DataSourceError(
             f"cannot connect to PostGIS at {describe(conninfo)}: {reason}"
         ) from None
+
+
+def _pool(conninfo: str):
+    """This process's pool for ``conninfo`` (created after one direct connection succeeded,
+    so a wrong DSN fails at once with a clear message instead of a pool timeout)."""
+    key = (os.getpid(), conninfo)
+    pool = _POOLS.get(key)
+    if pool is not None:
+        return pool
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            from psycopg_pool import ConnectionPool
+
+            _open(conninfo, False).close()
+            _POOLS[key] = ConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=POOL_MAX,
+                kwargs={"connect_timeout": 10},
+                configure=_configure,
+                timeout=30,
+                open=True,
+                name=f"landplan-{describe(conninfo)}",
+            )
+        return _POOLS[key]
+
+
+@contextmanager
+def connect(conninfo: str, /, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """A connection in UTC for the block: committed at the end, rolled back on an error.
+
+    Transactional connections come from a per-process pool (``psycopg_pool``), so PostGIS's
+    per-connection PROJ set-up and the connection start are paid once, not per request;
+    ``autocommit`` connections (locks, DDL outside transactions) are opened and closed.
+    Connection failures become :class:`DataSourceError`, other database errors
+    :class:`WorkspaceError` carrying PostgreSQL's message (never the SQL text or password).
+    """
+    if psycopg is None:
+        raise DataSourceError("the PostGIS store needs psycopg: pip install 'landplan[postgis]'")
+    if autocommit:
+        conn = _open(conninfo, True)
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+            yield conn
+        except psycopg.Error as exc:
+            raise WorkspaceError(
+                f"PostGIS error: {exc.diag.message_primary or type(exc).__name__}"
+            ) from exc
+        finally:
+            conn.close()
+        return
+    from psycopg_pool import PoolTimeout
+
     try:
-        conn.execute("SET TIME ZONE 'UTC'")
-        if not autocommit:
-            conn.commit()
+        borrowed = _pool(conninfo).connection()
+        conn = borrowed.__enter__()
+    except PoolTimeout:
+        raise DataSourceError(
+            f"no PostGIS connection to {describe(conninfo)} became free in 30 s"
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise DataSourceError(
+            f"cannot connect to PostGIS at {describe(conninfo)}: {type(exc).__name__}"
+        ) from None
+    try:
         yield conn
-        if not autocommit:
-            conn.commit()
+        conn.commit()
     except psycopg.Error as exc:
         _rollback(conn)
+        borrowed.__exit__(None, None, None)
         message = exc.diag.message_primary or type(exc).__name__
         raise WorkspaceError(f"PostGIS error: {message}") from exc
     except BaseException:
         _rollback(conn)
+        borrowed.__exit__(None, None, None)
         raise
-    finally:
-        conn.close()
+    borrowed.__exit__(None, None, None)
 
 
 def _rollback(conn) -> None:

@@ -141,6 +141,8 @@ def _pg_type(name: str, arrow_type: pa.DataType) -> str:
         return "timestamptz" if arrow_type.tz else "timestamp"
     if arrow_type in _PG_TYPES:
         return _PG_TYPES[arrow_type]
+    if pa.types.is_null(arrow_type):  # a column with no value at all
+        return "text"
     raise WorkspaceError(f"column {name!r} of type {arrow_type} cannot be stored in PostGIS")
 
 
@@ -803,6 +805,7 @@ class PgStore:
                 names = {i.id for i in self.collections()}
                 old = self.read_layer("scenarios") if "scenarios" in names else None
                 new = GeoDataFrame([row], geometry=[geom], crs=crs)
+                new = new.astype({c: "float64" for c in FIGURES})
                 if old is not None and len(old):
                     old = old[old["name"] != name]
                     new = GeoDataFrame(

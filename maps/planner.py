@@ -310,6 +310,7 @@ def build_planner_page(
         assets_base_url=assets_base_url,
         api_base=api_base,
         vector_tile_threshold=vector_tile_threshold,
+        collapse_layers=True,
     )
     drawn = folium.FeatureGroup(name=escape(PANEL_TEXT["title"].text(lang))).add_to(m)
     Draw(

@@ -114,7 +114,7 @@ def popup_html(row: Mapping[str, Any], reasons: list[dict[str, Any]], lang: Lang
         _row(TEXT["net_available"], f"<b>{fmt_number(row.get('net_available_mu'))} {mu}</b>", lang),
     ]
     distances = [
-        _row(network_style(kind)[1], _measured(value, "m"), lang)
+        _row(_distance_label(kind), _measured(value, "m"), lang)
         for kind, value in _distances(row).items()
     ]
     if distances:
@@ -142,6 +142,14 @@ def tooltip_html(row: Mapping[str, Any], lang: Lang) -> str:
         f"{TEXT['net_available'].html(lang)}: {fmt_number(row.get('net_available_mu'))} "
         f"{MU.html(lang)}"
     )
+
+
+def _distance_label(kind: str) -> Label:
+    """``road`` → 道路 Road; ``planned_road`` → 规划道路 Planned road."""
+    if kind.startswith("planned_"):
+        base = network_style(kind.removeprefix("planned_"))[1]
+        return Label(f"规划{base.zh}", f"Planned {base.en.lower()}")
+    return network_style(kind)[1]
 
 
 def _distances(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from geopandas import GeoDataFrame
 
 OVERLAY_STYLES = {"slope": SLOPE, "suitability": SUITABILITY}
+#: controls keep Leaflet's 12 px type whatever the page's base font (no Bootstrap offline)
+CONTROL_CSS = ".leaflet-control-layers,.leaflet-control-layers label{font-size:12px;line-height:1.4}"
 PARCEL_COLUMNS = ("parcel_id", "verdict", "area_mu", "net_available_mu", "reasons")
 
 
@@ -48,6 +50,7 @@ def build_result_map(
     assets_base_url: str = "/assets",
     api_base: str = "",
     vector_tile_threshold: int | None = DEFAULT_THRESHOLD,
+    collapse_layers: bool = False,
 ) -> folium.Map:
     """Build a self-contained Folium map of a transfer analysis.
 
@@ -78,6 +81,8 @@ def build_result_map(
     assets : {"cdn", "offline", "inline"}
         Where the page loads Leaflet from (see :mod:`maps.assets`); ``assets_base_url`` is
         the URL prefix of the ``"offline"`` asset directory.
+    collapse_layers : bool
+        Collapse the layer control into its button (the planner page does, to leave room).
     api_base, vector_tile_threshold : str, int or None
         Above ``vector_tile_threshold`` parcels the map draws vector tiles from
         ``{api_base}/collections/result_parcels/tiles/{z}/{x}/{y}`` instead of embedding
@@ -150,10 +155,10 @@ def build_result_map(
     legend_element(
         constraint_kinds=list(constraints_wgs84), network_kinds=network_kinds, lang=lang
     ).add_to(m)
-    css_element(POPUP_CSS).add_to(m)
+    css_element(POPUP_CSS + CONTROL_CSS).add_to(m)
     if title:
         title_element(title).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=collapse_layers).add_to(m)
     return apply_assets(m, assets, base_url=assets_base_url)
 
 

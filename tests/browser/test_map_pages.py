@@ -74,6 +74,7 @@ def test_result_map_offline_layers_and_popup(server, page, artifacts, workspace_
     popup.wait_for(timeout=5000)
     assert target.parcel_id in popup.inner_text()
     assert reason[:8] in popup.inner_text()
+    page.wait_for_timeout(500)  # the popup fades in
     page.screenshot(path=str(artifacts / "result-map-popup.png"))
     _not_blank((artifacts / "result-map-popup.png").read_bytes())
     assert not page.watch.errors, page.watch.errors
