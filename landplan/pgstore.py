@@ -805,7 +805,7 @@ class PgStore:
                 names = {i.id for i in self.collections()}
                 old = self.read_layer("scenarios") if "scenarios" in names else None
                 new = GeoDataFrame([row], geometry=[geom], crs=crs)
-                new = new.astype({c: "float64" for c in FIGURES})
+                new = new.astype(dict.fromkeys(FIGURES, "float64"))
                 if old is not None and len(old):
                     old = old[old["name"] != name]
                     new = GeoDataFrame(

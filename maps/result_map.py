@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 OVERLAY_STYLES = {"slope": SLOPE, "suitability": SUITABILITY}
 #: controls keep Leaflet's 12 px type whatever the page's base font (no Bootstrap offline)
-CONTROL_CSS = ".leaflet-control-layers,.leaflet-control-layers label{font-size:12px;line-height:1.4}"
+CONTROL_CSS = (
+    ".leaflet-control-layers,.leaflet-control-layers label{font-size:12px;line-height:1.4}"
+)
 PARCEL_COLUMNS = ("parcel_id", "verdict", "area_mu", "net_available_mu", "reasons")
 
 
