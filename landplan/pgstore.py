@@ -607,8 +607,14 @@ class PgStore:
             source=source,
         )
 
-    def _bbox_where(self, info: CollectionInfo, bbox) -> tuple[sql.Composable, list] | None:
-        """The WHERE term for a CRS84 ``bbox``; None when it misses the layer's extent."""
+    def _bbox_where(
+        self, info: CollectionInfo, bbox, *, exact: bool = True
+    ) -> tuple[sql.Composable, list] | None:
+        """The WHERE term for a CRS84 ``bbox``; None when it misses the layer's extent.
+
+        ``exact=False`` keeps only the index test against the bbox's envelope in the layer CRS
+        (tiles: ``ST_AsMVTGeom`` clips to the buffered tile and drops what falls outside).
+        """
         if info.bbox is None:
             return None
         margin = 1e-4  # degrees (≈ 10 m): leave room for rounding in the reprojections
@@ -625,6 +631,9 @@ class PgStore:
         outer = (
             box if srid == 4326 else _transformer(4326, srid).transform_bounds(*box, densify_pts=21)
         )
+        if not exact:
+            term = sql.SQL("t.geom && ST_MakeEnvelope(%s, %s, %s, %s, {srid})")
+            return term.format(srid=sql.Literal(srid)), list(outer)
         step = max(box[2] - box[0], box[3] - box[1], 1e-9) / 32
         term = sql.SQL(
             "t.geom && ST_MakeEnvelope(%s, %s, %s, %s, {srid}) AND ST_Intersects(t.geom, "
@@ -727,7 +736,9 @@ class PgStore:
             raise NotFoundError(f"tile {z}/{x}/{y} does not exist")
         west, south, east, north = _tile_bounds(z, x, y)
         pad = (east - west) * TILE_BUFFER / TILE_EXTENT
-        found = self._bbox_where(info, (west - pad, south - pad, east + pad, north + pad))
+        found = self._bbox_where(
+            info, (west - pad, south - pad, east + pad, north + pad), exact=False
+        )
         if found is None:
             return b""
         wanted = [info.id_column] + [
