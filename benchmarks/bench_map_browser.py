@@ -58,11 +58,27 @@ def make_parcels(n: int, seed: int = 7) -> GeoDataFrame:
     x0 = 620_000 + (i % side) * 55.0 + rng.uniform(-2, 2, n)
     y0 = 2_977_000 + (i // side) * 65.0 + rng.uniform(-2, 2, n)
     geoms = shapely.box(x0, y0, x0 + 50, y0 + 60)
-    verdict = rng.choice(["transferable", "transferable_with_warnings", "blocked"], n, p=[0.7, 0.1, 0.2])
+    verdict = rng.choice(
+        ["transferable", "transferable_with_warnings", "blocked"], n, p=[0.7, 0.1, 0.2]
+    )
     area_mu = shapely.area(geoms) * 0.0015
     reasons = np.where(
         verdict == "blocked",
-        json.dumps([{"code": "RED_LINE_OVERLAP", "severity": "block", "value": 100.0, "threshold": 0.0, "unit": "m²", "basis": "《生态保护红线管理办法》", "message_zh": "与生态保护红线重叠", "message_en": "overlaps the ecological red line"}], ensure_ascii=False),
+        json.dumps(
+            [
+                {
+                    "code": "RED_LINE_OVERLAP",
+                    "severity": "block",
+                    "value": 100.0,
+                    "threshold": 0.0,
+                    "unit": "m²",
+                    "basis": "《生态保护红线管理办法》",
+                    "message_zh": "与生态保护红线重叠",
+                    "message_en": "overlaps the ecological red line",
+                }
+            ],
+            ensure_ascii=False,
+        ),
         "[]",
     )
     return GeoDataFrame(
@@ -85,7 +101,12 @@ def write_workspace(parcels: GeoDataFrame, folder: Path) -> Path:
 
     folder.mkdir(parents=True)
     write_layer(folder / "workspace.gpkg", "result_parcels", parcels)
-    meta = {"format_version": 1, "name": f"bench {len(parcels)} parcels", "crs": "EPSG:4542", "parcels": len(parcels)}
+    meta = {
+        "format_version": 1,
+        "name": f"bench {len(parcels)} parcels",
+        "crs": "EPSG:4542",
+        "parcels": len(parcels),
+    }
     (folder / MARKER).write_text(json.dumps(meta), encoding="utf-8")
     return folder
 
@@ -93,7 +114,9 @@ def write_workspace(parcels: GeoDataFrame, folder: Path) -> Path:
 def start_server(workspace: Path, port: int, assets: Path) -> subprocess.Popen:
     env = dict(os.environ, LANDPLAN_STORE=str(workspace), LANDPLAN_ASSETS_DIR=str(assets))
     exe = Path(sys.executable).with_name("landplan")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--log-level", "warning"], env=env)
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port), "--log-level", "warning"], env=env
+    )
     import httpx
 
     for _ in range(300):
@@ -124,7 +147,9 @@ def measure(browser, url: str, first_drawn_js: str, timeout_s: float) -> dict:
     out: dict = {"url": url}
     try:
         page.goto(url, wait_until="commit", timeout=timeout_s * 1000)
-        page.wait_for_function(f"!!({MAP_JS}) && ({first_drawn_js})", timeout=timeout_s * 1000, polling=50)
+        page.wait_for_function(
+            f"!!({MAP_JS}) && ({first_drawn_js})", timeout=timeout_s * 1000, polling=50
+        )
         out["first_render_s"] = round(time.perf_counter() - start, 2)
         page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
         out["network_idle_s"] = round(time.perf_counter() - start, 2)
@@ -133,7 +158,7 @@ def measure(browser, url: str, first_drawn_js: str, timeout_s: float) -> dict:
         out["dom_nodes"] = int(metrics.get("Nodes", 0))
         out |= page.evaluate(f"(async () => ({PAN_JS})({MAP_JS}))()")
         out["fps"], out["max_frame_ms"] = round(out["fps"], 1), round(out["max_frame_ms"], 1)
-    except Exception as exc:  # noqa: BLE001 - a timeout is a result here (the page froze)
+    except Exception as exc:
         out["failed"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         out["elapsed_s"] = round(time.perf_counter() - start, 1)
     out["page_errors"] = errors[:3]
@@ -144,7 +169,9 @@ def measure(browser, url: str, first_drawn_js: str, timeout_s: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parcels", type=int, default=100_000)
-    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per page before it counts as frozen")
+    ap.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per page before it counts as frozen"
+    )
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/map_browser.json")
     args = ap.parse_args()
@@ -166,21 +193,34 @@ def main() -> None:
     site = tmp / "site"
     site.mkdir()
     shutil.copytree(assets, site / "assets")
-    m = build_result_map(parcels, vector_tile_threshold=None, assets="offline", assets_base_url="/assets", basemap="none", title="inline GeoJSON")
+    m = build_result_map(
+        parcels,
+        vector_tile_threshold=None,
+        assets="offline",
+        assets_base_url="/assets",
+        basemap="none",
+        title="inline GeoJSON",
+    )
     inline_html = save_map(m, site / "inline.html")
     inline_build_s = time.perf_counter() - t0
-    print(f"built the inline page in {inline_build_s:.1f} s ({inline_html.stat().st_size / 2**20:.1f} MB)")
+    print(
+        f"built the inline page in {inline_build_s:.1f} s ({inline_html.stat().st_size / 2**20:.1f} MB)"
+    )
 
     api_port, static_port = 18731, 18732
     proc = start_server(ws, api_port, assets)
     httpd = static_server(site, static_port)
     import httpx
 
-    tiled_bytes = len(httpx.get(f"http://127.0.0.1:{api_port}/maps/result?basemap=none", timeout=120).content)
+    tiled_bytes = len(
+        httpx.get(f"http://127.0.0.1:{api_port}/maps/result?basemap=none", timeout=120).content
+    )
     results = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"])
+            browser = p.chromium.launch(
+                executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
+            )
             results["tiles"] = measure(
                 browser,
                 f"http://127.0.0.1:{api_port}/maps/result?basemap=none",
@@ -202,21 +242,34 @@ def main() -> None:
         httpd.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "load_avg": os.getloadavg()},
-        "chromium": subprocess.run([args.chromium, "--version"], capture_output=True, text=True).stdout.strip(),
+        "chromium": subprocess.run(
+            [args.chromium, "--version"], capture_output=True, text=True
+        ).stdout.strip(),
         "parcels": args.parcels,
         "results": results,
     }
     args.out.write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"\n{'variant':8} {'HTML MB':>8} {'first render s':>15} {'idle s':>7} {'heap MB':>8} {'fps':>6} {'max frame ms':>13}")
+    print(
+        f"\n{'variant':8} {'HTML MB':>8} {'first render s':>15} {'idle s':>7} {'heap MB':>8} {'fps':>6} {'max frame ms':>13}"
+    )
     for name, r in results.items():
         if "failed" in r:
             print(f"{name:8} {r['html_mb']:>8} FAILED after {r['elapsed_s']} s: {r['failed']}")
             continue
-        print(f"{name:8} {r['html_mb']:>8} {r['first_render_s']:>15} {r['network_idle_s']:>7} {r['js_heap_mb']:>8} {r['fps']:>6} {r['max_frame_ms']:>13}")
+        print(
+            f"{name:8} {r['html_mb']:>8} {r['first_render_s']:>15} {r['network_idle_s']:>7} {r['js_heap_mb']:>8} {r['fps']:>6} {r['max_frame_ms']:>13}"
+        )
     print(f"\nwritten {args.out}")
 
 

@@ -36,6 +36,18 @@ TILE_COLUMNS = (
     "name",
 )
 WEB_MERCATOR_HALF = 20037508.342789244
+#: a vector tile holding more features than this is thinned to every k-th feature (by fid), as
+#: tippecanoe drops features at low zooms: a z12 tile over a dense park would otherwise carry
+#: tens of thousands of 1-pixel parcels (tens of MB, seconds to encode) for a texture
+MAX_TILE_FEATURES = 6_000
+
+
+def thinning_step(count: int, /, *, cap: int | None = None) -> int:
+    """Keep every ``k``-th feature so that at most ``cap`` (default :data:`MAX_TILE_FEATURES`)
+    remain, roughly; 1 = keep all."""
+    return max(1, math.ceil(count / (cap or MAX_TILE_FEATURES)))
+
+
 #: densify a CRS84 bbox's edges every 0.0005° (≈ 50 m) before transforming it
 BBOX_STEP_DEG = 0.0005
 

@@ -42,6 +42,7 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 
 from landplan.errors import CRSError, NotFoundError, WorkspaceError
+from landplan.features import thinning_step
 from landplan.pgregister import PgRegister, audit_rows, insert_rows, register_rows
 from landplan.pgschema import (
     SCHEMA_VERSION,
@@ -452,6 +453,17 @@ def _tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
 
 
+def _expected_in(info: CollectionInfo, box) -> int:
+    """Features expected in a CRS84 box if the layer's features were spread evenly."""
+    if not info.bbox or not info.count:
+        return 0
+    inter = _intersect(tuple(box), tuple(info.bbox))
+    if inter is None:
+        return 0
+    full = max((info.bbox[2] - info.bbox[0]) * (info.bbox[3] - info.bbox[1]), 1e-12)
+    return int(info.count * (inter[2] - inter[0]) * (inter[3] - inter[1]) / full)
+
+
 def raster_root() -> Path:
     """Where rasters of PostGIS workspaces live (``LANDPLAN_RASTER_ROOT``)."""
     env = os.environ.get(RASTER_ROOT_ENV)
@@ -741,6 +753,12 @@ class PgStore:
         )
         if found is None:
             return b""
+        step = thinning_step(_expected_in(info, (west, south, east, north)))
+        if step > 1:  # dense low-zoom tile: every k-th feature by fid, as the embedded store
+            found = (
+                sql.SQL("{} AND mod(t.fid, {}) = 0").format(found[0], sql.Literal(step)),
+                found[1],
+            )
         wanted = [info.id_column] + [
             c for c in (columns or TILE_COLUMNS) if c in info.columns and c != info.id_column
         ]

@@ -108,3 +108,25 @@ def test_png_tiles(client, centre):
     )
     assert client.get(f"/rasters/slope/tiles/14/{x}/{y}.png?colormap=nope").status_code == 400
     assert client.get("/rasters/nope/tiles/1/1/1.png").status_code == 404
+
+
+def test_dense_low_zoom_tiles_are_thinned(client, parcels_3857, centre, monkeypatch):
+    """Above the feature cap a tile keeps every k-th parcel (by fid), as tippecanoe drops
+    features at low zooms; the full tile is kept at the zooms a clerk reads parcels at."""
+    import landplan.features
+
+    x, y = tile_for(*centre, 11)
+    full = mapbox_vector_tile.decode(
+        client.get(f"/collections/result_parcels/tiles/11/{x}/{y}").content
+    )
+    n_full = len(full["result_parcels"]["features"])
+    assert n_full > 1000
+    monkeypatch.setattr(landplan.features, "MAX_TILE_FEATURES", 300)
+    r = client.get(f"/collections/result_parcels/tiles/11/{x}/{y}")
+    assert r.status_code == 200, r.text
+    thinned = {
+        f["properties"]["parcel_id"]
+        for f in mapbox_vector_tile.decode(r.content)["result_parcels"]["features"]
+    }
+    assert 50 < len(thinned) <= 2 * 300 < n_full
+    assert thinned <= {f["properties"]["parcel_id"] for f in full["result_parcels"]["features"]}
