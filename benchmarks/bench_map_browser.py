@@ -129,8 +129,11 @@ def start_server(workspace: Path, port: int, assets: Path) -> subprocess.Popen:
 
 
 def static_server(folder: Path, port: int) -> ThreadingHTTPServer:
-    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = partial(Quiet, directory=str(folder))
     httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd
@@ -151,8 +154,11 @@ def measure(browser, url: str, first_drawn_js: str, timeout_s: float) -> dict:
             f"!!({MAP_JS}) && ({first_drawn_js})", timeout=timeout_s * 1000, polling=50
         )
         out["first_render_s"] = round(time.perf_counter() - start, 2)
-        page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
-        out["network_idle_s"] = round(time.perf_counter() - start, 2)
+        try:
+            page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
+            out["network_idle_s"] = round(time.perf_counter() - start, 2)
+        except Exception:
+            out["network_idle_s"] = None
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         out["js_heap_mb"] = round(metrics.get("JSHeapUsedSize", 0) / 2**20, 1)
         out["dom_nodes"] = int(metrics.get("Nodes", 0))
@@ -268,7 +274,7 @@ def main() -> None:
             print(f"{name:8} {r['html_mb']:>8} FAILED after {r['elapsed_s']} s: {r['failed']}")
             continue
         print(
-            f"{name:8} {r['html_mb']:>8} {r['first_render_s']:>15} {r['network_idle_s']:>7} {r['js_heap_mb']:>8} {r['fps']:>6} {r['max_frame_ms']:>13}"
+            f"{name:8} {r['html_mb']:>8} {r['first_render_s']:>15} {'-' if r['network_idle_s'] is None else r['network_idle_s']:>7} {r['js_heap_mb']:>8} {r['fps']:>6} {r['max_frame_ms']:>13}"
         )
     print(f"\nwritten {args.out}")
 

@@ -71,6 +71,8 @@ def test_mvt_holds_the_parcels_of_the_tile(client, parcels_3857, centre, z):
     px = (c.x - b[0]) / (b[2] - b[0]) * extent
     py = (c.y - b[1]) / (b[3] - b[1]) * extent  # decode() returns y up by default
     tile_poly = shapely.Polygon(ring)
+    # exterior rings wind as PostGIS ST_AsMVT writes them (MVT spec 4.3.4.4): clockwise here
+    assert not tile_poly.exterior.is_ccw
     assert tile_poly.distance(shapely.Point(px, py)) < 2.0 or tile_poly.contains(
         shapely.Point(px, py)
     )

@@ -15,7 +15,7 @@ import pytest
 import shapely
 
 from landplan import scenarios
-from landplan.errors import NotFoundError, WorkspaceError
+from landplan.errors import NotFoundError
 from landplan.scenarios import compare_scenarios, read_scenarios, save_scenario
 from landplan.units import m2_to_mu
 from landplan.workspace import GpkgWorkspace
