@@ -100,6 +100,7 @@ def test_planner_draw_shows_the_api_evaluation(server, page, artifacts):
     assert float("".join(ch for ch in shown if ch.isdigit() or ch == ".")) == pytest.approx(
         net, rel=0.01, abs=0.1
     )
+    page.wait_for_timeout(800)  # let the panel and map tiles finish painting
     page.screenshot(path=str(artifacts / "planner.png"))
     _not_blank((artifacts / "planner.png").read_bytes())
     assert not page.watch.errors, page.watch.errors
