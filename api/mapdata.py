@@ -57,6 +57,15 @@ def map_layers(
     }
 
 
+def with_states(store: ServiceStore, parcels: GeoDataFrame) -> GeoDataFrame:
+    """The parcels with their lifecycle ``state`` (NaN: not registered)."""
+    entries = store.register().entries()[["parcel_id", "state"]]
+    merged = parcels.drop(columns="state", errors="ignore").merge(
+        entries, on="parcel_id", how="left"
+    )
+    return GeoDataFrame(merged, geometry=parcels.geometry.name, crs=parcels.crs)
+
+
 def embed_token(secret: str, expires_at: int) -> str:
     mac = hmac.new(secret.encode(), f"embed|{expires_at}".encode(), hashlib.sha256).hexdigest()[:32]
     return f"{expires_at}.{mac}"

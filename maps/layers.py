@@ -18,8 +18,6 @@ from maps.styles import (
     PLANNED_DASH,
     STATUS,
     TEXT,
-    UNKNOWN_VERDICT,
-    VERDICTS,
     Lang,
     constraint_style,
     lighten,
@@ -131,8 +129,11 @@ def _bind_html_js(popup_key: str, tooltip_key: str) -> Any:
     )
 
 
-def add_parcels(m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "zh") -> Any:
-    """Add the parcels coloured by verdict, with hover highlight, popup and tooltip.
+def add_parcels(
+    m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "zh", classes=None
+) -> Any:
+    """Add the parcels coloured by ``classes`` (:func:`maps.classify.parcel_classes`; default:
+    by verdict), with hover highlight, popup and tooltip.
 
     ``parcels_wgs84`` comes from :func:`to_wgs84`. Only ``parcel_id``, ``verdict``,
     ``area_mu`` and ``net_available_mu`` (rounded) plus the HTML are embedded.
@@ -140,6 +141,10 @@ def add_parcels(m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "
     folium = require_folium()
     from geopandas import GeoDataFrame
 
+    from maps.classify import parcel_classes
+
+    classes = classes if classes is not None else parcel_classes(parcels_wgs84, "verdict")
+    colors = [c for c, _ in classes.classes]
     records = parcels_wgs84.drop(columns=parcels_wgs84.geometry.name).to_dict("records")
     ids = [str(r.get("parcel_id", "")) for r in records]
     data = GeoDataFrame(
@@ -153,6 +158,7 @@ def add_parcels(m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "
                 for r, pid in zip(records, ids, strict=True)
             ],
             "tooltip": [tooltip_html(r, lang) for r in records],
+            "cls": classes.index,
         },
         geometry=parcels_wgs84.geometry.to_numpy(),
         crs=parcels_wgs84.crs,
@@ -162,7 +168,7 @@ def add_parcels(m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "
         feature["id"] = i  # stable identifier for folium's style switch
 
     def style(feature: dict) -> dict:
-        color = VERDICTS.get(feature["properties"]["verdict"], UNKNOWN_VERDICT).color
+        color = colors[feature["properties"]["cls"]]
         return {"fillColor": color, "color": "#263238", "weight": 0.8, "fillOpacity": 0.55}
 
     def highlight(feature: dict) -> dict:

@@ -90,13 +90,26 @@ def _item(sample: str, label_html: str) -> str:
 
 
 def legend_html(
-    *, constraint_kinds: Iterable[str] = (), network_kinds: Iterable[str] = (), lang: Lang = "zh"
+    *,
+    constraint_kinds: Iterable[str] = (),
+    network_kinds: Iterable[str] = (),
+    lang: Lang = "zh",
+    classes=None,
 ) -> str:
-    """The legend's inner HTML: verdicts, then the given constraint and network kinds."""
-    parts = [f"<h5>{TEXT['verdict'].html(lang)}</h5>"]
-    for style in VERDICTS.values():
-        swatch = f'<span class="lp-swatch" style="background:{style.color};opacity:.8"></span>'
-        parts.append(_item(swatch, style.label.html(lang)))
+    """The legend's inner HTML: the parcel classes (default: verdicts), then the given
+    constraint and network kinds."""
+    if classes is None:
+        parts = [f"<h5>{TEXT['verdict'].html(lang)}</h5>"]
+        items = [(style.color, style.label) for style in VERDICTS.values()]
+    else:
+        parts = [f"<h5>{classes.title.html(lang)}</h5>"]
+        used = set(classes.index.tolist())
+        items = [
+            c for i, c in enumerate(classes.classes) if i in used or i < len(classes.classes) - 1
+        ]
+    for color, label in items:
+        swatch = f'<span class="lp-swatch" style="background:{color};opacity:.8"></span>'
+        parts.append(_item(swatch, label.html(lang)))
     constraint_kinds = list(constraint_kinds)
     if constraint_kinds:
         parts.append(f"<h5>{TEXT['constraints'].html(lang)}</h5>")
@@ -119,10 +132,16 @@ def legend_html(
 
 
 def legend_element(
-    *, constraint_kinds: Iterable[str] = (), network_kinds: Iterable[str] = (), lang: Lang = "zh"
+    *,
+    constraint_kinds: Iterable[str] = (),
+    network_kinds: Iterable[str] = (),
+    lang: Lang = "zh",
+    classes=None,
 ) -> Any:
     """A MacroElement drawing the legend fixed at the bottom-left of the page."""
-    body = legend_html(constraint_kinds=constraint_kinds, network_kinds=network_kinds, lang=lang)
+    body = legend_html(
+        constraint_kinds=constraint_kinds, network_kinds=network_kinds, lang=lang, classes=classes
+    )
     return _macro(f"<style>{LEGEND_CSS}</style>", body)
 
 

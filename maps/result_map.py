@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from maps.assets import AssetMode, apply_assets
 from maps.basemaps import Basemap, check_basemap, shift_bounds, to_display
+from maps.classify import parcel_classes
 from maps.layers import (
     add_constraints,
     add_networks,
@@ -53,6 +54,7 @@ def build_result_map(
     api_base: str = "",
     vector_tile_threshold: int | None = DEFAULT_THRESHOLD,
     collapse_layers: bool = False,
+    style_by: str = "verdict",
 ) -> folium.Map:
     """Build a self-contained Folium map of a transfer analysis.
 
@@ -85,6 +87,10 @@ def build_result_map(
         the URL prefix of the ``"offline"`` asset directory.
     collapse_layers : bool
         Collapse the layer control into its button (the planner page does, to leave room).
+    style_by : str
+        What colours the parcels: ``"verdict"`` (default), ``"state"`` (the lifecycle state; a
+        ``state`` column joined from the register) or any result column, categorical or
+        graduated (see :mod:`maps.classify`); the legend lists the classes.
     api_base, vector_tile_threshold : str, int or None
         Above ``vector_tile_threshold`` parcels the map draws vector tiles from
         ``{api_base}/collections/result_parcels/tiles/{z}/{x}/{y}`` instead of embedding
@@ -124,6 +130,7 @@ def build_result_map(
         check_basemap(basemap)
     tiled = use_vector_tiles(len(parcels), threshold=vector_tile_threshold)
     parcels_wgs84 = _bounds_frame(parcels) if tiled else to_display(to_wgs84(parcels), basemap)
+    classes = None if tiled else parcel_classes(parcels_wgs84, style_by)
     constraints_wgs84 = {
         kind: to_display(to_wgs84(gdf), basemap) for kind, gdf in (constraints or {}).items()
     }
@@ -149,13 +156,18 @@ def build_result_map(
     if tiled:
         add_parcel_tiles(m, api_base=api_base, basemap=basemap or "osm", lang=lang)
     else:
-        add_parcels(m, parcels_wgs84, lang=lang)  # last, so parcels are on top and clickable
+        add_parcels(
+            m, parcels_wgs84, lang=lang, classes=classes
+        )  # last, so parcels are on top and clickable
 
     network_kinds = (
         [] if networks_wgs84 is None else list(networks_wgs84["kind"].astype(str).unique())
     )
     legend_element(
-        constraint_kinds=list(constraints_wgs84), network_kinds=network_kinds, lang=lang
+        constraint_kinds=list(constraints_wgs84),
+        network_kinds=network_kinds,
+        lang=lang,
+        classes=classes,
     ).add_to(m)
     css_element(POPUP_CSS + CONTROL_CSS).add_to(m)
     if title:

@@ -13,8 +13,8 @@ from starlette.background import BackgroundTask
 
 from api.auth import require
 from api.deps import settings, store
-from api.errors import responses
-from api.mapdata import check_embed_token, embed_token, map_layers
+from api.errors import BadParameterError, responses
+from api.mapdata import check_embed_token, embed_token, map_layers, with_states
 
 router = APIRouter(prefix="/maps", tags=["Maps"])
 READ = Depends(require("read"))
@@ -22,6 +22,14 @@ LangQ = Annotated[Literal["zh", "en"], Query(description="first language of labe
 BasemapQ = Annotated[
     Literal["osm", "tianditu", "gaode", "none"],
     Query(description="basemap; gaode shifts overlays to GCJ-02 for display"),
+]
+StyleQ = Annotated[
+    str,
+    Query(
+        max_length=60,
+        description="colour parcels by verdict, state (lifecycle) or a result column "
+        "(vector-tiled layers always use verdict)",
+    ),
 ]
 HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}}
 
@@ -46,18 +54,29 @@ def result_map(
     request: Request,
     lang: LangQ = "zh",
     basemap: BasemapQ = "osm",
+    style_by: StyleQ = "verdict",
     s=Depends(store),
     cfg=Depends(settings),
 ):
-    """The result map: parcels by verdict with reasons, constraints, networks, overlays."""
+    """The result map: parcels by verdict, lifecycle state or any result column, with
+    reasons, constraints, networks and overlays."""
     from maps import build_result_map
 
     layers = map_layers(s, threshold=cfg.map_tile_threshold)
+    parcels = layers.pop("parcels")
+    if style_by == "state":
+        parcels = with_states(s, parcels)
+    if layers["vector_tile_threshold"] is None and style_by not in parcels.columns:
+        raise BadParameterError(
+            f"no parcel column {style_by!r}; use verdict, state or a result column",
+            parameter="style_by",
+        )
     m = build_result_map(
-        layers.pop("parcels"),
+        parcels,
         **layers,
         lang=lang,
         title=s.name,
+        style_by=style_by if layers["vector_tile_threshold"] is None else "verdict",
         **_page_options(request, cfg, basemap),
     )
     return HTMLResponse(m.get_root().render())

@@ -85,6 +85,13 @@ def map(  # the command is `landplan map`
     png: Annotated[bool, typer.Option("--png", help="write a static PNG instead of HTML")] = False,
     pdf: Annotated[bool, typer.Option("--pdf", help="write a static PDF instead of HTML")] = False,
     dpi: Annotated[int, typer.Option(min=50, max=1200, help="PNG resolution")] = 200,
+    style_by: Annotated[
+        str,
+        typer.Option(
+            help="colour parcels by: verdict, state (lifecycle, from the register) or any "
+            "result column (categorical or graduated)"
+        ),
+    ] = "verdict",
 ) -> None:
     """Draw a workspace's transfer results as an HTML map, or a static PNG/PDF."""
     from landplan.errors import LandplanError
@@ -99,13 +106,28 @@ def map(  # the command is `landplan map`
                 inputs, out, fmt="png" if png else "pdf", title=title, lang=lang, dpi=dpi
             )
         else:
-            path = _write_html(inputs, out, basemap, lang, assets, tk, embed_key, title)
-    except (LandplanError, ValueError) as exc:
+            if style_by == "state":
+                inputs = _with_states(inputs, results)
+            path = _write_html(inputs, out, basemap, lang, assets, tk, embed_key, title, style_by)
+    except (LandplanError, ValueError, KeyError) as exc:
         _fail(exc)
     typer.echo(f"map 地图: {path}")
 
 
-def _write_html(inputs, out, basemap, lang, assets, tk, embed_key, title) -> Path:
+def _with_states(inputs, results: Path):
+    """The parcels with their lifecycle ``state`` from the workspace's register."""
+    import dataclasses
+
+    from landplan.register import Register
+
+    entries = Register(results).entries()[["parcel_id", "state"]]
+    parcels = inputs.parcels.drop(columns="state", errors="ignore").merge(
+        entries, on="parcel_id", how="left"
+    )
+    return dataclasses.replace(inputs, parcels=parcels)
+
+
+def _write_html(inputs, out, basemap, lang, assets, tk, embed_key, title, style_by) -> Path:
     from maps import build_result_map, save_map
     from maps.assets import ASSET_MODES, assets_installed
 
@@ -131,6 +153,7 @@ def _write_html(inputs, out, basemap, lang, assets, tk, embed_key, title) -> Pat
         embed_key=embed_key,
         assets=assets,
         vector_tile_threshold=None,  # a file has no tile server: always embed
+        style_by=style_by,
     )
     return save_map(m, out)
 

@@ -65,3 +65,22 @@ def test_static_png_and_pdf(maps_client):
     pdf = maps_client.get("/maps/static.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert re.search(rb"/BaseFont\s*/[A-Z]{6}\+Noto|/BaseFont\s*/Noto|CJK", pdf.content)
+
+
+def test_result_map_styled_by_lifecycle_state(maps_client, workspace_template):
+    import pyogrio
+
+    rp = pyogrio.read_dataframe(
+        workspace_template / "workspace.gpkg", layer="result_parcels", read_geometry=False
+    )
+    pid = sorted(rp.loc[rp["transferable"].astype(bool), "parcel_id"])[-1]
+    r = maps_client.post(
+        f"/register/{pid}/transitions",
+        json={"to": "ready", "expected_version": 0},
+        headers=auth("registrar"),
+    )
+    assert r.status_code in (200, 409)
+    html = maps_client.get("/maps/result?style_by=state&basemap=none").text
+    assert "生命周期状态" in html and "具备供地条件" in html and "未登记" in html
+    assert maps_client.get("/maps/result?style_by=net_available_mu&basemap=none").status_code == 200
+    assert maps_client.get("/maps/result?style_by=nope").status_code == 400

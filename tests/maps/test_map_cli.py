@@ -111,3 +111,17 @@ def test_results_gpkg_is_accepted(tmp_path, parcels):
     )
     assert result.exit_code == 0, result.output
     assert "P-003" in out.read_text(encoding="utf-8")
+
+
+def test_style_by_a_column_and_by_state(tiny_workspace, tmp_path):
+    out = tmp_path / "styled.html"
+    args = ["map", str(tiny_workspace), "--out", str(out), "--assets", "cdn"]
+    result = runner.invoke(app, [*args, "--style-by", "net_available_mu"])
+    assert result.exit_code == 0, result.output
+    assert "net_available_mu" in out.read_text(encoding="utf-8")
+    result = runner.invoke(app, [*args, "--style-by", "state"])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "生命周期状态" in html and "未登记" in html
+    bad = runner.invoke(app, [*args, "--style-by", "nope"])
+    assert bad.exit_code == 2 and "nope" in bad.output

@@ -197,6 +197,7 @@ def test_popup_content(result_map):
         "net_available_mu",
         "popup",
         "tooltip",
+        "cls",
     }
     assert props["P-001"]["area_mu"] == 15.0
     popup = props["P-003"]["popup"]
