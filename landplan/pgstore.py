@@ -42,7 +42,7 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 
 from landplan.errors import CRSError, NotFoundError, WorkspaceError
-from landplan.features import thinning_step
+from landplan.features import TILE_COLUMNS, thinning_step
 from landplan.pgregister import PgRegister, audit_rows, insert_rows, register_rows
 from landplan.pgschema import (
     SCHEMA_VERSION,
@@ -72,19 +72,6 @@ RASTER_ROOT_ENV = "LANDPLAN_RASTER_ROOT"
 REGISTER_TABLES = ("register", "register_audit", "register_meta")
 #: files of the workspace directory rebuilt on pull rather than stored
 REBUILT_FILES = ("workspace.gpkg", "results.gpkg", MARKER, "policy.toml")
-#: columns a tile carries besides the id column, when the layer has them
-TILE_COLUMNS = (
-    "parcel_id",
-    "verdict",
-    "transferable",
-    "state",
-    "kind",
-    "status",
-    "net_available_mu",
-    "gross_mu",
-    "area_mu",
-    "name",
-)
 TILE_EXTENT = 4096
 TILE_BUFFER = 64
 COPY_BATCH_ROWS = 50_000
