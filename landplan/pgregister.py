@@ -34,17 +34,17 @@ from landplan.pgschema import (
 )
 from landplan.register import (
     COLUMNS,
-    CONTRACT_FIELDS,
     DATE_FIELDS,
-    EVENT_FIELD,
-    STATE_ZH,
     STATES,
-    TRANSITIONS,
     Register,
     _check_row,
     _check_version,
     _clean,
     _who,
+    check_not_blocked,
+    finish_row,
+    first_row,
+    next_row,
     utc_now,
 )
 
@@ -206,13 +206,8 @@ class PgRegister:
             "SELECT transferable, reason_codes, reasons FROM {} WHERE parcel_id = %s"
         ).format(self._table("result_parcels"))
         r = conn.execute(query, (parcel_id,)).fetchone()
-        if r is not None and not r[0]:
-            blocks = [x["code"] for x in json.loads(r[2] or "[]") if x["severity"] == "block"]
-            raise StateError(
-                f"parcel {parcel_id} cannot become 'ready': its transfer verdict is blocked by "
-                f"{', '.join(blocks) or r[1]} (see result_parcels.reasons_zh)",
-                requested="ready",
-            )
+        if r is not None:
+            check_not_blocked(parcel_id, r[0], r[1], r[2])
 
     # ------------------------------------------------------------------ writing
 
@@ -238,53 +233,19 @@ class PgRegister:
         with self._write() as conn:
             current = self._row(conn, pid)
             if current is None:
-                new, action = self._first_row(conn, pid, to, expected_version)
+                new, action = first_row(pid, expected_version), "create"
+                self._require_parcel(conn, pid)
+                if to in ("ready", "listed"):
+                    self._require_ready(conn, pid)
             else:
-                new, action = self._next_row(conn, current, to, expected_version)
-            new.update(values, state=to, state_since=event, updated_at=utc_now(), updated_by=who)
-            if to in EVENT_FIELD and EVENT_FIELD[to] not in values:
-                new[EVENT_FIELD[to]] = event
-            _check_row(new, to)
+                new, action = next_row(current, to, expected_version), "transition"
+                if to == "ready":
+                    self._require_ready(conn, pid)
+            finish_row(new, to, values, event, who)
             self._store(conn, new, current)
             after = {**new, "check": dict(evidence)} if evidence else new
             self._write_audit(conn, pid, who, action, current, after)
         return self.get(pid)
-
-    def _first_row(self, conn, pid: str, to: str, expected_version) -> tuple[dict, str]:
-        if expected_version not in (None, 0):
-            raise ConflictError(
-                f"parcel {pid} is not in the register (expected version {expected_version}); "
-                "someone may have removed it, or the id is wrong",
-                current=None,
-            )
-        self._require_parcel(conn, pid)
-        if to in ("ready", "listed"):
-            self._require_ready(conn, pid)
-        new = dict.fromkeys(COLUMNS)
-        new.update(parcel_id=pid, committed="{}", version=1)
-        return new, "create"
-
-    def _next_row(self, conn, current: dict, to: str, expected_version) -> tuple[dict, str]:
-        pid = current["parcel_id"]
-        _check_version(current, expected_version)
-        allowed = TRANSITIONS[current["state"]]
-        if to not in allowed:
-            raise StateError(
-                f"parcel {pid} is {current['state']!r} ({STATE_ZH[current['state']]}); "
-                f"it cannot move to {to!r} ({STATE_ZH[to]}). Allowed from "
-                f"{current['state']!r}: {', '.join(allowed) or 'none (final state)'}",
-                current=current["state"],
-                requested=to,
-                allowed=allowed,
-            )
-        if to == "ready":
-            self._require_ready(conn, pid)
-        new = dict(current, version=current["version"] + 1)
-        if current["state"] == "reclaimed":  # a new lifecycle: the old contract is history
-            new.update(dict.fromkeys(CONTRACT_FIELDS), committed="{}")
-        if current["state"] == "idle" and to == "started":
-            new["halted_since"] = None  # work resumed
-        return new, "transition"
 
     def update(
         self,

@@ -427,6 +427,65 @@ def carry_register(old_gpkg: str | Path, new_gpkg: str | Path, /) -> CarryReport
         conn.close()
 
 
+# ----------------------------------------------------------------------------- transitions
+# Pure steps shared by this SQLite register and the PostGIS one (landplan.pgregister).
+
+
+def first_row(pid: str, expected_version: int | None, /) -> dict:
+    """The row of a parcel entering the register (version 1), or ConflictError."""
+    if expected_version not in (None, 0):
+        raise ConflictError(
+            f"parcel {pid} is not in the register (expected version {expected_version}); "
+            "someone may have removed it, or the id is wrong",
+            current=None,
+        )
+    new = dict.fromkeys(COLUMNS)
+    new.update(parcel_id=pid, committed="{}", version=1)
+    return new
+
+
+def next_row(current: dict, to: str, expected_version: int | None, /) -> dict:
+    """The row after moving a registered parcel to ``to`` (version + 1), or State/ConflictError."""
+    _check_version(current, expected_version)
+    allowed = TRANSITIONS[current["state"]]
+    if to not in allowed:
+        raise StateError(
+            f"parcel {current['parcel_id']} is {current['state']!r} ({STATE_ZH[current['state']]}); "
+            f"it cannot move to {to!r} ({STATE_ZH[to]}). Allowed from "
+            f"{current['state']!r}: {', '.join(allowed) or 'none (final state)'}",
+            current=current["state"],
+            requested=to,
+            allowed=allowed,
+        )
+    new = dict(current, version=current["version"] + 1)
+    if current["state"] == "reclaimed":  # a new lifecycle: the old contract is history
+        new.update(dict.fromkeys(CONTRACT_FIELDS), committed="{}")
+    if current["state"] == "idle" and to == "started":
+        new["halted_since"] = None  # work resumed
+    return new
+
+
+def finish_row(new: dict, to: str, values: Mapping, event: str, who: str, /) -> dict:
+    """Apply the fields, state, dates and author of a change, and check the row."""
+    new.update(values, state=to, state_since=event, updated_at=utc_now(), updated_by=who)
+    if to in EVENT_FIELD and EVENT_FIELD[to] not in values:
+        new[EVENT_FIELD[to]] = event
+    _check_row(new, to)
+    return new
+
+
+def check_not_blocked(pid: str, transferable, reason_codes, reasons_json, /) -> None:
+    """``ready`` needs a transfer verdict without any block reason (净地, 三通一平, no red line)."""
+    if transferable is None or transferable:
+        return
+    blocks = [x["code"] for x in json.loads(reasons_json or "[]") if x["severity"] == "block"]
+    raise StateError(
+        f"parcel {pid} cannot become 'ready': its transfer verdict is blocked by "
+        f"{', '.join(blocks) or reason_codes} (see result_parcels.reasons_zh)",
+        requested="ready",
+    )
+
+
 # ----------------------------------------------------------------------------- the register
 
 
@@ -551,15 +610,8 @@ class Register:
             "SELECT transferable, reason_codes, reasons FROM result_parcels WHERE parcel_id = ?",
             (parcel_id,),
         ).fetchone()
-        if r is not None and not r["transferable"]:
-            blocks = [
-                x["code"] for x in json.loads(r["reasons"] or "[]") if x["severity"] == "block"
-            ]
-            raise StateError(
-                f"parcel {parcel_id} cannot become 'ready': its transfer verdict is blocked by "
-                f"{', '.join(blocks) or r['reason_codes']} (see result_parcels.reasons_zh)",
-                requested="ready",
-            )
+        if r is not None:
+            check_not_blocked(parcel_id, r["transferable"], r["reason_codes"], r["reasons"])
 
     # ------------------------------------------------------------------ writing
 
@@ -598,41 +650,15 @@ class Register:
         with self._write() as conn:
             current = _row(conn, pid)
             if current is None:
-                if expected_version not in (None, 0):
-                    raise ConflictError(
-                        f"parcel {pid} is not in the register (expected version {expected_version}); "
-                        "someone may have removed it, or the id is wrong",
-                        current=None,
-                    )
+                new, action = first_row(pid, expected_version), "create"
                 self._require_parcel(conn, pid)
                 if to in ("ready", "listed"):
                     self._require_ready(conn, pid)
-                new = dict.fromkeys(COLUMNS)
-                new.update(parcel_id=pid, committed="{}", version=1, action="create")
             else:
-                _check_version(current, expected_version)
-                allowed = TRANSITIONS[current["state"]]
-                if to not in allowed:
-                    raise StateError(
-                        f"parcel {pid} is {current['state']!r} ({STATE_ZH[current['state']]}); "
-                        f"it cannot move to {to!r} ({STATE_ZH[to]}). Allowed from "
-                        f"{current['state']!r}: {', '.join(allowed) or 'none (final state)'}",
-                        current=current["state"],
-                        requested=to,
-                        allowed=allowed,
-                    )
+                new, action = next_row(current, to, expected_version), "transition"
                 if to == "ready":
                     self._require_ready(conn, pid)
-                new = dict(current, version=current["version"] + 1, action="transition")
-                if current["state"] == "reclaimed":  # a new lifecycle: the old contract is history
-                    new.update(dict.fromkeys(CONTRACT_FIELDS), committed="{}")
-                if current["state"] == "idle" and to == "started":
-                    new["halted_since"] = None  # work resumed
-            action = new.pop("action")
-            new.update(values, state=to, state_since=event, updated_at=utc_now(), updated_by=who)
-            if to in EVENT_FIELD and EVENT_FIELD[to] not in values:
-                new[EVENT_FIELD[to]] = event
-            _check_row(new, to)
+            finish_row(new, to, values, event, who)
             _store(conn, new, current)
             after = {**new, "check": dict(evidence)} if evidence else new
             _write_audit(conn, pid, who, action, current, after)
