@@ -64,8 +64,8 @@ def test_result_map_offline_layers_and_popup(server, page, artifacts, workspace_
     target = blocked.iloc[int(np.argmax(blocked.to_crs(rp.crs).area.to_numpy()))]
     reason = json.loads(target.reasons)[0]["message_zh"]
     p = target.geometry.representative_point()
-    page.evaluate(f"void {MAP_JS}.setView([{p.y}, {p.x}], 17)")
-    page.wait_for_timeout(400)
+    page.evaluate(f"void {MAP_JS}.setView([{p.y}, {p.x}], 17, {{animate: false}})")
+    page.wait_for_timeout(800)  # no animation, but let the SVG renderer redraw
     xy = page.evaluate(
         f"(() => {{ const pt = {MAP_JS}.latLngToContainerPoint([{p.y}, {p.x}]); const r = {MAP_JS}.getContainer().getBoundingClientRect(); return [pt.x + r.left, pt.y + r.top]; }})()"
     )
@@ -118,7 +118,7 @@ def test_vector_tile_map_and_popup_from_the_api(tiled_server, page, artifacts, w
     ).to_crs(4326)
     target = rp.iloc[len(rp) // 2]
     p = target.geometry.representative_point()
-    page.evaluate(f"void {MAP_JS}.setView([{p.y}, {p.x}], 17)")
+    page.evaluate(f"void {MAP_JS}.setView([{p.y}, {p.x}], 17, {{animate: false}})")
     page.wait_for_timeout(1500)
     xy = page.evaluate(
         f"(() => {{ const pt = {MAP_JS}.latLngToContainerPoint([{p.y}, {p.x}]); const r = {MAP_JS}.getContainer().getBoundingClientRect(); return [pt.x + r.left, pt.y + r.top]; }})()"
