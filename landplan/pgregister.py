@@ -17,14 +17,12 @@ row and the workspace's ``data_version`` are written in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 
 import pandas as pd
 
 from landplan.errors import ConflictError, RegisterError, StateError
-from landplan.lifecycle_rules import parse_date
 from landplan.pgschema import (
     bump_data_version,
     connect,
@@ -37,14 +35,7 @@ from landplan.register import (
     DATE_FIELDS,
     STATES,
     Register,
-    _check_row,
-    _check_version,
-    _clean,
-    _who,
     check_not_blocked,
-    finish_row,
-    first_row,
-    next_row,
     utc_now,
 )
 
@@ -117,8 +108,10 @@ def _dicts(cursor) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class PgRegister:
-    """The lifecycle register of one PostGIS workspace (one connection per call: thread-safe)."""
+class PgRegister(Register):
+    """The lifecycle register of one PostGIS workspace: :class:`Register`'s record / update /
+    log_check / idle / check_output over PostgreSQL storage primitives (pooled connections,
+    thread-safe)."""
 
     def __init__(self, conninfo: str, schema: str, /) -> None:
         self.conninfo = conninfo
@@ -210,88 +203,6 @@ class PgRegister:
             check_not_blocked(parcel_id, r[0], r[1], r[2])
 
     # ------------------------------------------------------------------ writing
-
-    def record(
-        self,
-        parcel_id: str,
-        /,
-        *,
-        to: str,
-        by: str,
-        on: date | str | None = None,
-        expected_version: int | None = None,
-        fields: Mapping[str, object] | None = None,
-        evidence: Mapping[str, object] | None = None,
-    ) -> dict:
-        """Move a parcel to state ``to`` (or register it there); see :meth:`Register.record`."""
-        if to not in STATES:
-            raise StateError(f"unknown state {to!r}; states: {', '.join(STATES)}", requested=to)
-        who = _who(by)
-        event = parse_date(on if on is not None else date.today(), name="--date").isoformat()
-        values = {k: _clean(k, v) for k, v in (fields or {}).items()}
-        pid = str(parcel_id)
-        with self._write() as conn:
-            current = self._row(conn, pid)
-            if current is None:
-                new, action = first_row(pid, expected_version), "create"
-                self._require_parcel(conn, pid)
-                if to in ("ready", "listed"):
-                    self._require_ready(conn, pid)
-            else:
-                new, action = next_row(current, to, expected_version), "transition"
-                if to == "ready":
-                    self._require_ready(conn, pid)
-            finish_row(new, to, values, event, who)
-            self._store(conn, new, current)
-            after = {**new, "check": dict(evidence)} if evidence else new
-            self._write_audit(conn, pid, who, action, current, after)
-        return self.get(pid)
-
-    def update(
-        self,
-        parcel_id: str,
-        /,
-        *,
-        by: str,
-        fields: Mapping[str, object],
-        expected_version: int | None = None,
-    ) -> dict:
-        """Change contract or progress fields without a state change (audited, version + 1)."""
-        if not fields:
-            raise RegisterError("nothing to update: give at least one --set key=value")
-        who = _who(by)
-        values = {k: _clean(k, v) for k, v in fields.items()}
-        pid = str(parcel_id)
-        with self._write() as conn:
-            current = self._row(conn, pid)
-            if current is None:
-                raise RegisterError(
-                    f"parcel {pid} is not in the register; record it first (landplan register record)"
-                )
-            _check_version(current, expected_version)
-            new = dict(current, **values, version=current["version"] + 1)
-            new.update(updated_at=utc_now(), updated_by=who)
-            _check_row(new, new["state"])
-            self._store(conn, new, current)
-            self._write_audit(conn, pid, who, "update", current, new)
-        return self.get(pid)
-
-    def log_check(
-        self, parcel_id: str, /, *, by: str, action: str, result: Mapping, expected_version=None
-    ) -> None:
-        """An audit row for a check that changes no field (e.g. a failed 达产复核)."""
-        pid = str(parcel_id)
-        with self._write() as conn:
-            current = self._row(conn, pid)
-            if current is None:
-                raise RegisterError(f"parcel {pid} is not in the register")
-            _check_version(current, expected_version)
-            after = {**current, "check": dict(result)}
-            self._write_audit(conn, pid, _who(by), action, current, after)
-
-    # the checks that only use get / entries / record / log_check are shared with Register
-    idle = Register.idle
-    check_output = Register.check_output
 
     def _store(self, conn, new: dict, current: dict | None) -> None:
         """INSERT a new row, or UPDATE guarded by the version read (0 rows → ConflictError)."""

@@ -546,6 +546,17 @@ class Register:
                 conn.close()
         raise WorkspaceError(f"{self.gpkg} kept being replaced during a register write; try again")
 
+    # the storage primitives; record / update / log_check only use these (PgRegister overrides them)
+
+    def _row(self, conn: sqlite3.Connection, parcel_id: str) -> dict | None:
+        return _row(conn, parcel_id)
+
+    def _store(self, conn: sqlite3.Connection, new: dict, current: dict | None) -> None:
+        _store(conn, new, current)
+
+    def _write_audit(self, conn, parcel_id: str, who: str, action: str, before, after) -> None:
+        _write_audit(conn, parcel_id, who, action, before, after)
+
     # ------------------------------------------------------------------ reading
 
     def get(self, parcel_id: str, /) -> dict | None:
@@ -648,7 +659,7 @@ class Register:
         values = {k: _clean(k, v) for k, v in (fields or {}).items()}
         pid = str(parcel_id)
         with self._write() as conn:
-            current = _row(conn, pid)
+            current = self._row(conn, pid)
             if current is None:
                 new, action = first_row(pid, expected_version), "create"
                 self._require_parcel(conn, pid)
@@ -659,9 +670,9 @@ class Register:
                 if to == "ready":
                     self._require_ready(conn, pid)
             finish_row(new, to, values, event, who)
-            _store(conn, new, current)
+            self._store(conn, new, current)
             after = {**new, "check": dict(evidence)} if evidence else new
-            _write_audit(conn, pid, who, action, current, after)
+            self._write_audit(conn, pid, who, action, current, after)
         return self.get(pid)
 
     def update(
@@ -680,7 +691,7 @@ class Register:
         values = {k: _clean(k, v) for k, v in fields.items()}
         pid = str(parcel_id)
         with self._write() as conn:
-            current = _row(conn, pid)
+            current = self._row(conn, pid)
             if current is None:
                 raise RegisterError(
                     f"parcel {pid} is not in the register; record it first (landplan register record)"
@@ -689,8 +700,8 @@ class Register:
             new = dict(current, **values, version=current["version"] + 1)
             new.update(updated_at=utc_now(), updated_by=who)
             _check_row(new, new["state"])
-            _store(conn, new, current)
-            _write_audit(conn, pid, who, "update", current, new)
+            self._store(conn, new, current)
+            self._write_audit(conn, pid, who, "update", current, new)
         return self.get(pid)
 
     def log_check(
@@ -699,11 +710,13 @@ class Register:
         """An audit row for a check that changes no field (e.g. a failed 达产复核)."""
         pid = str(parcel_id)
         with self._write() as conn:
-            current = _row(conn, pid)
+            current = self._row(conn, pid)
             if current is None:
                 raise RegisterError(f"parcel {pid} is not in the register")
             _check_version(current, expected_version)
-            _write_audit(conn, pid, _who(by), action, current, {**current, "check": dict(result)})
+            self._write_audit(
+                conn, pid, _who(by), action, current, {**current, "check": dict(result)}
+            )
 
     def idle(self, *, as_of: date | str | None = None) -> pd.DataFrame:
         """Idle-land findings as of a date (default today); see :func:`detect_idle`."""
