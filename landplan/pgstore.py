@@ -42,7 +42,7 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 
 from landplan.errors import CRSError, NotFoundError, WorkspaceError
-from landplan.features import TILE_COLUMNS, thinning_step
+from landplan.features import TILE_COLUMNS, from_crs84_bbox, north_first, thinning_step
 from landplan.pgregister import PgRegister, audit_rows, insert_rows, register_rows
 from landplan.pgschema import (
     SCHEMA_VERSION,
@@ -414,15 +414,7 @@ def _crs_facts(epsg: int) -> tuple[bool, bool]:
         crs = CRS.from_epsg(int(epsg))
     except ProjError as exc:
         raise CRSError(f"EPSG:{epsg} is not a known CRS: {exc}") from None
-    first = crs.axis_info[0].direction.lower() if crs.axis_info else "east"
-    return first in ("north", "south"), crs.is_geographic
-
-
-@lru_cache(maxsize=256)
-def _transformer(src: int, dst: int):
-    from pyproj import Transformer
-
-    return Transformer.from_crs(src, dst, always_xy=True)
+    return north_first(int(epsg)), crs.is_geographic
 
 
 def _intersect(a, b) -> tuple[float, float, float, float] | None:
@@ -627,9 +619,7 @@ class PgStore:
         if box is None:
             return None
         srid = info.storage_epsg
-        outer = (
-            box if srid == 4326 else _transformer(4326, srid).transform_bounds(*box, densify_pts=21)
-        )
+        outer = box if srid == 4326 else from_crs84_bbox(box, CRS.from_epsg(srid))
         if not exact:
             term = sql.SQL("t.geom && ST_MakeEnvelope(%s, %s, %s, %s, {srid})")
             return term.format(srid=sql.Literal(srid)), list(outer)
