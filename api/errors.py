@@ -40,16 +40,8 @@ class ForbiddenError(ApiError):
     status, title = 403, "Forbidden"
 
 
-class NotAcceptableError(ApiError):
-    status, title = 406, "Not acceptable"
-
-
 class PreconditionRequiredError(ApiError):
     status, title = 428, "Precondition required"
-
-
-class PayloadTooLargeError(ApiError):
-    status, title = 413, "Payload too large"
 
 
 class BadParameterError(ApiError):

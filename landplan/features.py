@@ -214,7 +214,3 @@ def features_json(
 
 def feature_json(rows, info, src, out_epsg, authority_axes) -> str:
     return features_json(rows.iloc[:1], info, src, out_epsg, authority_axes)[0]
-
-
-def finite_or_none(v: float) -> float | None:
-    return v if isinstance(v, float) and math.isfinite(v) else None
