@@ -1,4 +1,4 @@
-"""The landplan FastAPI service: ``create_app(settings)`` in :mod:`api.app`.
+"""The landplan FastAPI service: ``create_app(settings)`` in :mod:`landplan.api.app`.
 
-It imports ``landplan`` and ``maps``; neither imports it.
+It imports the landplan library and ``landplan.maps``; neither imports it.
 """

@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from landplan.api import errors, logs, openapi
+from landplan.api.jobs import JobRunner
+from landplan.api.limits import BodyLimit
+from landplan.api.settings import Settings
+from landplan.api.version import VERSION
 
-from api import errors, logs, openapi
-from api.jobs import JobRunner
-from api.limits import BodyLimit
-from api.settings import Settings
-from api.version import VERSION
-from landplan.stores import open_store
+from landplan.store.open import open_store
 
 DESCRIPTION = """\
 landplan serves one planning workspace: OGC API Features (Part 1 Core + Part 2 CRS) for every
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _routers(app: FastAPI) -> None:
-    from api.routers import analysis, features, health, maps, register, tiles, uploads
+    from landplan.api.routers import analysis, features, health, maps, register, tiles, uploads
 
     for module in (features, tiles, analysis, register, uploads, maps, health):
         app.include_router(module.router)
@@ -93,8 +93,7 @@ def _routers(app: FastAPI) -> None:
 def _assets(app: FastAPI) -> None:
     """Leaflet and plugins, installed from the npm registry by ``landplan assets install``."""
     from fastapi.staticfiles import StaticFiles
-
-    from maps.assets import default_asset_dir
+    from landplan.maps.assets import default_asset_dir
 
     folder = app.state.settings.assets_dir or default_asset_dir()
     app.mount("/assets", StaticFiles(directory=folder, check_dir=False), name="assets")

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
-
-from api.errors import ForbiddenError, UnauthorizedError
+from landplan.api.errors import ForbiddenError, UnauthorizedError
 
 KEY_HEADER = APIKeyHeader(
     name="X-API-Key",

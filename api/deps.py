@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import Request
+from landplan.api.settings import Settings
 
-from api.settings import Settings
-from landplan.stores import ServiceStore
+from landplan.store.protocol import ServiceStore
 
 
 def store(request: Request) -> ServiceStore:

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from landplan import errors as lp
+from landplan.core import errors as lp
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("landplan.api")

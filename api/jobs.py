@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from landplan.errors import LandplanError, NotFoundError
+from landplan.core.errors import LandplanError, NotFoundError
 
 MAX_KEPT = 200
 

@@ -1,5 +1,5 @@
 """The ASGI application uvicorn loads (``landplan serve``): settings from the environment."""
 
-from api.app import create_app
+from landplan.api.app import create_app
 
 app = create_app()

@@ -7,10 +7,10 @@ import hmac
 import time
 
 from geopandas import GeoDataFrame
+from landplan.api.errors import ForbiddenError
 from shapely import box
 
-from api.errors import ForbiddenError
-from landplan.stores import ServiceStore
+from landplan.store.protocol import ServiceStore
 
 #: above this many parcels the pages draw vector tiles from the API
 TILE_THRESHOLD = 20_000
@@ -22,7 +22,7 @@ def map_layers(
     """Keyword arguments for :func:`maps.build_result_map` / :func:`maps.planner.build_planner_page`."""
     infos = {c.id: c for c in store.collections()}
     if "result_parcels" not in infos:
-        from landplan.errors import NotFoundError
+        from landplan.core.errors import NotFoundError
 
         raise NotFoundError("the workspace has no analysis results (result_parcels) to map")
     info = infos["result_parcels"]

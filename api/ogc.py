@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from landplan.features import CRS84_URI, crs_uri, served_crs_uris
-from landplan.stores import CollectionInfo
+from landplan.core.features import CRS84_URI, crs_uri, served_crs_uris
+from landplan.store.protocol import CollectionInfo
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-
-from api.errors import PROBLEM
+from landplan.api.errors import PROBLEM
 
 #: errors any operation can answer (bad parameters, unknown key, body too large, bad data, bug)
 COMMON = {

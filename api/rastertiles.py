@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from api.errors import BadParameterError
+from landplan.api.errors import BadParameterError
 
 #: raster name → (min, max, colormap); values outside are clipped
 RASTER_STYLES: dict[str, tuple[float, float, str]] = {

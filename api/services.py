@@ -7,11 +7,12 @@ import threading
 from pathlib import Path
 
 import pandas as pd
+from landplan.api.errors import BadParameterError
 
-from api.errors import BadParameterError
-from landplan.errors import NotFoundError
-from landplan.features import parse_crs_uri
-from landplan.stores import boundary_context, scenarios_frame
+from landplan.core.errors import NotFoundError
+from landplan.core.features import parse_crs_uri
+from landplan.planning.scenarios import boundary_context
+from landplan.store.protocol import scenarios_frame
 
 _CTX_LOCK = threading.Lock()
 
@@ -49,7 +50,7 @@ def evaluate(app, store, geojson: dict, crs: str | None):
     """Evaluate a posted boundary; returns the evaluation and the dissolved geometry (workspace CRS)."""
     from geopandas import GeoSeries
 
-    from landplan.boundary import boundary_geometry, evaluate_boundary, read_boundary
+    from landplan.planning.boundary import boundary_geometry, evaluate_boundary, read_boundary
 
     try:
         epsg = parse_crs_uri(crs)
@@ -66,7 +67,7 @@ def evaluate(app, store, geojson: dict, crs: str | None):
 
 def _to_xy(geojson: dict, epsg: int | None) -> dict:
     """GeoJSON in a north-first CRS (EPSG:4490 lat/lon, GK northing/easting) → x/y order."""
-    from landplan.features import north_first
+    from landplan.core.features import north_first
 
     if not north_first(epsg):
         return geojson
@@ -109,7 +110,7 @@ def list_scenarios(store) -> list[dict]:
 
 
 def compare(store, names: list[str]) -> dict:
-    from landplan.scenarios import comparison_table
+    from landplan.planning.scenarios import comparison_table
 
     table = comparison_table(scenarios_frame(store), names, where=store.name)
     rows = json.loads(
@@ -119,7 +120,7 @@ def compare(store, names: list[str]) -> dict:
 
 
 def check_indicators(body) -> list[dict]:
-    from landplan.indicators import check_projects
+    from landplan.indicators.check import check_projects
 
     frame = pd.DataFrame([p.model_dump(exclude_none=True) for p in body.projects])
     result = check_projects(frame, table=body.table)
@@ -127,8 +128,8 @@ def check_indicators(body) -> list[dict]:
 
 
 def suitability_work(store, body, scratch: Path):
-    from landplan.rerun import rerun_suitability
-    from landplan.stores import store_policy
+    from landplan.raster.rerun import rerun_suitability
+    from landplan.store.protocol import store_policy
 
     policy = store_policy(store)
     weights = dict(body.weights)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from landplan.errors import LandplanError, UploadError
-from landplan.uploads import PROTECTED, detect_format, safe_extract, vector_in
+from landplan.core.errors import LandplanError, UploadError
+from landplan.io.uploads import PROTECTED, detect_format, safe_extract, vector_in
 
 
 def _role(name: str) -> str:
@@ -32,7 +32,7 @@ def ingest(
 def _ingest(store, name, saved, scratch, *, crs, encoding, id_field) -> dict:
     from pyproj import CRS
 
-    from landplan.io import read_vector
+    from landplan.io.vector import read_vector
 
     fmt = detect_format(saved)
     if fmt == "tiff":
@@ -61,7 +61,7 @@ def _ingest(store, name, saved, scratch, *, crs, encoding, id_field) -> dict:
 
 
 def _raster(store, name: str, saved: Path) -> dict:
-    from landplan.rasters import open_raster
+    from landplan.raster.grid import open_raster
 
     with open_raster(saved, projected=True) as src:
         info = {

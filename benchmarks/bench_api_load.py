@@ -58,7 +58,7 @@ import psycopg  # noqa: E402
 import shapely  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 
-from landplan.pgstore import TILE_BUFFER, PgStore  # noqa: E402
+from landplan.store.pgstore import TILE_BUFFER, PgStore  # noqa: E402
 
 SRID = 4542
 CENTER = (620_000.0, 2_977_000.0)

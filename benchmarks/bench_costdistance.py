@@ -7,10 +7,10 @@ terrain (smoothed noise, a few nodata "reservoirs"), a cost raster from its slop
 (1 + (slope / 5°)², per metre) and a road network (wiggly lines about every 1.5 km), then
 runs, each in its own subprocess under ``/usr/bin/time`` (wall time and peak RSS):
 
-* ``landplan distance`` — :func:`landplan.distance.distance_raster` from the road file to a
+* ``landplan distance`` — :func:`landplan.raster.distance.distance_raster` from the road file to a
   COG, with no search radius (one tile) and with ``max_distance_m = 1000`` (tiled);
 * ``gdal_rasterize`` + ``gdal_proximity.py -distunits GEO`` (the same burnt cells);
-* ``landplan cost distance`` — :func:`landplan.costdistance.cost_distance`, 8 neighbours and
+* ``landplan cost distance`` — :func:`landplan.raster.costdistance.cost_distance`, 8 neighbours and
   knight's moves (the budget is lifted with ``max_cells``; a run whose estimate exceeds
   70 % of the available RAM is skipped and recorded as such);
 * GRASS ``r.cost`` and ``r.cost -k`` (``memory=4000``) from the burnt roads.  GRASS runs
@@ -133,8 +133,8 @@ def worker(argv: list[str]) -> None:
 
     import geopandas as gpd
 
-    from landplan.costdistance import cost_distance, write_cost_distance
-    from landplan.distance import distance_raster
+    from landplan.raster.costdistance import cost_distance, write_cost_distance
+    from landplan.raster.distance import distance_raster
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     what, roads, cost, out = argv[:4]
@@ -222,7 +222,7 @@ def machine_info() -> dict:
 
 
 def bench_size(n: int, timeout: float, keep: bool) -> dict:
-    from landplan.costdistance import BYTES_PER_CELL
+    from landplan.raster.costdistance import BYTES_PER_CELL
 
     d = Path(tempfile.mkdtemp(prefix=f"bench_cd_{n}_"))
     try:

@@ -97,7 +97,7 @@ def make_parcels(n: int, seed: int = 7) -> GeoDataFrame:
 
 
 def write_workspace(parcels: GeoDataFrame, folder: Path) -> Path:
-    from landplan.workspace import MARKER, write_layer
+    from landplan.store.workspace import MARKER, write_layer
 
     folder.mkdir(parents=True)
     write_layer(folder / "workspace.gpkg", "result_parcels", parcels)
@@ -182,10 +182,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/map_browser.json")
     args = ap.parse_args()
 
+    from landplan.maps import build_result_map, save_map
+    from landplan.maps.assets import default_asset_dir, install_assets
     from playwright.sync_api import sync_playwright
-
-    from maps import build_result_map, save_map
-    from maps.assets import default_asset_dir, install_assets
 
     install_assets()
     assets = default_asset_dir()

@@ -5,7 +5,7 @@
 All three implementations run in the same process on the same synthetic data
 (``benchmarks/synthetic.py``) and must agree per parcel within ``--tol`` m²:
 
-* ``landplan``: ``landplan.constraints.compute_exclusions`` (best of ``--repeat``);
+* ``landplan``: ``landplan.analysis.constraints.compute_exclusions`` (best of ``--repeat``);
 * ``postgis``: parcels and layers COPY'd (hex EWKB) into a fresh database
   ``landplan_bench``; the timed query dissolves every layer (``ST_Union``),
   subdivides it (``ST_Subdivide``, 256 vertices), builds the allowed area
@@ -52,9 +52,9 @@ import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 import synthetic  # noqa: E402
 
-from landplan import constraints as lc  # noqa: E402
-from landplan.constraints import compute_exclusions  # noqa: E402
-from landplan.policy import load_policy  # noqa: E402
+from landplan.analysis import constraints as lc  # noqa: E402
+from landplan.analysis.constraints import compute_exclusions  # noqa: E402
+from landplan.core.policy import load_policy  # noqa: E402
 
 KINDS = ("red_line", "basic_farmland", "urban_boundary", "inundation")
 EXCLUDE_KINDS = ("red_line", "basic_farmland", "inundation")

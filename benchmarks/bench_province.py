@@ -4,8 +4,8 @@ Data (seeded, ``benchmarks/synthetic.py`` plus a road/water/power grid, built an
 N parcels with red line, farmland, inundation and urban-boundary layers.  For each N the script
 times, in the same run and each in its own process:
 
-* ``single``: ``landplan.pipeline.analyze`` (one process, the default path);
-* ``dask-1``, ``dask-2``, …: ``landplan.partitioned.analyze_partitioned`` on a LocalCluster of that
+* ``single``: ``landplan.analysis.pipeline.analyze`` (one process, the default path);
+* ``dask-1``, ``dask-2``, …: ``landplan.analysis.partitioned.analyze_partitioned`` on a LocalCluster of that
   many single-threaded worker processes (cluster start-up excluded, result gathering included).
 
 Peak memory is the maximum RSS of the process (single) or of each worker (``ru_maxrss`` read on
@@ -38,7 +38,7 @@ def make_inputs(n: int, seed: int = 20240601):
     from pyproj import CRS
 
     from benchmarks.synthetic import make_dataset
-    from landplan.pipeline import Inputs
+    from landplan.analysis.pipeline import Inputs
 
     data = make_dataset(n, seed=seed)
     parcels = data.pop("parcels")
@@ -71,13 +71,13 @@ def _peak_mb() -> float:
 
 def run_one(n: int, workers: int) -> dict:
     """Inside a fresh process: build the inputs, run one configuration, report time and memory."""
-    from landplan.policy import load_policy
+    from landplan.core.policy import load_policy
 
     inputs = make_inputs(n)
     policy = load_policy()
     base_mb = _peak_mb()
     if workers == 0:
-        from landplan.pipeline import analyze
+        from landplan.analysis.pipeline import analyze
 
         t = time.perf_counter()
         result = analyze(inputs, policy)
@@ -90,7 +90,7 @@ def run_one(n: int, workers: int) -> dict:
         }
     from distributed import Client, LocalCluster
 
-    from landplan.partitioned import analyze_partitioned
+    from landplan.analysis.partitioned import analyze_partitioned
 
     with (
         LocalCluster(

@@ -3,8 +3,8 @@
 For each N (default 5000, 10000, 20000 — the last is 400 M cells, 1.6 GB of float32) a seeded
 smooth-noise DEM (10 m cells, EPSG:4542) is written block by block, then, each in its own process:
 
-* ``single``: ``landplan.terrain.slope`` (windowed, 2 threads, COG output);
-* ``dask-k``: ``landplan.chunked.slope_dask`` + ``write_cog_dask`` on a LocalCluster of k
+* ``single``: ``landplan.raster.terrain.slope`` (windowed, 2 threads, COG output);
+* ``dask-k``: ``landplan.raster.chunked.slope_dask`` + ``write_cog_dask`` on a LocalCluster of k
   single-threaded workers (cluster start-up excluded).
 
 Peak memory: max RSS of the process (single) or of each worker and of the client.
@@ -79,14 +79,14 @@ def _peak_mb() -> float:
 def run_one(dem: str, workers: int) -> dict:
     out = Path(dem).with_name(f"slope_{workers}.tif")
     if workers == 0:
-        from landplan.terrain import slope
+        from landplan.raster.terrain import slope
 
         t = time.perf_counter()
         slope(dem, out)
         return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
     from distributed import Client, LocalCluster
 
-    from landplan.chunked import read_dask, slope_dask, write_cog_dask
+    from landplan.raster.chunked import read_dask, slope_dask, write_cog_dask
 
     with (
         LocalCluster(

@@ -107,7 +107,7 @@ def best_square(suit: np.ndarray, free: np.ndarray, k: int) -> tuple[float, int,
 def child(mode: str, folder: Path) -> dict:
     t0 = time.perf_counter()
     if mode == "landplan":
-        from landplan.regions import suggest_regions
+        from landplan.planning.regions import suggest_regions
 
         reg = suggest_regions(folder, target_mu=TARGET_MU, seed=0, evaluate=False)[0]
         out = {
@@ -119,7 +119,7 @@ def child(mode: str, folder: Path) -> dict:
     else:
         import rasterio
 
-        from landplan.units import MU_PER_M2
+        from landplan.core.units import MU_PER_M2
 
         with rasterio.open(folder / "rasters" / "suitability.tif") as a:
             suit = a.read(1).astype("float64")

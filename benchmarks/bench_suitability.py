@@ -96,7 +96,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 
 LANDPLAN = (
-    "import sys, time; from landplan.suitability import load_config, score_suitability; "
+    "import sys, time; from landplan.raster.suitability import load_config, score_suitability; "
     "score_suitability(load_config('suit.toml'), 'lp.tif', cog=sys.argv[1] == 'cog')"
 )
 

@@ -4,13 +4,13 @@ For each size (default 2000², 4000², 8000² cells of 10 m) it makes a seeded f
 (float32 GeoTIFF, EPSG:4542) and 10 000 seeded parcels, then times, in the same run and
 each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isolated):
 
-* slope → GTiff: ``landplan.terrain.slope(cog=False)`` vs ``gdaldem slope -of GTiff``;
-* slope → COG: ``landplan.terrain.slope`` vs ``gdaldem slope`` + ``gdal_translate -of COG``
+* slope → GTiff: ``landplan.raster.terrain.slope(cog=False)`` vs ``gdaldem slope -of GTiff``;
+* slope → COG: ``landplan.raster.terrain.slope`` vs ``gdaldem slope`` + ``gdal_translate -of COG``
   with landplan's COG options (the same final file);
 * relief 3×3 vs ``gdaldem roughness`` (max − min of the 3×3 window: the same number);
 * relief 15×15 (the 双评价 window for 10 m cells) vs scipy max/min filters on the whole
   array in memory (no tool in GDAL computes it; this is the naive in-memory peer);
-* zonal mean/min/max of 10 000 parcels: ``landplan.zonal.zonal_stats`` vs
+* zonal mean/min/max of 10 000 parcels: ``landplan.raster.zonal.zonal_stats`` vs
   ``exactextract.exact_extract`` called directly (seconds inside the call; both read the
   same GeoPackage first).
 
@@ -97,7 +97,7 @@ def worker(op: str, args: list[str]) -> None:
     sys.path.insert(0, str(ROOT))
     import rasterio  # noqa: F401  imports are not timed (the process's wall time includes them)
 
-    from landplan.terrain import relief, slope
+    from landplan.raster.terrain import relief, slope
 
     t0 = time.perf_counter()
     extra = {}
@@ -113,7 +113,7 @@ def worker(op: str, args: list[str]) -> None:
         parcels = gpd.read_file(args[1])
         t0 = time.perf_counter()
         if op == "zonal_landplan":
-            from landplan.zonal import zonal_stats
+            from landplan.raster.zonal import zonal_stats
 
             df = zonal_stats(args[0], parcels, stats=("mean", "min", "max"), id_field="DKBH")
         else:
@@ -184,7 +184,7 @@ def chain(*results: dict) -> dict:
 
 
 def cog_cmd(src: Path, dst: Path) -> list[str]:
-    from landplan.rasters import COG_OPTIONS
+    from landplan.raster.grid import COG_OPTIONS
 
     cmd = ["gdal_translate", "-q", "-of", "COG", str(src), str(dst)]
     for k, v in COG_OPTIONS.items():

@@ -1,4 +1,4 @@
-"""Benchmark ``landplan.unlock`` on a synthetic park: candidate building, greedy, MILP.
+"""Benchmark ``landplan.planning.unlock`` on a synthetic park: candidate building, greedy, MILP.
 
     /work/venv/bin/python benchmarks/bench_unlock.py --parcels 50000
 
@@ -7,7 +7,7 @@ cells both ways; every street segment between two crossings carries a road (cent
 a water main (+7 m) and a power line (+14 m).  Segments in a seeded random ``--planned``
 share of the street blocks are planned, the rest built; a road-only share of built streets
 has no water (so extensions appear).  Each parcel's ``NETWORK_MISSING`` reasons come from
-its distances to the built lines (``landplan.networks.nearest_distance_m``) and the national
+its distances to the built lines (``landplan.analysis.networks.nearest_distance_m``) and the national
 profile's ``connectable_m``.  There is no peer tool for this ranking; the MILP optimum
 (``scipy.optimize.milp``, HiGHS, with a time limit) is the reference for the greedy's quality.
 Writes ``benchmarks/results/unlock_<N>.json``.
@@ -29,9 +29,9 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.synthetic import CELL, CRS, X0, Y0, _grid_shape, make_parcels
-from landplan.networks import nearest_distance_m
-from landplan.policy import load_policy
-from landplan.unlock import build_candidates, greedy_rank, optimal_plan
+from landplan.analysis.networks import nearest_distance_m
+from landplan.core.policy import load_policy
+from landplan.planning.unlock import build_candidates, greedy_rank, optimal_plan
 
 OFFSET = {"road": 0.0, "water": 7.0, "power": 14.0}
 

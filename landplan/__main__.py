@@ -1,5 +1,5 @@
 """``python -m landplan`` runs the CLI."""
 
-from landplan.cli import main
+from landplan.cli.main import main
 
 main()

@@ -41,7 +41,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from landplan.errors import LandplanError
+from landplan.core.errors import LandplanError
 
 AssetMode = Literal["cdn", "offline", "inline"]
 ASSET_MODES: tuple[str, ...] = ("cdn", "offline", "inline")

@@ -11,7 +11,7 @@ Tianditu
     before the map's, e.g. by the server that serves the page).  So an exported HTML file can
     be shared without leaking the key: open it as ``map.html?tk=KEY``.
 Gaode
-    Tiles are in GCJ-02; every overlay must be shifted with :mod:`landplan.gcj02` when the
+    Tiles are in GCJ-02; every overlay must be shifted with :mod:`landplan.core.gcj02` when the
     map is built (``needs_gcj02``).  The shift is for display only.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from landplan.errors import LandplanError
+from landplan.core.errors import LandplanError
 
 Basemap = Literal["osm", "tianditu", "gaode", "none"]
 BASEMAPS: tuple[str, ...] = ("osm", "tianditu", "gaode", "none")
@@ -133,7 +133,7 @@ def add_basemap(
     key = tianditu_key(tk)
     tk_option: Any = key if embed_key else JsCode(TK_PLACEHOLDER_JS)
     if not embed_key:
-        from maps.legend import _macro
+        from landplan.maps.legend import _macro
 
         _macro(f"<script>{TK_HOOK_JS}</script>", "").add_to(m)
     layers = []
@@ -162,8 +162,7 @@ def to_display(gdf_wgs84: Any, basemap: str | None, /) -> Any:
         return gdf_wgs84
     import numpy as np
     import shapely
-
-    from landplan.gcj02 import shift_geometries
+    from landplan.core.gcj02 import shift_geometries
 
     shifted = shift_geometries(gdf_wgs84.geometry)
     rounded = shapely.transform(shifted.to_numpy(), lambda xy: np.round(xy, 6))
@@ -174,7 +173,7 @@ def shift_bounds(bounds: Any, basemap: str | None, /) -> Any:
     """``[[south, west], [north, east]]`` shifted to GCJ-02 for Gaode (corner by corner)."""
     if basemap is None or not needs_gcj02(basemap):
         return bounds
-    from landplan.gcj02 import wgs84_to_gcj02
+    from landplan.core.gcj02 import wgs84_to_gcj02
 
     (s, w), (n, e) = bounds
     lons, lats = wgs84_to_gcj02([w, e], [s, n])

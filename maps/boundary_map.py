@@ -9,12 +9,12 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from maps.assets import AssetMode, apply_assets
-from maps.basemaps import Basemap, to_display
-from maps.layers import add_parcels, base_map, require_folium, to_wgs84
-from maps.legend import _macro, css_element, legend_html, title_element
-from maps.popups import POPUP_CSS
-from maps.styles import LANGS, Label, Lang, fmt_number
+from landplan.maps.assets import AssetMode, apply_assets
+from landplan.maps.basemaps import Basemap, to_display
+from landplan.maps.layers import add_parcels, base_map, require_folium, to_wgs84
+from landplan.maps.legend import _macro, css_element, legend_html, title_element
+from landplan.maps.popups import POPUP_CSS
+from landplan.maps.styles import LANGS, Label, Lang, fmt_number
 
 if TYPE_CHECKING:
     import folium
@@ -107,7 +107,7 @@ def build_boundary_map(
     """Scenario outlines in distinct colours over the parcels by verdict, with legend and popups.
 
     ``scenarios`` needs a ``name`` column and may hold the key-figure columns of
-    ``landplan.scenarios`` (``gross_mu``, ``net_available_mu``, ...); ``parcels`` are the
+    ``landplan.planning.scenarios`` (``gross_mu``, ``net_available_mu``, ...); ``parcels`` are the
     workspace's ``result_parcels`` (``None`` draws the scenarios alone).  ``basemap``,
     ``tk``, ``embed_key``, ``assets`` and ``assets_base_url`` work as in
     :func:`maps.build_result_map` (Gaode shifts every outline to GCJ-02).
@@ -165,7 +165,7 @@ def build_boundary_map(
 
 
 def _legend(items: list[tuple[str, str]], lang: Lang) -> Any:
-    from maps.legend import LEGEND_CSS
+    from landplan.maps.legend import LEGEND_CSS
 
     base = legend_html(lang=lang)
     lines = "".join(

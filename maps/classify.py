@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from maps.styles import UNKNOWN_VERDICT, VERDICTS, Label
+from landplan.maps.styles import UNKNOWN_VERDICT, VERDICTS, Label
 
 STATE_COLORS = {
     "planned": "#9e9e9e",
@@ -90,7 +89,7 @@ def parcel_classes(
             (UNKNOWN_VERDICT.color, UNKNOWN_VERDICT.label),
         )
     if by == "state":
-        from landplan.register import STATE_ZH
+        from landplan.store.register import STATE_ZH
 
         palette = {
             s: (STATE_COLORS[s], Label(STATE_ZH[s], s.replace("_", " ").capitalize()))

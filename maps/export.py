@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from landplan.errors import LandplanError
+from landplan.core.errors import LandplanError
 
 if TYPE_CHECKING:
     from geopandas import GeoDataFrame
@@ -67,15 +67,15 @@ def load_results(path: str | os.PathLike[str], /) -> MapInputs:
 
     Raises
     ------
-    landplan.errors.WorkspaceError
+    landplan.core.errors.WorkspaceError
         If ``path`` is neither.
     """
     import json
 
     import pyogrio
 
-    from landplan.errors import WorkspaceError
-    from landplan.workspace import MARKER
+    from landplan.core.errors import WorkspaceError
+    from landplan.store.workspace import MARKER
 
     p = Path(path)
     gpkg = p / "workspace.gpkg" if p.is_dir() else p
@@ -182,7 +182,7 @@ def export_static(
         If no CJK font is installed.
     ValueError
         If ``fmt`` or ``lang`` is unknown.
-    landplan.errors.CRSError
+    landplan.core.errors.CRSError
         If the parcels have no CRS.
     """
     import matplotlib
@@ -288,9 +288,8 @@ def _north_arrow(ax: Any, lang: str) -> None:
 def _draw_constraints(
     ax: Any, constraints: Mapping[str, GeoDataFrame], crs: Any, lang: str
 ) -> list:
+    from landplan.maps.styles import constraint_style
     from matplotlib.patches import Patch
-
-    from maps.styles import constraint_style
 
     handles = []
     for kind, gdf in constraints.items():
@@ -315,9 +314,8 @@ def _draw_constraints(
 
 
 def _draw_networks(ax: Any, networks: GeoDataFrame | None, crs: Any, lang: str) -> list:
+    from landplan.maps.styles import STATUS, lighten, network_style
     from matplotlib.lines import Line2D
-
-    from maps.styles import STATUS, lighten, network_style
 
     if networks is None or not len(networks):
         return []
@@ -364,11 +362,11 @@ def draw_map(
     inputs: MapInputs, *, title: str, lang: str, figsize_in: tuple[float, float], generated_on: date
 ) -> Any:
     """The matplotlib Figure of the static map (no pyplot state; safe in a server)."""
+    from landplan.maps.styles import TEXT, UNKNOWN_VERDICT, VERDICTS
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from landplan.crs import require_projected
-    from maps.styles import TEXT, UNKNOWN_VERDICT, VERDICTS
+    from landplan.core.crs import require_projected
 
     parcels = inputs.parcels
     crs = require_projected(parcels, what="a static map (scale bar in metres)")

@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-
-from landplan.errors import CRSError
-from maps.popups import parse_reasons, popup_html, tooltip_html
-from maps.styles import (
+from landplan.maps.popups import parse_reasons, popup_html, tooltip_html
+from landplan.maps.styles import (
     PLANNED_DASH,
     STATUS,
     TEXT,
@@ -23,6 +21,8 @@ from maps.styles import (
     lighten,
     network_style,
 )
+
+from landplan.core.errors import CRSError
 
 if TYPE_CHECKING:
     import folium
@@ -54,7 +54,7 @@ def to_wgs84(gdf: GeoDataFrame, /, *, simplify_m: float = SIMPLIFY_M) -> GeoData
 
     Raises
     ------
-    landplan.errors.CRSError
+    landplan.core.errors.CRSError
         If the layer has no CRS.
     """
     if gdf.crs is None:
@@ -92,7 +92,7 @@ def base_map(
     from folium import plugins
 
     if basemap is not None:
-        from maps.basemaps import add_basemap, check_basemap
+        from landplan.maps.basemaps import add_basemap, check_basemap
 
         check_basemap(basemap)
         m = base_map(bounds_wgs84, tiles=None)
@@ -140,8 +140,7 @@ def add_parcels(
     """
     folium = require_folium()
     from geopandas import GeoDataFrame
-
-    from maps.classify import parcel_classes
+    from landplan.maps.classify import parcel_classes
 
     classes = classes if classes is not None else parcel_classes(parcels_wgs84, "verdict")
     colors = [c for c, _ in classes.classes]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
-from maps.styles import (
+from landplan.maps.styles import (
     PLANNED_DASH,
     STATUS,
     TEXT,

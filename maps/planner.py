@@ -15,7 +15,7 @@ Element ids for browser tests: ``lp-eval``, ``lp-gross-mu``, ``lp-net-mu``, ``lp
 ``lp-compare-b``, ``lp-compare``, ``lp-compare-table``.
 
 With the Gaode basemap the drawn vertices are in GCJ-02; the page converts them back to
-WGS84 (the inverse of :mod:`landplan.gcj02`, iterated in JavaScript) before sending them.
+WGS84 (the inverse of :mod:`landplan.core.gcj02`, iterated in JavaScript) before sending them.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import json
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from maps.assets import AssetMode
-from maps.basemaps import Basemap, needs_gcj02
-from maps.result_map import build_result_map
-from maps.styles import CONSTRAINTS, Label, Lang
-from maps.vectortiles import DEFAULT_THRESHOLD
+from landplan.maps.assets import AssetMode
+from landplan.maps.basemaps import Basemap, needs_gcj02
+from landplan.maps.result_map import build_result_map
+from landplan.maps.styles import CONSTRAINTS, Label, Lang
+from landplan.maps.vectortiles import DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:
     import folium
@@ -238,7 +238,7 @@ def _panel_html(lang: Lang) -> str:
 
 
 def _config(api_base: str, lang: Lang, basemap: str) -> dict[str, Any]:
-    from maps.boundary_map import FIGURES
+    from landplan.maps.boundary_map import FIGURES
 
     return {
         "apiBase": api_base,

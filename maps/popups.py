@@ -13,7 +13,16 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from maps.styles import MU, TEXT, UNKNOWN_VERDICT, VERDICTS, Label, Lang, fmt_number, network_style
+from landplan.maps.styles import (
+    MU,
+    TEXT,
+    UNKNOWN_VERDICT,
+    VERDICTS,
+    Label,
+    Lang,
+    fmt_number,
+    network_style,
+)
 
 POPUP_CSS = """
 .lp-popup{font:12px/1.4 system-ui,"PingFang SC","Microsoft YaHei",sans-serif;min-width:260px}

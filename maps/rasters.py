@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from maps.layers import require_folium
+from landplan.maps.layers import require_folium
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def add_raster_overlay(
 
 def add_colorbars(m: Any, /) -> Any:
     """One fixed box holding the colour bars of every raster overlay on the map."""
-    from maps.legend import _macro
+    from landplan.maps.legend import _macro
 
     bars = [c.colorbar_html for c in m._children.values() if hasattr(c, "colorbar_html")]
     if bars:

@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maps.assets import AssetMode, apply_assets
-from maps.basemaps import Basemap, check_basemap, shift_bounds, to_display
-from maps.classify import parcel_classes
-from maps.layers import (
+from landplan.maps.assets import AssetMode, apply_assets
+from landplan.maps.basemaps import Basemap, check_basemap, shift_bounds, to_display
+from landplan.maps.classify import parcel_classes
+from landplan.maps.layers import (
     add_constraints,
     add_networks,
     add_parcels,
@@ -18,11 +18,11 @@ from maps.layers import (
     require_folium,
     to_wgs84,
 )
-from maps.legend import css_element, legend_element, title_element
-from maps.popups import POPUP_CSS
-from maps.rasters import SLOPE, SUITABILITY, add_colorbars, add_raster_overlay
-from maps.styles import LANGS, Lang
-from maps.vectortiles import DEFAULT_THRESHOLD, add_parcel_tiles, use_vector_tiles
+from landplan.maps.legend import css_element, legend_element, title_element
+from landplan.maps.popups import POPUP_CSS
+from landplan.maps.rasters import SLOPE, SUITABILITY, add_colorbars, add_raster_overlay
+from landplan.maps.styles import LANGS, Lang
+from landplan.maps.vectortiles import DEFAULT_THRESHOLD, add_parcel_tiles, use_vector_tiles
 
 if TYPE_CHECKING:
     import folium
@@ -107,7 +107,7 @@ def build_result_map(
     ValueError
         If ``lang`` is unknown, a required column is missing, or a ``reasons``
         value is not a JSON list.
-    landplan.errors.CRSError
+    landplan.core.errors.CRSError
         If a layer has no CRS.
 
     Examples

@@ -1,6 +1,6 @@
 """The unlock map: segments and extensions coloured by investment rank, parcels by the rank that unlocks them.
 
-Ranks come from :func:`landplan.unlock.ranking_table`: rank 1 (built first) is darkest; a
+Ranks come from :func:`landplan.planning.unlock.ranking_table`: rank 1 (built first) is darkest; a
 segment that unlocks nothing is grey.  Popups are bilingual and HTML-escaped.
 """
 
@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
-from maps.layers import base_map, require_folium, to_wgs84
-from maps.legend import LEGEND_CSS, _item, _line_sample, _macro, title_element
-from maps.popups import POPUP_CSS
-from maps.result_map import _bounds
-from maps.styles import LANGS, Label, Lang, fmt_number, network_style
+from landplan.maps.layers import base_map, require_folium, to_wgs84
+from landplan.maps.legend import LEGEND_CSS, _item, _line_sample, _macro, title_element
+from landplan.maps.popups import POPUP_CSS
+from landplan.maps.result_map import _bounds
+from landplan.maps.styles import LANGS, Label, Lang, fmt_number, network_style
 
 if TYPE_CHECKING:
     import folium

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from maps.basemaps import BasemapError, needs_gcj02
-from maps.styles import MU, TEXT, UNKNOWN_VERDICT, VERDICTS, Lang
+from landplan.maps.basemaps import BasemapError, needs_gcj02
+from landplan.maps.styles import MU, TEXT, UNKNOWN_VERDICT, VERDICTS, Lang
 
 DEFAULT_THRESHOLD = 20_000
 DEFAULT_COLLECTION = "result_parcels"

@@ -87,13 +87,13 @@ def postgis_dsn() -> str:
 @pytest.fixture(scope="session")
 def sample_manifest(tmp_path_factory):
     """The bundled Lijiang sample, generated once per test session."""
-    from landplan.sample import generate_sample
+    from landplan.data.sample import generate_sample
 
     return generate_sample(tmp_path_factory.mktemp("sample"))
 
 
 @pytest.fixture(scope="session")
 def sample_result(sample_manifest):
-    from landplan.pipeline import run_manifest
+    from landplan.analysis.pipeline import run_manifest
 
     return run_manifest(sample_manifest)

@@ -8,12 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import FileResponse
-
-from api import services
-from api.auth import require
-from api.deps import jobs, settings, store
-from api.errors import responses
-from api.schemas import (
+from landplan.api import services
+from landplan.api.auth import require
+from landplan.api.deps import jobs, settings, store
+from landplan.api.errors import responses
+from landplan.api.schemas import (
     BoundaryResult,
     Comparison,
     GeoJSONBody,
@@ -25,7 +24,8 @@ from api.schemas import (
     SuitabilityJobIn,
     Verdict,
 )
-from landplan.errors import NotFoundError
+
+from landplan.core.errors import NotFoundError
 
 router = APIRouter(tags=["Analysis"])
 READ = Depends(require("read"))

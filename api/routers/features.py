@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from landplan.api import ogc
+from landplan.api.auth import require
+from landplan.api.deps import settings, store
+from landplan.api.errors import BadParameterError, responses
 
-from api import ogc
-from api.auth import require
-from api.deps import settings, store
-from api.errors import BadParameterError, responses
-from landplan.features import bbox_to_crs84, crs_uri, parse_crs_uri
+from landplan.core.features import bbox_to_crs84, crs_uri, parse_crs_uri
 
 router = APIRouter(tags=["OGC API Features"], dependencies=[Depends(require("read"))])
 RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}

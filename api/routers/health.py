@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from landplan.api.deps import store
+from landplan.api.errors import responses
+from landplan.api.version import VERSION
 
-from api.deps import store
-from api.errors import responses
-from api.version import VERSION
-from landplan.errors import LandplanError
+from landplan.core.errors import LandplanError
 
 router = APIRouter(tags=["Operations"])
 

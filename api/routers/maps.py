@@ -9,12 +9,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from landplan.api.auth import require
+from landplan.api.deps import settings, store
+from landplan.api.errors import BadParameterError, responses
+from landplan.api.mapdata import check_embed_token, embed_token, map_layers, with_states
 from starlette.background import BackgroundTask
-
-from api.auth import require
-from api.deps import settings, store
-from api.errors import BadParameterError, responses
-from api.mapdata import check_embed_token, embed_token, map_layers, with_states
 
 router = APIRouter(prefix="/maps", tags=["Maps"])
 READ = Depends(require("read"))
@@ -60,7 +59,7 @@ def result_map(
 ):
     """The result map: parcels by verdict, lifecycle state or any result column, with
     reasons, constraints, networks and overlays."""
-    from maps import build_result_map
+    from landplan.maps import build_result_map
 
     layers = map_layers(s, threshold=cfg.map_tile_threshold)
     parcels = layers.pop("parcels")
@@ -96,7 +95,7 @@ def planner(
     cfg=Depends(settings),
 ):
     """Draw a park boundary, see its evaluation, save and compare scenarios."""
-    from maps.planner import build_planner_page
+    from landplan.maps.planner import build_planner_page
 
     layers = map_layers(s, threshold=cfg.map_tile_threshold)
     layers.pop("overlays")
@@ -138,7 +137,7 @@ def embed(
     cfg=Depends(settings),
 ):
     """The result map for an iframe: data inline, no key needed beyond the token."""
-    from maps import build_result_map
+    from landplan.maps import build_result_map
 
     check_embed_token(cfg.embed_secret, token)
     layers = map_layers(s, inline_always=True)
@@ -175,7 +174,7 @@ def static_map(
     s=Depends(store),
 ):
     """A report map (title, legend, scale bar, north arrow, CRS note) rendered by matplotlib."""
-    from maps.export import export_static
+    from landplan.maps.export import export_static
 
     layers = map_layers(s, inline_always=True)
     folder = Path(tempfile.mkdtemp(prefix="landplan-static-"))

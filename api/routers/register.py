@@ -11,13 +11,13 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from landplan.api.auth import Caller, require
+from landplan.api.deps import store
+from landplan.api.errors import BadParameterError, PreconditionRequiredError, responses
+from landplan.api.schemas import AuditOut, RegisterRow, TransitionIn, UpdateIn
 
-from api.auth import Caller, require
-from api.deps import store
-from api.errors import BadParameterError, PreconditionRequiredError, responses
-from api.schemas import AuditOut, RegisterRow, TransitionIn, UpdateIn
-from landplan.errors import NotFoundError
-from landplan.register import STATE_ZH, STATES, TRANSITIONS
+from landplan.core.errors import NotFoundError
+from landplan.store.register import STATE_ZH, STATES, TRANSITIONS
 
 router = APIRouter(prefix="/register", tags=["Register"])
 READ = Depends(require("read"))

@@ -11,13 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from landplan.api.auth import require
+from landplan.api.deps import settings, store
+from landplan.api.errors import BadParameterError, responses
+from landplan.api.rastertiles import RASTER_STYLES, raster_tile, rasters_list
 
-from api.auth import require
-from api.deps import settings, store
-from api.errors import BadParameterError, responses
-from api.rastertiles import RASTER_STYLES, raster_tile, rasters_list
-from landplan.errors import NotFoundError
-from landplan.features import tile_in_range
+from landplan.core.errors import NotFoundError
+from landplan.core.features import tile_in_range
 
 router = APIRouter(tags=["Tiles"], dependencies=[Depends(require("read"))])
 MVT = "application/vnd.mapbox-vector-tile"

@@ -10,12 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi import Path as PathParam
-
-from api.auth import require
-from api.deps import settings, store
-from api.errors import responses
-from api.schemas import UploadOut
-from api.upload_service import ingest
+from landplan.api.auth import require
+from landplan.api.deps import settings, store
+from landplan.api.errors import responses
+from landplan.api.schemas import UploadOut
+from landplan.api.upload_service import ingest
 
 router = APIRouter(prefix="/uploads", tags=["Uploads"])
 LayerName = Annotated[

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-from api.app import create_app
-from api.auth import hash_key
-from api.settings import ApiKey, Settings
+from landplan.api.app import create_app
+from landplan.api.auth import hash_key
+from landplan.api.settings import ApiKey, Settings
 
 KEYS = {
     "viewer": "viewer-key-1",
@@ -34,7 +33,7 @@ def auth(role: str) -> dict:
 
 @pytest.fixture(scope="session")
 def workspace_template(tmp_path_factory, sample_result):
-    from landplan.workspace import GpkgWorkspace
+    from landplan.store.workspace import GpkgWorkspace
 
     path = tmp_path_factory.mktemp("api-template") / "ws"
     GpkgWorkspace(path).write_result(sample_result)
@@ -60,7 +59,7 @@ def store_spec(request, workspace_template, tmp_path_factory):
         shutil.copytree(workspace_template, path)
         yield str(path)
         return
-    from landplan.pgstore import drop_workspace, push
+    from landplan.store.pgstore import drop_workspace, push
 
     dsn = _pg_dsn()
     name = f"t{uuid.uuid4().hex[:10]}"
@@ -171,7 +170,7 @@ def live_server(store_spec, tmp_path_factory):
 @pytest.fixture(scope="session")
 def assets_dir():
     """Leaflet and plugins installed from the npm registry (idempotent; verified by sha512)."""
-    from maps.assets import default_asset_dir, install_assets
+    from landplan.maps.assets import default_asset_dir, install_assets
 
     install_assets()
     return default_asset_dir()

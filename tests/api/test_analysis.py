@@ -11,7 +11,7 @@ import pytest
 import rasterio
 import shapely
 
-from landplan.boundary import evaluate_boundary
+from landplan.planning.boundary import evaluate_boundary
 from tests.api.conftest import auth
 
 
@@ -138,7 +138,7 @@ def test_suitability_job_runs_in_background(client, parcels, workspace_template)
             break
         time.sleep(0.1)
     assert job["status"] == "succeeded", job
-    from landplan.policy import load_policy
+    from landplan.core.policy import load_policy
 
     others = {
         k: r.weight

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from landplan.api.app import create_app
+from landplan.api.mapdata import embed_token
 from PIL import Image
 
-from api.app import create_app
-from api.mapdata import embed_token
 from tests.api.conftest import auth, make_settings
 
 ASSET_URL = re.compile(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"')

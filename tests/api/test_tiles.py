@@ -115,7 +115,7 @@ def test_png_tiles(client, centre):
 def test_dense_low_zoom_tiles_are_thinned(client, parcels_3857, centre, monkeypatch):
     """Above the feature cap a tile keeps every k-th parcel (by fid), as tippecanoe drops
     features at low zooms; the full tile is kept at the zooms a clerk reads parcels at."""
-    import landplan.features
+    import landplan.core.features
 
     x, y = tile_for(*centre, 11)
     full = mapbox_vector_tile.decode(
@@ -123,7 +123,7 @@ def test_dense_low_zoom_tiles_are_thinned(client, parcels_3857, centre, monkeypa
     )
     n_full = len(full["result_parcels"]["features"])
     assert n_full > 1000
-    monkeypatch.setattr(landplan.features, "MAX_TILE_FEATURES", 300)
+    monkeypatch.setattr(landplan.core.features, "MAX_TILE_FEATURES", 300)
     r = client.get(f"/collections/result_parcels/tiles/11/{x}/{y}")
     assert r.status_code == 200, r.text
     thinned = {

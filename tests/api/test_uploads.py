@@ -140,8 +140,8 @@ def test_upload_roles_and_protected_layers(client, tmp_path):
 
 def test_oversized_upload_is_refused_with_413(store_spec, tmp_path):
     from fastapi.testclient import TestClient
+    from landplan.api.app import create_app
 
-    from api.app import create_app
     from tests.api.conftest import make_settings
 
     app = create_app(make_settings(store_spec, max_upload_mb=0.05, max_body_mb=0.01))

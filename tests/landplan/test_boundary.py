@@ -11,13 +11,13 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan.boundary import INSIDE_SHARE, evaluate_boundary, load_context
-from landplan.constraints import compute_exclusions
-from landplan.errors import CRSError, GeometryError, InputTableError
-from landplan.pipeline import Inputs, analyze
-from landplan.policy import load_policy
-from landplan.units import m2_to_mu
-from landplan.workspace import GpkgWorkspace
+from landplan.analysis.constraints import compute_exclusions
+from landplan.analysis.pipeline import Inputs, analyze
+from landplan.core.errors import CRSError, GeometryError, InputTableError
+from landplan.core.policy import load_policy
+from landplan.core.units import m2_to_mu
+from landplan.planning.boundary import INSIDE_SHARE, evaluate_boundary, load_context
+from landplan.store.workspace import GpkgWorkspace
 from tests.helpers import GK, X0, Y0, box
 
 

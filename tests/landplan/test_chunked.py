@@ -14,10 +14,10 @@ import shapely
 from geopandas import GeoSeries
 from rasterio.transform import from_origin
 
-from landplan import chunked, terrain
-from landplan.distance import distance_array
-from landplan.rasters import NODATA_OUT
-from landplan.suitability import SuitabilityConfig, score_suitability
+from landplan.raster import chunked, terrain
+from landplan.raster.distance import distance_array
+from landplan.raster.grid import NODATA_OUT
+from landplan.raster.suitability import SuitabilityConfig, score_suitability
 from tests.helpers import GK, X0, Y0
 
 CHUNKS = 64  # cuts the 344×403 Jacksboro DEM into 6×7 chunks, the last ones partial
@@ -107,7 +107,7 @@ def test_relief_brute_force_at_a_chunk_corner(client, dems):
 
 def test_distance_equals_distance_array(client, dems):
     path, _, _, _ = dems["jacksboro"]
-    from landplan.distance import read_grid
+    from landplan.raster.distance import read_grid
 
     grid = read_grid(path)
     x1 = X0 + grid.width * grid.cellsize_x

@@ -5,9 +5,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from landplan.constraints import compute_exclusions, covered_area_m2, subdivide
-from landplan.errors import CRSError
-from landplan.policy import load_policy
+from landplan.analysis.constraints import compute_exclusions, covered_area_m2, subdivide
+from landplan.core.errors import CRSError
+from landplan.core.policy import load_policy
 from tests.helpers import GK, box
 
 
@@ -29,8 +29,8 @@ def test_hand_computed_exclusions_never_double_count(three_parcels, layers, poli
 
 
 def test_warn_kinds_are_reported_but_not_excluded(three_parcels, policy):
-    from landplan.policy import parse_policy
-    from landplan.workspace import policy_text
+    from landplan.core.policy import parse_policy
+    from landplan.store.workspace import policy_text
 
     text = policy_text(policy).replace(
         '[custom_constraint]\naction = "exclude"', '[custom_constraint]\naction = "warn"'

@@ -21,7 +21,8 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
-from landplan.costdistance import (
+from landplan.core.errors import CRSError, DataSourceError, EmptyLayerError, RasterError
+from landplan.raster.costdistance import (
     CostSurface,
     cost_distance,
     least_cost_routes,
@@ -29,9 +30,8 @@ from landplan.costdistance import (
     source_cells,
     write_cost_distance,
 )
-from landplan.distance import distance_array, distance_raster, select_features
-from landplan.errors import CRSError, DataSourceError, EmptyLayerError, RasterError
-from landplan.rasters import NODATA_OUT, GridInfo
+from landplan.raster.distance import distance_array, distance_raster, select_features
+from landplan.raster.grid import NODATA_OUT, GridInfo
 from tests.helpers import GK, X0, Y0
 
 
@@ -396,9 +396,9 @@ def test_routes_go_around_a_wall_and_cost_what_they_say():
 
 @pytest.mark.parametrize("knight", [False, True], ids=["8-neighbours", "knight"])
 def test_sample_routes_are_no_shorter_than_the_straight_line(sample_manifest, slope_cost, knight):
-    from landplan.manifest import load_manifest
-    from landplan.networks import nearest_distance_m
-    from landplan.pipeline import load_inputs
+    from landplan.analysis.networks import nearest_distance_m
+    from landplan.analysis.pipeline import load_inputs
+    from landplan.io.manifest import load_manifest
 
     inputs = load_inputs(load_manifest(sample_manifest))
     parcels = inputs.parcels.iloc[::15]

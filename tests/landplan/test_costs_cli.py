@@ -13,9 +13,9 @@ import pytest
 import rasterio
 import shapely
 
-from landplan.costdistance import cost_distance
-from landplan.distance import distance_array
-from landplan.rasters import NODATA_OUT
+from landplan.raster.costdistance import cost_distance
+from landplan.raster.distance import distance_array
+from landplan.raster.grid import NODATA_OUT
 from tests.helpers import GK
 
 

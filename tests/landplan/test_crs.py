@@ -1,8 +1,8 @@
 import pytest
 from pyproj import CRS
 
-from landplan import crs as c
-from landplan.errors import CRSError
+from landplan.core import crs as c
+from landplan.core.errors import CRSError
 
 
 @pytest.mark.parametrize(

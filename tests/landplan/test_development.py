@@ -9,9 +9,9 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from landplan.development import analyze_development, constraint_mask, development_costs
-from landplan.policy import load_policy
-from landplan.transfer import decide
+from landplan.analysis.transfer import decide
+from landplan.core.policy import load_policy
+from landplan.raster.development import analyze_development, constraint_mask, development_costs
 from tests.helpers import GK, X0, Y0, box
 
 

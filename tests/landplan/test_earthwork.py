@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from landplan.earthwork import balanced_elevation, earthwork, pad_volumes
-from landplan.errors import CRSError
+from landplan.core.errors import CRSError
+from landplan.raster.earthwork import balanced_elevation, earthwork, pad_volumes
 from tests.helpers import GK, box
 from tests.landplan.test_zonal import CELL, write_raster
 

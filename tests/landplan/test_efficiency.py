@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landplan.efficiency import MERGE_KEY, RATES, park_efficiency
-from landplan.errors import EfficiencyError
-from landplan.pipeline import ALL_LABEL, park_summary
+from landplan.analysis.pipeline import park_summary
+from landplan.core.errors import EfficiencyError
+from landplan.core.types import ALL_LABEL
+from landplan.indicators.efficiency import MERGE_KEY, RATES, park_efficiency
 
 WATER = json.dumps([{"code": "NETWORK_MISSING:water", "severity": "block"}])
 RED = json.dumps([{"code": "RED_LINE_OVERLAP", "severity": "block"}])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landplan.errors import (
+from landplan.core.errors import (
     EncodingError,
     IndicatorTableError,
     InputTableError,
@@ -16,20 +16,20 @@ from landplan.errors import (
     UnitsError,
     UnknownIndustryError,
 )
-from landplan.indicator_tables import (
-    INDICATORS,
-    SHIPPED_TABLES,
-    load_indicator_table,
-    normalize_industry_code,
-    summarize_violations,
-)
-from landplan.indicators import (
+from landplan.indicators.check import (
     check_projects,
     compute_indicators,
     floor_area_ratio,
     investment_intensity_wan_per_mu,
     min_investment_wan,
     read_input_table,
+)
+from landplan.indicators.tables import (
+    INDICATORS,
+    SHIPPED_TABLES,
+    load_indicator_table,
+    normalize_industry_code,
+    summarize_violations,
 )
 
 REASON_KEYS = {

@@ -8,7 +8,7 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan.errors import (
+from landplan.core.errors import (
     CRSError,
     DataSourceError,
     DuplicateIdError,
@@ -17,7 +17,7 @@ from landplan.errors import (
     GeometryError,
     ManifestError,
 )
-from landplan.io import detect_dbf_encoding, read_vector
+from landplan.io.vector import detect_dbf_encoding, read_vector
 from tests.helpers import GK, box
 
 NAMES = ["金山片区一号地块", "东山片区（标准地）", "玉龙·二号"]

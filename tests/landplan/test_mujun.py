@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landplan.errors import IndicatorTableError, InputTableError, UnitsError
-from landplan.mujun import (
+from landplan.core.errors import IndicatorTableError, InputTableError, UnitsError
+from landplan.indicators.mujun import (
     NOT_GRADED,
     NOT_SET,
     SHIPPED_PRESETS,
@@ -17,7 +17,7 @@ from landplan.mujun import (
     evaluate,
     load_mujun_preset,
 )
-from landplan.mujun_chart import class_chart, find_cjk_font
+from landplan.indicators.mujun_chart import class_chart, find_cjk_font
 
 HUAI_AN = [0.20, 0.60, 0.95]
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import shapely
 
-from landplan.networks import network_distances, network_status, readiness_frame
-from landplan.policy import load_policy
+from landplan.analysis.networks import network_distances, network_status, readiness_frame
+from landplan.core.policy import load_policy
 from tests.helpers import GK, X0, Y0
 
 

@@ -14,10 +14,10 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan.manifest import load_manifest
-from landplan.partitioned import analyze_partitioned
-from landplan.pipeline import Inputs, analyze, load_inputs
-from landplan.policy import load_policy
+from landplan.analysis.partitioned import analyze_partitioned
+from landplan.analysis.pipeline import Inputs, analyze, load_inputs
+from landplan.core.policy import load_policy
+from landplan.io.manifest import load_manifest
 from tests.helpers import GK, X0, Y0, box
 
 distributed = pytest.importorskip("distributed")

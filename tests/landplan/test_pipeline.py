@@ -9,9 +9,9 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan.errors import CRSError, ManifestError
-from landplan.pipeline import run_manifest
-from landplan.units import m2_to_mu
+from landplan.analysis.pipeline import run_manifest
+from landplan.core.errors import CRSError, ManifestError
+from landplan.core.units import m2_to_mu
 from tests.helpers import GK, box
 
 REQUIRED = [

@@ -9,8 +9,8 @@ import pytest
 import rasterio
 from typer.testing import CliRunner
 
-from landplan.cli import app
-from landplan.terrain import slope_array
+from landplan.cli.main import app
+from landplan.raster.terrain import slope_array
 from tests.helpers import GK, box
 from tests.landplan.test_zonal import CELL, write_raster
 

@@ -15,10 +15,10 @@ import shapely
 from rasterio.features import rasterize
 from scipy.ndimage import label
 
-from landplan.errors import DataSourceError, RegionError
-from landplan.regions import snap_to_parcels, suggest_regions
-from landplan.units import MU_PER_M2
-from landplan.workspace import GpkgWorkspace
+from landplan.core.errors import DataSourceError, RegionError
+from landplan.core.units import MU_PER_M2
+from landplan.planning.regions import snap_to_parcels, suggest_regions
+from landplan.store.workspace import GpkgWorkspace
 from tests.helpers import GK
 
 TARGET = 300.0

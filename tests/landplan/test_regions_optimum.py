@@ -21,9 +21,9 @@ import shapely
 from rasterio.transform import from_origin
 from scipy.ndimage import gaussian_filter, zoom
 
-from landplan.boundary import evaluate_boundary
-from landplan.errors import CRSError, GeometryError, RegionError
-from landplan.regions import suggest_regions
+from landplan.core.errors import CRSError, GeometryError, RegionError
+from landplan.planning.boundary import evaluate_boundary
+from landplan.planning.regions import suggest_regions
 from tests.helpers import GK
 
 CELL = 10.0

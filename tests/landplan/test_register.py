@@ -17,16 +17,16 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from landplan.errors import ConflictError, RegisterError, StateError
-from landplan.lifecycle_rules import (
+from landplan.core.errors import ConflictError, RegisterError, StateError
+from landplan.store.lifecycle_rules import (
     add_years,
     detect_idle,
     full_years_elapsed,
     read_actuals,
     verify_output,
 )
-from landplan.register import STATES, TRANSITIONS, Register, carry_register, freeze_register
-from landplan.workspace import MARKER, GpkgWorkspace, write_layer
+from landplan.store.register import STATES, TRANSITIONS, Register, carry_register, freeze_register
+from landplan.store.workspace import MARKER, GpkgWorkspace, write_layer
 from tests.helpers import GK, box
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,8 +261,8 @@ def test_50_threads_same_version_exactly_one_wins(ws):
 
 _CHILD = """
 import pathlib, sys, time
-from landplan.errors import ConflictError
-from landplan.register import Register
+from landplan.core.errors import ConflictError
+from landplan.store.register import Register
 ws, tmp, i = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
 reg = Register(ws)
 (tmp / f"ready-{i}").touch()
@@ -293,7 +293,7 @@ def test_12_processes_same_version_exactly_one_wins(ws, tmp_path):
 
 
 def test_a_failure_after_the_update_leaves_state_and_audit_unchanged(ws, monkeypatch):
-    import landplan.register as register_module
+    import landplan.store.register as register_module
 
     reg = Register(ws)
     reg.record("A", to="planned", by="t")
@@ -315,7 +315,7 @@ def test_a_process_killed_before_commit_leaves_nothing(ws):
     reg.record("A", to="planned", by="t")
     before, n = reg.get("A"), _audit_rows(ws)
     code = (
-        "import os, landplan.register as m\n"
+        "import os, landplan.store.register as m\n"
         "m._write_audit = lambda *a, **k: os._exit(7)\n"
         f"m.Register({str(ws)!r}).record('A', to='ready', by='killed')\n"
     )

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from landplan.cli import app
-from landplan.register import Register
+from landplan.cli.main import app
+from landplan.store.register import Register
 from tests.landplan.test_register import make_workspace
 
 

@@ -1,4 +1,4 @@
-"""Tests of the synthetic sample park (:mod:`landplan.sample`)."""
+"""Tests of the synthetic sample park (:mod:`landplan.data.sample`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import rasterio
 import shapely
-
-from landplan.sample import NETWORK_KINDS, generate_sample
+from landplan.data.sample import NETWORK_KINDS, generate_sample
 
 FILES = [
     "manifest.toml",

@@ -14,11 +14,11 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan import scenarios
-from landplan.errors import NotFoundError
-from landplan.scenarios import compare_scenarios, read_scenarios, save_scenario
-from landplan.units import m2_to_mu
-from landplan.workspace import GpkgWorkspace
+from landplan.core.errors import NotFoundError
+from landplan.core.units import m2_to_mu
+from landplan.planning import scenarios
+from landplan.planning.scenarios import compare_scenarios, read_scenarios, save_scenario
+from landplan.store.workspace import GpkgWorkspace
 from tests.helpers import GK
 
 BOX_A = shapely.box(618_500, 2_976_000, 619_500, 2_977_000)
@@ -151,8 +151,8 @@ def test_cli_evaluate_suggest_compare(ws, tmp_path):
 
 
 def test_scenarios_survive_a_re_analysis(tmp_path, sample_result):
-    from landplan.scenarios import list_scenarios, read_scenarios, save_scenario
-    from landplan.workspace import GpkgWorkspace
+    from landplan.planning.scenarios import list_scenarios, read_scenarios, save_scenario
+    from landplan.store.workspace import GpkgWorkspace
 
     ws = tmp_path / "ws"
     GpkgWorkspace(ws).write_result(sample_result)

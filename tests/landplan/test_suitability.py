@@ -3,8 +3,8 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from landplan.errors import LandplanError, PolicyError
-from landplan.suitability import (
+from landplan.core.errors import LandplanError, PolicyError
+from landplan.raster.suitability import (
     Rescale,
     SuitabilityConfig,
     ahp_weights,

@@ -13,9 +13,9 @@ import rasterio
 from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.transform import from_origin
 
-from landplan import terrain
-from landplan.errors import CRSError, DataSourceError, RasterError
-from landplan.rasters import NODATA_OUT, has_data, plan_blocks
+from landplan.core.errors import CRSError, DataSourceError, RasterError
+from landplan.raster import terrain
+from landplan.raster.grid import NODATA_OUT, has_data, plan_blocks
 from tests.helpers import GK, X0, Y0
 
 TOL_DEG = 1e-3

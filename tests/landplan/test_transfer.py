@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landplan.policy import load_policy
-from landplan.transfer import decide, reason_counts
+from landplan.analysis.transfer import decide, reason_counts
+from landplan.core.policy import load_policy
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from landplan.crs import gk_zone_crs
-from landplan.errors import CRSError
-from landplan.units import (
+from landplan.core.crs import gk_zone_crs
+from landplan.core.errors import CRSError
+from landplan.core.units import (
     M2_PER_MU,
     ellipsoidal_area_m2,
     m2_to_ha,

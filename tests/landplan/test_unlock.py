@@ -1,4 +1,4 @@
-"""landplan.unlock: a hand-computed case, the greedy vs the MILP optimum, the sample, bad input."""
+"""landplan.planning.unlock: a hand-computed case, the greedy vs the MILP optimum, the sample, bad input."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import shapely
 
-from landplan.errors import PolicyError
-from landplan.policy import load_policy
-from landplan.unlock import (
+from landplan.core.errors import PolicyError
+from landplan.core.policy import load_policy
+from landplan.planning.unlock import (
     build_candidates,
     eligible_parcels,
     greedy_rank,
     optimal_plan,
-    unlock_plan,
 )
+from landplan.planning.unlock_answer import unlock_plan
 from tests.helpers import GK, X0, Y0, box
 
 
@@ -191,7 +191,7 @@ def test_unit_cost_missing_is_a_policy_error(case):
 
 
 def test_sample_workspace(sample_result, tmp_path):
-    from landplan.workspace import GpkgWorkspace
+    from landplan.store.workspace import GpkgWorkspace
 
     ws = GpkgWorkspace(tmp_path / "ws")
     ws.write_result(sample_result)
@@ -217,7 +217,7 @@ def test_sample_workspace(sample_result, tmp_path):
 
 
 def test_pruning_keeps_every_needed_segment(case):
-    from landplan.unlock import prune_plan
+    from landplan.planning.unlock import prune_plan
 
     c = build_candidates(*case, POLICY, cost_field="cost")
     full = greedy_rank(c)

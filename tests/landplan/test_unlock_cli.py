@@ -20,7 +20,7 @@ def _landplan(*args, cwd):
 
 @pytest.fixture(scope="module")
 def workspace(sample_result, tmp_path_factory):
-    from landplan.workspace import GpkgWorkspace
+    from landplan.store.workspace import GpkgWorkspace
 
     path = tmp_path_factory.mktemp("unlock") / "ws"
     GpkgWorkspace(path).write_result(sample_result)

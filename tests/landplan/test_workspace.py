@@ -6,9 +6,9 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from landplan.errors import WorkspaceError
-from landplan.policy import parse_policy
-from landplan.workspace import MARKER, GpkgWorkspace
+from landplan.core.errors import WorkspaceError
+from landplan.core.policy import parse_policy
+from landplan.store.workspace import MARKER, GpkgWorkspace
 
 
 def test_workspace_contents(sample_result, tmp_path):

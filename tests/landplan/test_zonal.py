@@ -11,8 +11,8 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
-from landplan.errors import CRSError, ManifestError, RasterError
-from landplan.zonal import parcel_cells, share_above, zonal_stats
+from landplan.core.errors import CRSError, ManifestError, RasterError
+from landplan.raster.zonal import parcel_cells, share_above, zonal_stats
 from tests.helpers import GK, X0, Y0, box
 
 CELL = 10.0

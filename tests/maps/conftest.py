@@ -86,7 +86,7 @@ def networks() -> gpd.GeoDataFrame:
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory):
     """A workspace directory as ``landplan analyze`` writes it, with the layers maps read."""
-    from landplan.workspace import MARKER, write_layer
+    from landplan.store.workspace import MARKER, write_layer
 
     folder = tmp_path_factory.mktemp("ws") / "示例园区"
     folder.mkdir()
@@ -103,7 +103,7 @@ def tiny_workspace(tmp_path_factory):
 @pytest.fixture(scope="session")
 def asset_dir(tmp_path_factory):
     """The Leaflet assets installed from the npm registry once per session."""
-    from maps.assets import AssetError, install_assets
+    from landplan.maps.assets import AssetError, install_assets
 
     folder = tmp_path_factory.mktemp("assets")
     try:

@@ -10,8 +10,8 @@ import pytest
 
 folium = pytest.importorskip("folium")
 
-from maps import build_result_map  # noqa: E402
-from maps.assets import (  # noqa: E402
+from landplan.maps import build_result_map  # noqa: E402
+from landplan.maps.assets import (  # noqa: E402
     AssetError,
     apply_assets,
     asset_urls,
@@ -141,7 +141,7 @@ def test_inline_page_is_standalone(parcels, constraints, networks, asset_dir, mo
 
 
 def test_inlined_code_cannot_close_its_element():
-    from maps.assets import _inline_element
+    from landplan.maps.assets import _inline_element
 
     js = _inline_element("js", "var s = '</script><b>';").render()
     assert js == "<script>var s = '<\\/script><b>';</script>"

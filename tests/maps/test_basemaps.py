@@ -9,10 +9,10 @@ from pyproj import Transformer
 
 folium = pytest.importorskip("folium")
 
-from landplan.gcj02 import wgs84_to_gcj02  # noqa: E402
-from maps import build_result_map  # noqa: E402
-from maps.basemaps import ENV_TIANDITU_TK, BasemapError  # noqa: E402
-from maps.boundary_map import build_boundary_map  # noqa: E402
+from landplan.core.gcj02 import wgs84_to_gcj02  # noqa: E402
+from landplan.maps import build_result_map  # noqa: E402
+from landplan.maps.basemaps import ENV_TIANDITU_TK, BasemapError  # noqa: E402
+from landplan.maps.boundary_map import build_boundary_map  # noqa: E402
 
 KEY = "0123abcdSECRETtk"
 TO_WGS84 = Transformer.from_crs("EPSG:4542", 4326, always_xy=True)

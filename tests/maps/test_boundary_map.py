@@ -7,10 +7,9 @@ import pytest
 folium = pytest.importorskip("folium")
 gpd = pytest.importorskip("geopandas")
 
+from landplan.maps import save_map  # noqa: E402
+from landplan.maps.boundary_map import build_boundary_map, scenario_color, scenario_popup_html  # noqa: E402
 from shapely.geometry import box  # noqa: E402
-
-from maps import save_map  # noqa: E402
-from maps.boundary_map import build_boundary_map, scenario_color, scenario_popup_html  # noqa: E402
 
 CRS = "EPSG:4542"
 X0, Y0 = 619_000.0, 2_977_000.0

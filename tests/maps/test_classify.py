@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from maps.classify import GRADUATED, NO_DATA, NOT_REGISTERED, STATE_COLORS, parcel_classes
-from maps.styles import VERDICTS
+from landplan.maps.classify import GRADUATED, NO_DATA, NOT_REGISTERED, STATE_COLORS, parcel_classes
+from landplan.maps.styles import VERDICTS
 
 
 def test_verdict_classes_follow_the_palette():
@@ -54,7 +53,7 @@ def test_categorical_columns_and_other():
 
 
 def test_result_map_legend_follows_style_by(parcels):
-    from maps import build_result_map
+    from landplan.maps import build_result_map
 
     parcels = parcels.assign(state=["transferred", "ready", None, "idle"])
     html = build_result_map(parcels, style_by="state").get_root().render()

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from maps.export import (
+from landplan.maps.export import (
     FontError,
     MapInputs,
     _nice_length_m,
@@ -75,7 +75,7 @@ def test_bad_format_and_missing_font(inputs, tmp_path, monkeypatch):
 
 
 def test_geographic_parcels_are_refused(inputs, tmp_path):
-    from landplan.errors import CRSError
+    from landplan.core.errors import CRSError
 
     wgs = MapInputs(inputs.parcels.to_crs(4326))
     with pytest.raises(CRSError):

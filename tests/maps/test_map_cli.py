@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from landplan.maps.basemaps import ENV_TIANDITU_TK
 from typer.testing import CliRunner
 
-from landplan.cli import app
-from maps.basemaps import ENV_TIANDITU_TK
+from landplan.cli.main import app
 
 runner = CliRunner()
 
@@ -101,7 +101,7 @@ def test_help_lists_the_commands():
 
 
 def test_results_gpkg_is_accepted(tmp_path, parcels):
-    from landplan.workspace import write_layer
+    from landplan.store.workspace import write_layer
 
     gpkg = tmp_path / "results.gpkg"
     write_layer(gpkg, "parcels", parcels)

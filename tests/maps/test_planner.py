@@ -10,8 +10,8 @@ import pytest
 
 folium = pytest.importorskip("folium")
 
-from landplan.gcj02 import wgs84_to_gcj02  # noqa: E402
-from maps.planner import GCJ02_INVERSE_JS, build_planner_page  # noqa: E402
+from landplan.core.gcj02 import wgs84_to_gcj02  # noqa: E402
+from landplan.maps.planner import GCJ02_INVERSE_JS, build_planner_page  # noqa: E402
 
 IDS = (
     "lp-eval",
@@ -87,7 +87,7 @@ def test_panel_in_a_browser_uses_the_api_numbers(parcels, constraints, asset_dir
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium")
-    from maps.assets import apply_assets
+    from landplan.maps.assets import apply_assets
 
     api = "http://landplan.test/api"
     m = _page(parcels, constraints, api_base=api, assets="cdn", lang="zh")

@@ -10,10 +10,9 @@ import pytest
 folium = pytest.importorskip("folium")
 gpd = pytest.importorskip("geopandas")
 
+from landplan.maps import build_result_map, save_map  # noqa: E402
+from landplan.maps.styles import VERDICTS  # noqa: E402
 from shapely.geometry import LineString, Polygon, box  # noqa: E402
-
-from maps import build_result_map, save_map  # noqa: E402
-from maps.styles import VERDICTS  # noqa: E402
 
 CRS = "EPSG:4542"  # CGCS2000 3-degree Gauss-Krüger CM 99E
 X0, Y0 = 619_000.0, 2_977_000.0
@@ -273,7 +272,7 @@ def test_networks_without_kind_raise(parcels):
 
 
 def test_missing_crs_raises(parcels):
-    from landplan.errors import CRSError
+    from landplan.core.errors import CRSError
 
     with pytest.raises(CRSError, match="set_crs"):
         build_result_map(parcels.set_crs(None, allow_override=True))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from landplan.maps.unlock_map import NONE_COLOR, RAMP, build_unlock_map, legend_html, rank_color
 
-from landplan.policy import load_policy
-from landplan.unlock import unlock_plan
-from maps.unlock_map import NONE_COLOR, RAMP, build_unlock_map, legend_html, rank_color
+from landplan.core.policy import load_policy
+from landplan.planning.unlock_answer import unlock_plan
 from tests.landplan.test_unlock import case  # noqa: F401  (fixture)
 
 pytest.importorskip("folium")

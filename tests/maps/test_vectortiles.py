@@ -10,10 +10,10 @@ import pytest
 
 folium = pytest.importorskip("folium")
 
-from maps import build_result_map  # noqa: E402
-from maps.basemaps import BasemapError  # noqa: E402
-from maps.styles import VERDICTS  # noqa: E402
-from maps.vectortiles import (  # noqa: E402
+from landplan.maps import build_result_map  # noqa: E402
+from landplan.maps.basemaps import BasemapError  # noqa: E402
+from landplan.maps.styles import VERDICTS  # noqa: E402
+from landplan.maps.vectortiles import (  # noqa: E402
     POPUP_JS,
     _vocabulary,
     tile_url_template,
@@ -155,7 +155,7 @@ def test_tiles_render_and_click_opens_the_api_popup(parcels, asset_dir, tmp_path
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium")
-    from maps.assets import apply_assets
+    from landplan.maps.assets import apply_assets
 
     api = "http://landplan.test"
     m = build_result_map(parcels, api_base=api, vector_tile_threshold=1, basemap="none")

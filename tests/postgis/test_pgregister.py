@@ -10,15 +10,15 @@ import threading
 import geopandas as gpd
 import pytest
 
-from landplan.errors import ConflictError, RegisterError, StateError
-from landplan.register import Register
+from landplan.core.errors import ConflictError, RegisterError, StateError
+from landplan.store.register import Register
 from tests.helpers import GK, box
 from tests.landplan.test_register import make_workspace
 
 psycopg = pytest.importorskip("psycopg")
 
-from landplan.pgregister import PgRegister  # noqa: E402
-from landplan.pgstore import PgStore, drop_workspace  # noqa: E402
+from landplan.store.pgregister import PgRegister  # noqa: E402
+from landplan.store.pgstore import PgStore, drop_workspace  # noqa: E402
 
 pytestmark = pytest.mark.postgis
 

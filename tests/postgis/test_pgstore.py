@@ -18,14 +18,14 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan.errors import DataSourceError, NotFoundError, WorkspaceError
-from landplan.register import Register
-from landplan.workspace import GpkgWorkspace
+from landplan.core.errors import DataSourceError, NotFoundError, WorkspaceError
+from landplan.store.register import Register
+from landplan.store.workspace import GpkgWorkspace
 
 psycopg = pytest.importorskip("psycopg")
 
-from landplan import pgschema  # noqa: E402
-from landplan.pgstore import PgStore, drop_workspace, push  # noqa: E402
+from landplan.store import pgschema  # noqa: E402
+from landplan.store.pgstore import PgStore, drop_workspace, push  # noqa: E402
 
 pytestmark = pytest.mark.postgis
 
@@ -64,7 +64,7 @@ def types_table() -> pa.Table:
 
 def build_sample_workspace(path: Path, sample_result) -> Path:
     """The sample park written as a workspace, plus register rows, a scenario and odd-typed layers."""
-    from landplan.scenarios import save_scenario
+    from landplan.planning.scenarios import save_scenario
 
     GpkgWorkspace(path).write_result(sample_result)
     gpkg = path / "workspace.gpkg"

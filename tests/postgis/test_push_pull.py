@@ -15,17 +15,17 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from landplan.cli import app
-from landplan.errors import WorkspaceError
-from landplan.register import Register
-from landplan.scenarios import read_scenarios
-from landplan.workspace import MARKER, write_layer
+from landplan.cli.main import app
+from landplan.core.errors import WorkspaceError
+from landplan.planning.scenarios import read_scenarios
+from landplan.store.register import Register
+from landplan.store.workspace import MARKER, write_layer
 from tests.postgis.test_pgstore import build_sample_workspace, raster_root  # noqa: F401
 
 psycopg = pytest.importorskip("psycopg")
 
-from landplan import pgschema  # noqa: E402
-from landplan.pgstore import PgStore, drop_workspace, pull, push  # noqa: E402
+from landplan.store import pgschema  # noqa: E402
+from landplan.store.pgstore import PgStore, drop_workspace, pull, push  # noqa: E402
 
 pytestmark = pytest.mark.postgis
 

@@ -1,0 +1,1 @@
+"""Sample data: the generator of the synthetic Lijiang sample park (installed as ``landplan.data``)."""

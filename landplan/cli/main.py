@@ -1,0 +1,260 @@
+"""The ``landplan`` command.  The composition root: it may import ``maps`` (lazily).
+
+Exit codes: 0 success, 2 bad input (the message says what to fix), 1 unexpected error.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from landplan.cli.options import SchedulerOpt, WorkersOpt
+
+app = typer.Typer(
+    name="landplan",
+    help="Industrial-park land planning: available land and transfer verdicts (可出让) with reasons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_BAD_INPUT = 2
+STEPS = (
+    "parcels",
+    "constraints",
+    "networks",
+    "areas",
+    "overlay",
+    "networks",
+    "terrain",  # the next three only run with a DEM; the bar then jumps
+    "suitability",
+    "zonal",
+    "verdicts",
+    "writing",
+)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False, width=120)
+
+
+def _run_with_progress(
+    manifest: Path,
+    out: Path,
+    policy_name: str | None,
+    *,
+    lang: str,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from landplan.analysis.cluster import dask_client
+    from landplan.analysis.pipeline import analyze, load_inputs
+    from landplan.core.policy import load_policy
+    from landplan.io.manifest import load_manifest
+    from landplan.store.workspace import GpkgWorkspace
+
+    console = _console()
+    policy = load_policy(policy_name)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("analysing", total=len(STEPS))
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=name)
+
+        def dashboard(link: str) -> None:
+            console.print(f"dask dashboard 集群面板: {link}")
+
+        with (
+            tempfile.TemporaryDirectory(prefix="landplan-rasters-") as tmp,
+            dask_client(scheduler=scheduler, workers=workers, on_dashboard=dashboard) as client,
+        ):
+            inputs = load_inputs(load_manifest(manifest), on_step=step)
+            if client is None:
+                result = analyze(inputs, policy, on_step=step, raster_dir=Path(tmp))
+            else:
+                from landplan.analysis.partitioned import analyze_partitioned
+
+                result = analyze_partitioned(
+                    inputs, policy, client=client, on_step=step, raster_dir=Path(tmp)
+                )
+            step("writing")
+            GpkgWorkspace(out).write_result(
+                result, extras={"map.html": _map_writer(result, lang=lang)}
+            )
+        bar.update(task, completed=len(STEPS), description="done")
+    _print_summary(console, result, out.resolve())
+
+
+def _map_writer(result, *, lang: str):
+    def write(stage: Path) -> None:
+        from landplan.maps import build_result_map, save_map
+        from landplan.maps.assets import assets_installed
+
+        overlays = {k: v for k, v in result.rasters.items() if k in ("slope", "suitability")}
+        m = build_result_map(
+            result.parcels,
+            constraints=result.inputs.constraints,
+            networks=result.inputs.networks,
+            lang=lang,
+            title=result.name,
+            overlays=overlays,
+            vector_tile_threshold=None,  # a file map: always inline, it has no server to ask
+            assets="inline" if assets_installed() else "cdn",  # opens offline when installed
+        )
+        save_map(m, stage / "map.html")
+
+    return write
+
+
+def _print_summary(console, result, out: Path) -> None:
+    from rich.table import Table
+
+    s = result.summary
+    table = Table(
+        title=f"{result.name} · {result.crs.to_string()} · policy {result.policy.profile.name}"
+    )
+    for col in (
+        "group 片区",
+        "parcels 宗",
+        "gross 亩",
+        "excluded 亩",
+        "net 亩",
+        "transferable 宗",
+        "transferable 亩",
+    ):
+        table.add_column(col, justify="left" if col.startswith("group") else "right")
+    for _, r in s.iterrows():
+        table.add_row(
+            str(r["group"]),
+            f"{r['parcels']:,}",
+            f"{r['gross_mu']:,.2f}",
+            f"{r['excluded_mu']:,.2f}",
+            f"{r['net_available_mu']:,.2f}",
+            f"{r['transferable_parcels']:,}",
+            f"{r['transferable_net_mu']:,.2f}",
+        )
+    console.print(table)
+    if len(result.reasons):
+        rt = Table(title="reasons 原因")
+        for col in ("code", "severity", "parcels", "area 亩"):
+            rt.add_column(col)
+        for _, r in result.reasons.iterrows():
+            rt.add_row(r["code"], r["severity"], f"{r['parcels']:,}", f"{r['area_mu']:,.2f}")
+        console.print(rt)
+    n_issues = sum(len(r.issues) for r in result.inputs.reports)
+    console.print(f"validation findings 数据检查: {n_issues} (see validation_report.json)")
+    console.print(f"results 结果: {out / 'results.gpkg'}")
+    console.print(f"summary 汇总: {out / 'park_summary.xlsx'}")
+    console.print(f"map 地图:     {out / 'map.html'}")
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def analyze(
+    manifest: Annotated[
+        Path, typer.Argument(help="manifest TOML naming the input files and their roles")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="workspace directory to write (replaced atomically)")
+    ],
+    policy: Annotated[
+        str | None, typer.Option(help="policy profile: a TOML path or a shipped name")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Available land and transfer verdicts for the files a manifest names."""
+    from landplan.core.errors import LandplanError
+
+    try:
+        _run_with_progress(manifest, out, policy, lang=lang, scheduler=scheduler, workers=workers)
+    except LandplanError as exc:
+        _fail(exc)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="workspace directory to write")],
+    seed: Annotated[int, typer.Option(help="seed of the sample generator")] = 2025,
+    lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Generate the Lijiang sample park and run the whole analysis on it."""
+    from landplan.core.errors import LandplanError
+    from landplan.data.sample import generate_sample
+
+    out = out.resolve()
+    inputs_dir = out.parent / f"{out.name}-inputs"
+    try:
+        manifest = generate_sample(inputs_dir, seed=seed)
+        typer.echo(f"sample inputs 示例数据: {inputs_dir}")
+        _run_with_progress(manifest, out, None, lang=lang, scheduler=scheduler, workers=workers)
+    except LandplanError as exc:
+        _fail(exc)
+
+
+@app.command()
+def validate(
+    manifest: Annotated[Path, typer.Argument(help="manifest TOML")],
+) -> None:
+    """Check every input layer and print what is wrong and what would be repaired (writes nothing)."""
+    from rich.table import Table
+
+    from landplan.analysis.pipeline import load_inputs
+    from landplan.core.errors import LandplanError
+    from landplan.io.manifest import load_manifest
+
+    try:
+        inputs = load_inputs(load_manifest(manifest))
+    except LandplanError as exc:
+        _fail(exc)
+    table = Table(title=f"validation · workspace CRS {inputs.crs.to_string()}")
+    for col in ("layer", "features", "encoding", "code", "severity", "message"):
+        table.add_column(col)
+    for r in inputs.reports:
+        if not r.issues:
+            table.add_row(r.name, str(r.n_features), str(r.encoding), "-", "ok", "")
+        for i in r.issues:
+            table.add_row(r.name, str(r.n_features), str(r.encoding), i.code, i.severity, i.message)
+    _console().print(table)
+
+
+def _register_groups() -> None:
+    from landplan.cli.registry import load_groups, load_top_level
+
+    for name, help_text, sub in load_groups():
+        app.add_typer(sub, name=name, help=help_text)
+    for func in load_top_level():
+        app.command()(func)
+
+
+_register_groups()
+
+
+def main() -> None:
+    """Entry point of the ``landplan`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)

@@ -1,0 +1,90 @@
+"""Units (m², 亩, ha) and planar / ellipsoidal areas.
+
+1 亩 = 10000/15 m², so m² → 亩 is × 3/2000 exactly; 1 ha = 15 亩.
+Ellipsoidal areas are on the CGCS2000 ellipsoid (GRS80 parameters: a = 6378137 m,
+1/f = 298.257222101), computed with :class:`pyproj.Geod` after densifying edges in
+the projected CRS so that long straight (projected) edges follow their true path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from geopandas import GeoDataFrame, GeoSeries
+from pyproj import CRS, Geod, Transformer
+
+from landplan.core.crs import require_projected
+
+MU_PER_M2 = 3.0 / 2000.0
+M2_PER_MU = 2000.0 / 3.0
+HA_PER_M2 = 1.0e-4
+CGCS2000_GEOD = Geod(a=6378137.0, rf=298.257222101)
+CGCS2000_GEOGRAPHIC = CRS.from_epsg(4490)
+
+#: densify projected edges to at most this length before the ellipsoidal area
+DENSIFY_M = 20.0
+
+
+def m2_to_mu(area_m2):
+    """Convert square metres to 亩 (× 3/2000).
+
+    Examples
+    --------
+    >>> m2_to_mu(2000.0)
+    3.0
+    """
+    return area_m2 * MU_PER_M2
+
+
+def m2_to_ha(area_m2):
+    """Convert square metres to hectares.
+
+    Examples
+    --------
+    >>> m2_to_ha(15000.0)
+    1.5
+    """
+    return area_m2 * HA_PER_M2
+
+
+def mu_to_m2(area_mu):
+    """Convert 亩 to square metres (× 2000/3)."""
+    return area_mu * M2_PER_MU
+
+
+def planar_area_m2(geoms: GeoSeries | GeoDataFrame, /) -> np.ndarray:
+    """Planar area in m² in the layer's projected CRS."""
+    require_projected(geoms, what="planar area")
+    return shapely.area(np.asarray(geoms.geometry.values)).astype("float64")
+
+
+def ellipsoidal_area_m2(
+    geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float = DENSIFY_M
+) -> np.ndarray:
+    """Area on the CGCS2000 ellipsoid in m², the figure the land survey reports.
+
+    Edges are densified to ``densify_m`` in the projected CRS, the vertices are
+    transformed to CGCS2000 geographic coordinates, and each polygon's geodesic
+    area is taken with :meth:`pyproj.Geod.geometry_area_perimeter`.
+    """
+    require_projected(geoms, what="ellipsoidal area")
+    values = np.asarray(geoms.geometry.values)
+    dense = shapely.orient_polygons(shapely.segmentize(values, densify_m), exterior_cw=False)
+    to_geo = Transformer.from_crs(geoms.crs, CGCS2000_GEOGRAPHIC, always_xy=True)
+    geo = shapely.transform(dense, lambda xy: np.column_stack(to_geo.transform(xy[:, 0], xy[:, 1])))
+    out = np.zeros(len(geo), dtype="float64")
+    for i, g in enumerate(geo):
+        if g is None or g.is_empty:
+            continue
+        # exteriors are counter-clockwise, so Geod's signed area is positive
+        out[i] = CGCS2000_GEOD.geometry_area_perimeter(g)[0]
+    return out
+
+
+def area_columns(prefix: str, area_m2: np.ndarray) -> dict[str, np.ndarray]:
+    """Return ``{prefix_m2, prefix_mu, prefix_ha}`` columns for an area array."""
+    return {
+        f"{prefix}_m2": area_m2,
+        f"{prefix}_mu": m2_to_mu(area_m2),
+        f"{prefix}_ha": m2_to_ha(area_m2),
+    }

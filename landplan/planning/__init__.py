@@ -1,0 +1,1 @@
+"""Planning on a workspace: park boundaries, suggested regions, scenarios, what to build next (unlock)."""

@@ -1,0 +1,348 @@
+"""Shared raster helpers: open with checks, row blocks with a halo, atomic COG output.
+
+Every raster landplan reads goes through :func:`open_raster`, which turns the ways a
+raster can be unusable into landplan errors that name the file and the fix:
+
+* missing, corrupt or not a raster → :class:`~landplan.core.errors.DataSourceError`;
+* no CRS, or (``projected=True``) a geographic CRS → :class:`~landplan.core.errors.CRSError`;
+* every cell nodata, or a rotated grid → :class:`~landplan.core.errors.RasterError`.
+
+Rasters are processed in full-width row blocks (:func:`plan_blocks`) with a halo of rows
+above and below, read with rasterio windows (:func:`read_block`, nodata → NaN, rows past
+the raster edge → NaN) and written block by block into a temporary GeoTIFF that
+:func:`cog_writer` turns into a Cloud-Optimised GeoTIFF and moves into place atomically.
+Peak memory is a few blocks per worker thread, whatever the raster size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.windows import Window
+
+from landplan.core.errors import CRSError, DataSourceError, RasterError
+
+#: nodata value of every float32 raster landplan writes (the value gdaldem uses)
+NODATA_OUT = -9999.0
+#: GDAL block cache while processing (MiB): keeps peak memory independent of raster size
+GDAL_CACHE_MB = 256
+#: target cells per processing block (≈ 4 MiB of float32)
+BLOCK_CELLS = 1 << 20
+COG_OPTIONS = {
+    "COMPRESS": "DEFLATE",
+    "PREDICTOR": "YES",
+    "LEVEL": "1",
+    "BLOCKSIZE": "512",
+    "NUM_THREADS": "ALL_CPUS",
+    "OVERVIEW_RESAMPLING": "AVERAGE",
+}
+
+ProgressFn = Callable[[int, int], None]
+
+
+# --------------------------------------------------------------------------- opening
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    """Size and georeferencing of a raster (cell sizes in CRS units, positive)."""
+
+    width: int
+    height: int
+    crs: object
+    transform: object
+    nodata: float | None
+    cellsize_x: float
+    cellsize_y: float
+
+    @property
+    def cell_area(self) -> float:
+        """Area of one cell in CRS units squared (m² in a projected CRS)."""
+        return self.cellsize_x * self.cellsize_y
+
+
+def grid_info(src, /) -> GridInfo:
+    """The :class:`GridInfo` of an open rasterio dataset."""
+    t = src.transform
+    return GridInfo(
+        width=src.width,
+        height=src.height,
+        crs=src.crs,
+        transform=t,
+        nodata=src.nodata,
+        cellsize_x=abs(t.a),
+        cellsize_y=abs(t.e),
+    )
+
+
+@contextlib.contextmanager
+def open_raster(
+    path: str | os.PathLike, /, *, projected: bool = True, check_data: bool = True
+) -> Iterator[rasterio.io.DatasetReader]:
+    """Open a single-band raster for reading, refusing what landplan cannot use.
+
+    Parameters
+    ----------
+    path
+        Any GDAL raster.
+    projected
+        Require a projected CRS (metres), as slope, relief and volumes need.
+    check_data
+        Refuse a raster whose cells are all nodata (:func:`has_data`).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataSourceError(f"raster {path} does not exist; check the path")
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise DataSourceError(
+            f"raster {path} cannot be read: it is corrupt or not a raster GDAL knows ({exc}); "
+            "re-export it as GeoTIFF"
+        ) from exc
+    try:
+        _check_open(src, path, projected=projected, check_data=check_data)
+        yield src
+    finally:
+        src.close()
+
+
+def _check_open(src, path: Path, *, projected: bool, check_data: bool) -> None:
+    if src.crs is None:
+        raise CRSError(
+            f"raster {path} has no CRS; assign the one it was made in, e.g. "
+            f"`gdal_edit.py -a_srs EPSG:4542 {path.name}`"
+        )
+    if projected and not src.crs.is_projected:
+        raise CRSError(
+            f"raster {path} is in a geographic CRS ({src.crs.to_string()}), but cell sizes must "
+            "be metres; reproject it to the workspace CRS first, e.g. "
+            f"`gdalwarp -t_srs EPSG:4542 -r bilinear {path.name} dem_gk.tif`"
+        )
+    t = src.transform
+    if t.b != 0 or t.d != 0:
+        raise RasterError(
+            f"raster {path} has a rotated grid ({t!r}); warp it to a north-up grid with gdalwarp"
+        )
+    if check_data and not has_data(src):
+        raise RasterError(
+            f"raster {path}: every cell is nodata (nodata = {src.nodata}); "
+            "check the file, or the nodata value set on it"
+        )
+
+
+def has_data(src, /, *, band: int = 1) -> bool:
+    """Whether any cell of ``band`` holds data (not nodata, not NaN).
+
+    Looks at a decimated read first (cheap) and scans every block only when that
+    finds nothing, so a raster with a single valid cell still counts.
+    """
+    scale = max(1, math.ceil(max(src.width, src.height) / 512))
+    shape = (max(1, src.height // scale), max(1, src.width // scale))
+    if _any_valid(_read(src, band, out_shape=shape), src.nodata):
+        return True
+    return any(
+        _any_valid(_read(src, band, window=w), src.nodata) for _, w in src.block_windows(band)
+    )
+
+
+def _any_valid(a: np.ndarray, nodata) -> bool:
+    valid = np.ones(a.shape, bool) if nodata is None else a != nodata
+    if a.dtype.kind == "f":
+        valid &= ~np.isnan(a)
+    return bool(valid.any())
+
+
+def _read(src, band: int, **kwargs) -> np.ndarray:
+    try:
+        return src.read(band, **kwargs)
+    except RasterioError as exc:
+        raise DataSourceError(
+            f"raster {src.name} cannot be read ({exc}); the file is truncated or corrupt"
+        ) from exc
+
+
+def require_same_crs(raster_crs, gdf, /, *, raster: str = "raster", layer: str = "parcels") -> None:
+    """Raise :class:`CRSError` (naming both CRSs) unless ``gdf`` is in ``raster_crs``."""
+    if gdf.crs is None:
+        raise CRSError(
+            f"{layer} have no CRS; set it (gdf.set_crs(...)) before comparing with {raster}"
+        )
+    if raster_crs is None or not gdf.crs.equals(raster_crs):
+        rc = "none" if raster_crs is None else raster_crs.to_string()
+        raise CRSError(
+            f"{raster} is in {rc} but {layer} are in {gdf.crs.to_string()}; reproject one to the "
+            "other first (landplan never reprojects silently inside a computation)"
+        )
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows ``row0 .. row0+nrows`` of the output, read with ``halo`` rows above and below."""
+
+    row0: int
+    nrows: int
+    halo: int
+    height: int
+
+    @property
+    def at_top(self) -> bool:
+        return self.row0 == 0
+
+    @property
+    def at_bottom(self) -> bool:
+        return self.row0 + self.nrows == self.height
+
+
+def plan_blocks(
+    height: int, width: int, /, *, halo: int, block_rows: int | None = None
+) -> list[Block]:
+    """Full-width row blocks covering ``height`` rows (``block_rows`` ≈ :data:`BLOCK_CELLS` / width)."""
+    if block_rows is None:
+        block_rows = max(8, BLOCK_CELLS // max(width, 1))
+    block_rows = max(1, int(block_rows))
+    return [
+        Block(row0, min(block_rows, height - row0), halo, height)
+        for row0 in range(0, height, block_rows)
+    ]
+
+
+def read_block(src, block: Block, /, *, band: int = 1) -> np.ndarray:
+    """Rows of ``block`` plus its halo as float32; nodata and rows outside the raster are NaN.
+
+    The result has ``block.nrows + 2 * block.halo`` rows and the raster's full width.
+    """
+    top = max(0, block.row0 - block.halo)
+    bottom = min(block.height, block.row0 + block.nrows + block.halo)
+    win = Window(0, top, src.width, bottom - top)
+    out = np.full((block.nrows + 2 * block.halo, src.width), np.nan, np.float32)
+    off = top - (block.row0 - block.halo)
+    data = _read(src, band, window=win, out_dtype=np.float32)
+    nodata = src.nodata
+    if nodata is not None and not np.isnan(nodata):
+        data[data == np.float32(nodata)] = np.nan
+    out[off : off + data.shape[0]] = data
+    return out
+
+
+def run_blocks(
+    src_path: str | os.PathLike,
+    dst,
+    blocks: list[Block],
+    compute: Callable[[np.ndarray, Block], np.ndarray],
+    /,
+    *,
+    workers: int | None = None,
+    on_progress: ProgressFn | None = None,
+) -> None:
+    """Read each block, ``compute`` it and write the result into ``dst``, in worker threads.
+
+    Each worker opens its own reader; writes and progress reports are serialised with a
+    lock.  numpy, scipy and GDAL release the GIL in the heavy parts, so threads help.
+    """
+    workers = workers or min(4, os.cpu_count() or 1)
+    total = blocks[-1].row0 + blocks[-1].nrows if blocks else 0
+    lock = threading.Lock()
+    local = threading.local()
+    readers: list = []
+    done = [0]
+
+    def one(block: Block) -> None:
+        if not hasattr(local, "src"):
+            local.src = rasterio.open(src_path)
+            with lock:
+                readers.append(local.src)
+        result = np.asarray(compute(read_block(local.src, block), block), dtype=np.float32)
+        np.copyto(result, np.float32(NODATA_OUT), where=np.isnan(result))
+        with lock:
+            dst.write(result, 1, window=Window(0, block.row0, result.shape[1], block.nrows))
+            done[0] += block.nrows
+            if on_progress is not None:
+                on_progress(done[0], total)
+
+    try:
+        if workers == 1:
+            for b in blocks:
+                one(b)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for fut in [pool.submit(one, b) for b in blocks]:
+                    fut.result()
+    finally:
+        for r in readers:
+            r.close()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def cog_writer(
+    out_path: str | os.PathLike,
+    /,
+    *,
+    grid: GridInfo,
+    nodata: float = NODATA_OUT,
+    cog: bool = True,
+) -> Iterator[rasterio.io.DatasetWriter]:
+    """Yield a float32 GeoTIFF to write into; on success it becomes a COG at ``out_path``.
+
+    The data go to a temporary GeoTIFF in the same directory, which
+    ``rasterio.shutil.copy(..., driver="COG")`` turns into a second temporary file that
+    ``os.replace`` moves over ``out_path``.  A failure leaves ``out_path`` untouched and
+    no temporary file behind.  ``cog=False`` moves the plain (uncompressed, striped)
+    GeoTIFF into place instead: faster, for intermediate rasters.
+    """
+    from rasterio.shutil import copy as rio_copy
+
+    out_path = Path(out_path)
+    if not out_path.parent.is_dir():
+        raise DataSourceError(
+            f"cannot write {out_path}: directory {out_path.parent} does not exist"
+        )
+    stage = _temp_name(out_path, ".stage.tif")
+    final = _temp_name(out_path, ".cog.tif")
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": "float32",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "BIGTIFF": "IF_SAFER",
+    }
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            with rasterio.open(stage, "w", **profile) as dst:
+                yield dst
+            if cog:
+                rio_copy(stage, final, driver="COG", **COG_OPTIONS)
+        os.replace(final if cog else stage, out_path)
+    finally:
+        for p in (stage, final):
+            for q in (p, Path(f"{p}.aux.xml")):
+                with contextlib.suppress(FileNotFoundError):
+                    q.unlink()
+
+
+def _temp_name(out_path: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=suffix, dir=out_path.parent)
+    os.close(fd)
+    os.unlink(name)
+    return Path(name)

@@ -1,0 +1,421 @@
+"""Cost-weighted suitability: factor rasters → scores → weighted sum, with hard constraints as a mask.
+
+Model (two layers, as in the 双评价 practice and DOMAIN §4.5):
+
+1. **Hard constraints** are a boolean mask (red line, farmland, outside the urban boundary,
+   slope above the limit): masked cells score 0 whatever the factors say.
+2. **Soft factors** are rescaled to 0–1 by a transform and combined as a weighted sum
+   ``S = 100 · Σ wᵢ · fᵢ(xᵢ) / Σ wᵢ`` (0 = unsuitable, 100 = best).  Cells where any factor
+   is nodata are nodata.
+
+Transforms (``x`` the factor value; all results clipped to [0, 1]); the continuous ones follow
+the shapes of ArcGIS *Rescale by Function*, written out here so the numbers are checkable:
+
+=============  ============================================================  ===================
+kind           formula                                                       parameters
+=============  ============================================================  ===================
+``linear``     ``(x − lo) / (hi − lo)``; ``invert`` gives ``1 − ...``         ``lo``, ``hi``
+``small``      ``1 / (1 + (x / midpoint) ** spread)`` (small values best)     ``midpoint``, ``spread``
+``large``      ``1 / (1 + (x / midpoint) ** −spread)`` (large values best)    ``midpoint``, ``spread``
+``logistic``   ``1 / (1 + exp(−spread · (x − midpoint)))``; ``invert``       ``midpoint``, ``spread``
+``gaussian``   ``exp(−spread · (x − midpoint)²)``                             ``midpoint``, ``spread``
+``classes``    score of the class ``x`` falls in: ``breaks`` are upper         ``breaks``, ``scores``
+               bounds (inclusive), one more score than breaks
+``categories`` score per integer category (land cover); others → ``default``  ``scores`` table
+=============  ============================================================  ===================
+
+Weights are given per factor (percentages or multipliers — they are normalised), or derived from
+an AHP pairwise-comparison matrix (:func:`ahp_weights`): principal eigenvector (Saaty) or the
+column-normalised mean approximation; the consistency ratio CR = CI / RI uses Saaty's random
+indices (RI for n = 1…15: 0, 0, 0.58, 0.90, 1.12, 1.24, 1.32, 1.41, 1.45, 1.49, 1.51, 1.48, 1.56,
+1.57, 1.59), and a matrix with CR ≥ 0.10 is refused unless ``force`` is set.
+
+The 双评价 城镇建设 land-resource grading (DOMAIN §4.2) is :func:`land_resource_grade`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from landplan.core.errors import LandplanError, PolicyError
+
+RANDOM_INDEX = (
+    0.0,
+    0.0,
+    0.58,
+    0.90,
+    1.12,
+    1.24,
+    1.32,
+    1.41,
+    1.45,
+    1.49,
+    1.51,
+    1.48,
+    1.56,
+    1.57,
+    1.59,
+)
+CR_LIMIT = 0.10
+NODATA = -9999.0
+BLOCK_ROWS = 512
+GDAL_CACHE_MB = 256
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rescale(_Model):
+    """A transform from factor values to 0–1 scores (see the module docstring)."""
+
+    kind: Literal["linear", "small", "large", "logistic", "gaussian", "classes", "categories"]
+    lo: float | None = None
+    hi: float | None = None
+    midpoint: float | None = None
+    spread: float | None = None
+    invert: bool = False
+    breaks: list[float] = Field(default_factory=list)
+    scores: list[float] = Field(default_factory=list)
+    categories: dict[str, float] = Field(default_factory=dict)
+    default: float = 0.0
+
+    @model_validator(mode="after")
+    def _params(self) -> Rescale:
+        need = {
+            "linear": ("lo", "hi"),
+            "small": ("midpoint", "spread"),
+            "large": ("midpoint", "spread"),
+            "logistic": ("midpoint", "spread"),
+            "gaussian": ("midpoint", "spread"),
+        }.get(self.kind, ())
+        missing = [p for p in need if getattr(self, p) is None]
+        if missing:
+            raise ValueError(f"transform {self.kind!r} needs {missing}")
+        if self.kind == "linear" and self.hi == self.lo:
+            raise ValueError("linear transform needs hi != lo")
+        if self.kind in ("small", "large") and (self.midpoint or 0) <= 0:
+            raise ValueError(f"{self.kind} transform needs midpoint > 0")
+        if self.kind == "classes" and (
+            len(self.scores) != len(self.breaks) + 1 or self.breaks != sorted(self.breaks)
+        ):
+            raise ValueError("classes need ascending breaks and exactly one more score than breaks")
+        return self
+
+
+class Factor(_Model):
+    """One suitability factor: a raster and its transform (weight optional when AHP is used)."""
+
+    name: str
+    raster: Path
+    rescale: Rescale
+    weight: float | None = Field(default=None, gt=0)
+
+
+class AHP(_Model):
+    """A pairwise-comparison matrix over the factor names."""
+
+    factors: list[str]
+    matrix: list[list[float]]
+    method: Literal["eigenvector", "approximate"] = "eigenvector"
+    force: bool = False
+
+
+class SuitabilityConfig(_Model):
+    """Factors, weights (direct or AHP) and hard-constraint mask rasters (1 = excluded)."""
+
+    factors: list[Factor]
+    ahp: AHP | None = None
+    masks: list[Path] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _weights(self) -> SuitabilityConfig:
+        names = [f.name for f in self.factors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"factor names repeat: {names}")
+        if self.ahp is None and any(f.weight is None for f in self.factors):
+            raise ValueError("give every factor a weight, or an [ahp] matrix")
+        if self.ahp is not None and sorted(self.ahp.factors) != sorted(names):
+            raise ValueError(
+                f"[ahp] factors {self.ahp.factors} must be exactly the factor names {names}"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class AHPResult:
+    """Weights (summing to 1), λmax, consistency index and ratio, and the random index used."""
+
+    weights: dict[str, float]
+    lambda_max: float
+    ci: float
+    cr: float
+    ri: float
+
+
+def ahp_weights(
+    matrix, factors, /, *, method: str = "eigenvector", force: bool = False
+) -> AHPResult:
+    """Weights and consistency of an AHP pairwise-comparison matrix.
+
+    Examples
+    --------
+    >>> r = ahp_weights([[1, 3], [1 / 3, 1]], ["a", "b"])
+    >>> round(r.weights["a"], 4), r.cr
+    (0.75, 0.0)
+    """
+    a = np.asarray(matrix, dtype="float64")
+    n = len(factors)
+    if a.shape != (n, n):
+        raise PolicyError(
+            f"the AHP matrix is {a.shape}, expected {n}×{n} for factors {list(factors)}"
+        )
+    if np.any(a <= 0) or not np.allclose(a * a.T, 1.0, rtol=1e-3):
+        raise PolicyError("an AHP matrix must be positive and reciprocal (a[j][i] = 1 / a[i][j])")
+    if n > len(RANDOM_INDEX):
+        raise PolicyError(f"AHP supports at most {len(RANDOM_INDEX)} factors (Saaty's RI table)")
+    if method == "eigenvector":
+        values, vectors = np.linalg.eig(a)
+        k = int(np.argmax(values.real))
+        w = np.abs(vectors[:, k].real)
+        w = w / w.sum()
+        lam = float(values.real[k])
+    else:
+        w = (a / a.sum(axis=0)).mean(axis=1)
+        lam = float((a.sum(axis=0) * w).sum())
+    ci = (lam - n) / (n - 1) if n > 2 else 0.0
+    ri = RANDOM_INDEX[n - 1]
+    cr = ci / ri if ri > 0 else 0.0
+    if cr >= CR_LIMIT and not force:
+        raise PolicyError(
+            f"the AHP matrix is inconsistent: CR = {cr:.3f} ≥ {CR_LIMIT} (λmax = {lam:.4f}, CI = {ci:.4f}, "
+            f"RI = {ri}); revise the judgements or set force = true"
+        )
+    return AHPResult(dict(zip(factors, w.tolist(), strict=True)), lam, ci, cr, ri)
+
+
+def factor_weights(config: SuitabilityConfig, /) -> dict[str, float]:
+    """Normalised weights (sum 1) from the factors or the AHP matrix."""
+    if config.ahp is not None:
+        return ahp_weights(
+            config.ahp.matrix, config.ahp.factors, method=config.ahp.method, force=config.ahp.force
+        ).weights
+    total = sum(f.weight or 0.0 for f in config.factors)
+    return {f.name: (f.weight or 0.0) / total for f in config.factors}
+
+
+def rescale(x: np.ndarray, t: Rescale, /) -> np.ndarray:
+    """Apply a transform to an array of factor values (NaN stays NaN)."""
+    x = np.asarray(x, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if t.kind == "linear":
+            y = (x - t.lo) / (t.hi - t.lo)
+        elif t.kind == "small":
+            y = 1.0 / (1.0 + (np.maximum(x, 0) / t.midpoint) ** t.spread)
+        elif t.kind == "large":
+            y = 1.0 / (1.0 + (np.maximum(x, 1e-12) / t.midpoint) ** (-t.spread))
+        elif t.kind == "logistic":
+            y = 1.0 / (1.0 + np.exp(-t.spread * (x - t.midpoint)))
+        elif t.kind == "gaussian":
+            y = np.exp(-t.spread * (x - t.midpoint) ** 2)
+        elif t.kind == "classes":
+            y = np.asarray(t.scores, dtype="float64")[np.searchsorted(t.breaks, x, side="left")]
+        else:
+            y = np.full(x.shape, t.default)
+            for code, score in t.categories.items():
+                y[x == float(code)] = score
+    if t.invert and t.kind in ("linear", "logistic"):
+        y = 1.0 - y
+    y = np.clip(y, 0.0, 1.0)
+    y[np.isnan(x)] = np.nan
+    return y
+
+
+def land_resource_grade(
+    slope_deg: np.ndarray, elevation_m: np.ndarray, relief_m: np.ndarray, /
+) -> np.ndarray:
+    """双评价 城镇建设 land-resource class 1 (高) … 5 (低) per DOMAIN §4.2; 0 where any input is NaN.
+
+    Slope ≤3/8/15/25° → 1–5; elevation 3500–5000 m → +1, ≥5000 m → 5; relief 100–200 m → +1,
+    >200 m → +2; clamped to 1–5.
+
+    Examples
+    --------
+    >>> land_resource_grade(np.array([2.0, 10.0, 30.0]), np.array([2400.0, 3600.0, 2400.0]),
+    ...                     np.array([50.0, 150.0, 250.0])).tolist()
+    [1, 5, 5]
+    """
+    s = np.asarray(slope_deg, dtype="float64")
+    e = np.asarray(elevation_m, dtype="float64")
+    r = np.asarray(relief_m, dtype="float64")
+    grade = np.searchsorted([3.0, 8.0, 15.0, 25.0], s, side="left") + 1
+    grade = grade + ((e >= 3500) & (e < 5000)) + np.where(r > 200, 2, np.where(r >= 100, 1, 0))
+    grade = np.clip(grade, 1, 5)
+    grade = np.where(e >= 5000, 5, grade)
+    bad = np.isnan(s) | np.isnan(e) | np.isnan(r)
+    return np.where(bad, 0, grade).astype("uint8")
+
+
+# --------------------------------------------------------------------------- rasters
+
+
+@dataclass(frozen=True)
+class SuitabilityResult:
+    """Where the surface was written, the weights used, and summary figures."""
+
+    path: Path
+    weights: dict[str, float]
+    cells: int
+    masked_cells: int
+    mean_score: float
+
+
+def _open_aligned(paths: Mapping[str, Path]):
+    import rasterio
+
+    from landplan.core.errors import CRSError, DataSourceError
+
+    handles = {}
+    try:
+        for name, path in paths.items():
+            try:
+                handles[name] = rasterio.open(path)
+            except rasterio.errors.RasterioIOError as exc:
+                raise DataSourceError(
+                    f"cannot read raster {name!r} ({Path(path).name}): damaged or missing"
+                ) from exc
+        ref_name, ref = next(iter(handles.items()))
+        if ref.crs is None:
+            raise CRSError(f"raster {ref_name!r} has no CRS")
+        for name, ds in handles.items():
+            if ds.crs != ref.crs:
+                raise CRSError(
+                    f"raster {name!r} is in {ds.crs}, {ref_name!r} in {ref.crs}; warp them to one grid"
+                )
+            if ds.shape != ref.shape or not ds.transform.almost_equals(ref.transform):
+                raise LandplanError(
+                    f"raster {name!r} is not on the grid of {ref_name!r} (shape {ds.shape} vs {ref.shape}); "
+                    "resample it to the same grid first (e.g. gdalwarp -te ... -tr ...)"
+                )
+        return handles
+    except BaseException:
+        for ds in handles.values():
+            ds.close()
+        raise
+
+
+def _read(ds, window) -> np.ndarray:
+    band = ds.read(1, window=window, masked=True).astype("float64")
+    return band.filled(np.nan)
+
+
+def score_suitability(
+    config: SuitabilityConfig,
+    out_path: str | Path,
+    /,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    cog: bool = True,
+    cache_mb: int = GDAL_CACHE_MB,
+) -> SuitabilityResult:
+    """Write the suitability surface (float32, 0–100, nodata −9999) block by block.
+
+    Memory is bounded by the block size plus GDAL's block cache, capped at ``cache_mb``.
+    ``cog=False`` writes a tiled GeoTIFF instead of a Cloud-Optimised one (no overview pass).
+    """
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb * 1024 * 1024):
+        return _score(config, Path(out_path), on_progress, cog)
+
+
+def _score(config: SuitabilityConfig, out_path: Path, on_progress, cog: bool) -> SuitabilityResult:
+    import rasterio
+    from rasterio.windows import Window
+
+    weights = factor_weights(config)
+    paths = {f.name: f.raster for f in config.factors} | {
+        f"mask{i}": p for i, p in enumerate(config.masks)
+    }
+    handles = _open_aligned(paths)
+    tmp = out_path.with_name(f".{out_path.name}.tmp.tif")
+    ref = handles[config.factors[0].name]
+    profile = ref.profile | {
+        "driver": "GTiff",
+        "dtype": "float32",
+        "nodata": NODATA,
+        "count": 1,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+    }
+    total = sum_score = 0.0
+    cells = masked = 0
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            n_blocks = math.ceil(ref.height / BLOCK_ROWS)
+            for b in range(n_blocks):
+                window = Window(
+                    0, b * BLOCK_ROWS, ref.width, min(BLOCK_ROWS, ref.height - b * BLOCK_ROWS)
+                )
+                score = np.zeros((window.height, window.width))
+                for f in config.factors:
+                    score += weights[f.name] * rescale(_read(handles[f.name], window), f.rescale)
+                score *= 100.0
+                block_mask = np.zeros(score.shape, dtype=bool)
+                for i in range(len(config.masks)):
+                    m = _read(handles[f"mask{i}"], window)
+                    block_mask |= np.nan_to_num(m, nan=0.0) > 0
+                valid = ~np.isnan(score)
+                score[block_mask & valid] = 0.0
+                cells += int(valid.sum())
+                masked += int((block_mask & valid).sum())
+                sum_score += float(score[valid].sum())
+                dst.write(np.where(valid, score, NODATA).astype("float32"), 1, window=window)
+                if on_progress:
+                    on_progress(b + 1, n_blocks)
+        if cog:
+            _to_cog(tmp, out_path)
+        else:
+            os.replace(tmp, out_path)
+    finally:
+        for ds in handles.values():
+            ds.close()
+        tmp.unlink(missing_ok=True)
+    total = sum_score / cells if cells else float("nan")
+    return SuitabilityResult(out_path, weights, cells, masked, total)
+
+
+def _to_cog(src: Path, dst: Path) -> None:
+    import rasterio.shutil
+
+    tmp = dst.with_name(f".{dst.name}.cog.tmp")
+    rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE")
+    os.replace(tmp, dst)
+
+
+def load_config(path: str | Path, /) -> SuitabilityConfig:
+    """Read a suitability TOML (raster paths relative to it)."""
+    from landplan.core.tomlmodel import load_toml, validate_model
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read suitability config {path}: {exc}") from exc
+    data = load_toml(text, origin=path.name, error=PolicyError)
+    root = path.resolve().parent
+    for f in data.get("factors", []):
+        if "raster" in f:
+            f["raster"] = str(root / f["raster"])
+    data["masks"] = [str(root / m) for m in data.get("masks", [])]
+    return validate_model(SuitabilityConfig, data, origin=path.name, error=PolicyError)

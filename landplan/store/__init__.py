@@ -1,0 +1,1 @@
+"""The workspace model and its stores (GeoPackage directory, PostGIS), the transfer register and its audit log."""

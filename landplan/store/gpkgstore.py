@@ -1,0 +1,340 @@
+"""The embedded store served: a workspace directory (``workspace.gpkg`` + ``rasters/``).
+
+Queries use the GeoPackage's R*-tree through pyogrio's ``bbox`` and refine with exact
+``shapely.intersects`` so a bbox selects the same features as PostGIS ``ST_Intersects``.
+Feature pages are ordered by the id column (``parcel_id`` in code-point order, else ``fid``)
+and read by ``fid``, so paging is stable.  Tiles are encoded with ``mapbox_vector_tile``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from geopandas import GeoDataFrame
+from pyproj import CRS
+
+from landplan.core.errors import NotFoundError, WorkspaceError
+from landplan.core.features import (
+    TILE_COLUMNS,
+    bbox_polygon,
+    feature_json,
+    features_json,
+    filter_mask,
+    from_crs84_bbox,
+    thinning_step,
+    tile_bounds_3857,
+    to_crs84_bbox,
+)
+from landplan.store.protocol import CollectionInfo, FeaturePage
+from landplan.store.workspace import GpkgWorkspace
+
+HIDDEN_PREFIXES = ("register", "rtree_", "gpkg_")
+_FIELD_TYPES = {"int": "integer", "float": "number", "bool": "boolean"}
+
+
+def _json_type(dtype: str) -> str:
+    for key, name in _FIELD_TYPES.items():
+        if key in dtype:
+            return name
+    return "string"
+
+
+TILE_EXTENT = 4096
+
+
+def _to_tile_pixels(geoms: np.ndarray, bounds: tuple[float, float, float, float]) -> np.ndarray:
+    """Web Mercator geometries → integer tile pixels (y down), exterior rings clockwise on
+    screen, all vectorised (the encoder's per-feature quantising and winding were 90 % of
+    a dense tile's time)."""
+    minx, miny, maxx, maxy = bounds
+    sx, sy = TILE_EXTENT / (maxx - minx), TILE_EXTENT / (maxy - miny)
+
+    def scale(c: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.round((c[:, 0] - minx) * sx), np.round((maxy - c[:, 1]) * sy)])
+
+    pixels = shapely.transform(geoms, scale)
+    # y points down here, so the math-positive (counter-clockwise) ring is clockwise on screen
+    polygonal = shapely.get_type_id(pixels) >= 3
+    pixels[polygonal] = shapely.orient_polygons(pixels[polygonal], exterior_cw=False)
+    return pixels
+
+
+class GpkgStore:
+    """A :class:`landplan.store.protocol.ServiceStore` over a workspace directory."""
+
+    def __init__(self, path: str | Path, /) -> None:
+        self.workspace = GpkgWorkspace(path)
+        self.path = self.workspace.path
+        self.name = str(self.workspace.metadata().get("name") or self.path.name)
+        self._lock = threading.Lock()
+        self._cache: tuple[str, dict[str, CollectionInfo]] | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def gpkg(self) -> Path:
+        return self.workspace.gpkg
+
+    def token(self) -> str:
+        st = os.stat(self.gpkg)
+        return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+
+    def metadata(self) -> dict:
+        return self.workspace.metadata()
+
+    def crs(self) -> CRS:
+        return CRS.from_user_input(self.metadata()["crs"])
+
+    def policy_text(self) -> str | None:
+        p = self.path / "policy.toml"
+        return p.read_text(encoding="utf-8") if p.exists() else None
+
+    # ------------------------------------------------------------------ collections
+
+    def _infos(self) -> dict[str, CollectionInfo]:
+        token = self.token()
+        cache = self._cache
+        if cache is not None and cache[0] == token:
+            return cache[1]
+        with self._lock:
+            infos = {}
+            for name, _ in pyogrio.list_layers(self.gpkg):
+                if str(name).startswith(HIDDEN_PREFIXES):
+                    continue
+                infos[str(name)] = self._info(str(name))
+            self._cache = (token, infos)
+        return infos
+
+    def _info(self, name: str) -> CollectionInfo:
+        info = pyogrio.read_info(self.gpkg, layer=name, force_feature_count=True)
+        columns = {
+            str(f): _json_type(str(d)) for f, d in zip(info["fields"], info["dtypes"], strict=True)
+        }
+        gtype = info.get("geometry_type")
+        epsg, bbox = None, None
+        if gtype and info.get("crs"):
+            crs = CRS.from_user_input(info["crs"])
+            epsg = crs.to_epsg()
+            bounds = info.get("total_bounds")
+            if bounds is not None and info["features"] and np.all(np.isfinite(bounds)):
+                bbox = to_crs84_bbox(tuple(bounds), crs)
+        return CollectionInfo(
+            id=name,
+            title=name,
+            geometry_type=gtype if gtype else None,
+            storage_epsg=epsg,
+            bbox=bbox,
+            count=int(info["features"]),
+            columns=columns,
+            id_column="parcel_id" if "parcel_id" in columns else "fid",
+        )
+
+    def collections(self) -> list[CollectionInfo]:
+        return list(self._infos().values())
+
+    def collection(self, collection_id: str, /) -> CollectionInfo:
+        info = self._infos().get(collection_id)
+        if info is None:
+            raise NotFoundError(f"no collection {collection_id!r} in workspace {self.name!r}")
+        return info
+
+    # ------------------------------------------------------------------ features
+
+    def _layer_crs(self, info: CollectionInfo) -> CRS | None:
+        return CRS.from_epsg(info.storage_epsg) if info.storage_epsg else None
+
+    def _select(
+        self,
+        info: CollectionInfo,
+        bbox: tuple[float, float, float, float] | None,
+        filters: Mapping[str, str],
+    ) -> pd.DataFrame:
+        """fid + id column of every matching row, in page order."""
+        cols = sorted({c for c in (info.id_column, *filters) if c != "fid"})
+        kwargs: dict = {"columns": cols, "fid_as_index": True}
+        crs = self._layer_crs(info)
+        if info.geometry_type is None:
+            frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, read_geometry=False, **kwargs)
+        elif bbox is not None and crs is not None:
+            local = from_crs84_bbox(bbox, crs)
+            frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, bbox=local, **kwargs)
+            if len(frame):
+                region = bbox_polygon(bbox, crs)
+                geoms = frame.geometry.values
+                frame = frame[shapely.intersects(np.asarray(geoms), region)]
+        else:
+            frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, read_geometry=False, **kwargs)
+        frame = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+        if filters and len(frame):
+            frame = frame[filter_mask(frame, filters, info.columns)]
+        frame["fid"] = frame.index.astype("int64")
+        frame.index.name = None
+        key = info.id_column
+        return frame.sort_values(key, kind="stable") if key in frame else frame.sort_values("fid")
+
+    def _read_fids(self, info: CollectionInfo, fids: np.ndarray) -> pd.DataFrame:
+        if len(fids) == 0:
+            return pd.DataFrame()
+        frame = pyogrio.read_dataframe(
+            self.gpkg,
+            layer=info.id,
+            fids=np.asarray(fids, dtype="int64"),
+            fid_as_index=True,
+            read_geometry=info.geometry_type is not None,
+        )
+        return frame.loc[list(fids)]
+
+    def features(
+        self,
+        collection_id: str,
+        /,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        filters: Mapping[str, str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        out_epsg: int | None = None,
+        authority_axes: bool = True,
+    ) -> FeaturePage:
+        info = self.collection(collection_id)
+        matched = self._select(info, bbox, dict(filters or {}))
+        page = matched.iloc[offset : offset + limit]
+        rows = self._read_fids(info, page["fid"].to_numpy())
+        texts = features_json(rows, info, self._layer_crs(info), out_epsg, authority_axes)
+        return FeaturePage(texts, len(matched))
+
+    def feature(
+        self,
+        collection_id: str,
+        feature_id: str,
+        /,
+        *,
+        out_epsg: int | None = None,
+        authority_axes: bool = True,
+    ) -> str:
+        info = self.collection(collection_id)
+        if info.id_column == "fid":
+            try:
+                fids = np.array([int(feature_id)])
+            except ValueError:
+                fids = np.array([], dtype="int64")
+        else:
+            found = self._select(info, None, {info.id_column: feature_id})
+            fids = found["fid"].to_numpy()[:1]
+        try:
+            rows = self._read_fids(info, fids)
+        except (KeyError, pyogrio.errors.DataSourceError, pyogrio.errors.FeatureError):
+            rows = pd.DataFrame()
+        if len(rows) == 0:
+            raise NotFoundError(f"collection {collection_id!r} has no feature {feature_id!r}")
+        return feature_json(rows, info, self._layer_crs(info), out_epsg, authority_axes)
+
+    def tile(self, collection_id: str, z: int, x: int, y: int, /, columns=None) -> bytes:
+        import mapbox_vector_tile
+
+        info = self.collection(collection_id)
+        crs = self._layer_crs(info)
+        if info.geometry_type is None or crs is None:
+            raise NotFoundError(f"collection {collection_id!r} has no geometry to tile")
+        minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+        buf = (maxx - minx) * 64 / 4096
+        region_3857 = (minx - buf, miny - buf, maxx + buf, maxy + buf)
+        local = from_crs84_bbox(region_3857, crs, src=CRS.from_epsg(3857))
+        wanted = [c for c in (columns or TILE_COLUMNS) if c in info.columns]
+        frame = pyogrio.read_dataframe(
+            self.gpkg, layer=info.id, bbox=local, columns=wanted, fid_as_index=True
+        )
+        if not len(frame):
+            return b""
+        step = thinning_step(len(frame))
+        if step > 1:  # dense low-zoom tile: every k-th feature by fid (stable across tiles)
+            frame = frame[np.asarray(frame.index) % step == 0]
+        frame = frame.to_crs(3857)
+        geoms = shapely.clip_by_rect(frame.geometry.values, *region_3857)
+        keep = ~shapely.is_empty(geoms)
+        if not keep.any():
+            return b""
+        props = json.loads(
+            pd.DataFrame(frame[wanted])[keep].to_json(orient="records", double_precision=15)
+        )
+        pixels = _to_tile_pixels(geoms[keep], (minx, miny, maxx, maxy))
+        feats = [
+            {"geometry": g, "properties": {k: v for k, v in p.items() if v is not None}}
+            for g, p in zip(pixels, props, strict=True)
+            if not g.is_empty
+        ]
+        return mapbox_vector_tile.encode(
+            [{"name": collection_id, "features": feats}],
+            default_options={
+                "quantize_bounds": None,
+                "extents": TILE_EXTENT,
+                "y_coord_down": True,
+                "check_winding_order": False,
+            },
+        )
+
+    # ------------------------------------------------------------------ layers and files
+
+    def read_layer(self, name: str, /) -> GeoDataFrame | pd.DataFrame:
+        return self.workspace.read_layer(name)
+
+    def replace_layer(self, name: str, frame: GeoDataFrame | pd.DataFrame, /) -> None:
+        """Write ``name`` into a copy of ``workspace.gpkg`` and swap the copy in (one rename).
+
+        The register lock is held from the copy to the rename, so no register write is lost;
+        a crash at any point leaves the previous file intact (the copy is a stray temp file).
+        """
+        from landplan.store.register import freeze_register
+        from landplan.store.workspace import write_layer
+
+        temp = self.gpkg.with_name(
+            f".{self.gpkg.name}.upload-{os.getpid()}-{threading.get_ident()}"
+        )
+        try:
+            with freeze_register(self.gpkg):
+                shutil.copy2(self.gpkg, temp)
+                write_layer(temp, name, frame)
+                os.replace(temp, self.gpkg)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write layer {name!r} into {self.gpkg}: {exc}") from exc
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def save_scenario(self, name: str, geometry, evaluation, /) -> None:
+        from landplan.store.gpkg_scenarios import write_scenario
+
+        name = str(name).strip()
+        if not name:
+            raise WorkspaceError("a scenario needs a non-empty name")
+        write_scenario(
+            self.gpkg, name, geometry, self.crs(), evaluation.key_figures(), evaluation.to_json()
+        )
+
+    def replace_raster(self, name: str, source: Path, /) -> None:
+        """Copy ``source`` beside ``rasters/{name}.tif`` and rename it over (atomic)."""
+        folder = self.path / "rasters"
+        folder.mkdir(exist_ok=True)
+        temp = folder / f".{name}.tif.upload-{os.getpid()}-{threading.get_ident()}"
+        try:
+            shutil.copyfile(source, temp)
+            os.replace(temp, folder / f"{name}.tif")
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def register(self):
+        from landplan.store.register import Register
+
+        return Register(self.path)
+
+    def raster_path(self, name: str, /) -> Path | None:
+        p = self.path / "rasters" / f"{name}.tif"
+        return p if p.exists() else None

@@ -1,0 +1,371 @@
+"""The PostgreSQL schema of a PostGIS workspace: names, connections, DDL and migrations.
+
+One workspace is one PostgreSQL schema named after the workspace (``?workspace=NAME`` in the
+DSN, default ``landplan``).  Besides one table per layer it holds:
+
+``landplan_meta``     key/value text: ``schema_version``, ``workspace`` (the marker JSON of the
+                      GeoPackage workspace, verbatim), ``policy_toml``, ``data_version`` (bumped
+                      by every write, see :func:`bump_data_version`) and ``push_id``.
+``landplan_layers``   the catalogue of layers: ``name``, ``geometry_type`` (OGR name such as
+                      ``Polygon``; NULL for attribute tables), ``srid``, ``position`` (the order
+                      of the layers in ``workspace.gpkg``), ``features`` (count) and the extent
+                      in CRS84 degrees (``west``, ``south``, ``east``, ``north``), all written
+                      with the layer.
+``register``          the lifecycle register and ``register_audit`` its audit trail
+                      (:mod:`landplan.store.pgregister`), with the columns of :mod:`landplan.store.register`.
+``landplan_files``    other files of the workspace directory (``validation_report.json``,
+                      ``park_summary.csv`` ...) as bytes, so a pull gives them back.
+
+:data:`MIGRATIONS` are numbered steps; :func:`migrate` applies the missing ones in one
+transaction under an advisory lock, so two processes opening an old schema do not race.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from landplan.core.errors import DataSourceError, WorkspaceError
+from landplan.store.register import STATES
+
+try:  # psycopg is the optional ``landplan[postgis]`` dependency
+    import psycopg
+    from psycopg import sql
+except ImportError:  # pragma: no cover - checked when a store is opened
+    psycopg = None
+    sql = None
+
+DEFAULT_WORKSPACE = "landplan"
+#: schemas a workspace may never be called (PostgreSQL's own and PostGIS's)
+RESERVED = frozenset({"public", "information_schema", "topology", "tiger", "tiger_data"})
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")  # 48 characters leave room for staging suffixes
+MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: longer names would be truncated silently
+INTERNAL_TABLES = frozenset(
+    {"landplan_meta", "landplan_layers", "landplan_files", "register", "register_audit"}
+)
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def check_workspace_name(name: str, /) -> str:
+    """The schema name of workspace ``name``; refuse anything but ``[a-z_][a-z0-9_]*`` (≤ 48)."""
+    text = str(name)
+    if not _NAME.match(text) or text in RESERVED or text.startswith("pg_"):
+        raise WorkspaceError(
+            f"workspace name {text!r} is not allowed: use 1–48 lower-case letters, digits and "
+            "'_', starting with a letter (not public, pg_*, information_schema, topology, tiger)"
+        )
+    return text
+
+
+def check_layer_name(name: str, /) -> str:
+    """A layer name usable as a table name: ≤ 63 UTF-8 bytes, no NUL, not an internal table."""
+    text = str(name)
+    if (
+        not text
+        or "\x00" in text
+        or len(text.encode()) > MAX_IDENTIFIER_BYTES
+        or text in INTERNAL_TABLES
+        or text.startswith("_lp_")
+    ):
+        raise WorkspaceError(
+            f"layer name {text!r} cannot be stored in PostGIS: give 1–63 bytes, not one of "
+            f"{sorted(INTERNAL_TABLES)} and not starting with '_lp_'"
+        )
+    return text
+
+
+def check_column_name(name: str, /) -> str:
+    text = str(name)
+    if not text or "\x00" in text or len(text.encode()) > MAX_IDENTIFIER_BYTES:
+        raise WorkspaceError(
+            f"column name {text!r} cannot be stored in PostGIS (1–63 bytes, no NUL); rename it"
+        )
+    return text
+
+
+def split_dsn(dsn: str, /) -> tuple[str, str]:
+    """``(conninfo without ?workspace=, workspace name)``; the name defaults to ``landplan``."""
+    parts = urlsplit(str(dsn))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    names = [v for k, v in query if k == "workspace"]
+    rest = urlencode([(k, v) for k, v in query if k != "workspace"])
+    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
+    name = names[-1] if names else DEFAULT_WORKSPACE
+    return conninfo, check_workspace_name(name)
+
+
+def describe(conninfo: str, /) -> str:
+    """``host:port/dbname`` of a conninfo, without user or password (for messages)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "the given DSN"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '?')}"
+
+
+# ----------------------------------------------------------------------------- connections
+
+
+_POOLS: dict[tuple[int, str], object] = {}
+_POOLS_LOCK = threading.Lock()
+POOL_MAX = 16
+
+
+def _configure(conn) -> None:
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+
+
+def _open(conninfo: str, autocommit: bool):
+    try:
+        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataSourceError(
+            f"cannot connect to PostGIS at {describe(conninfo)}: {reason}"
+        ) from None
+
+
+def _pool(conninfo: str):
+    """This process's pool for ``conninfo`` (created after one direct connection succeeded,
+    so a wrong DSN fails at once with a clear message instead of a pool timeout)."""
+    key = (os.getpid(), conninfo)
+    pool = _POOLS.get(key)
+    if pool is not None:
+        return pool
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            from psycopg_pool import ConnectionPool
+
+            _open(conninfo, False).close()
+            _POOLS[key] = ConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=POOL_MAX,
+                kwargs={"connect_timeout": 10},
+                configure=_configure,
+                timeout=30,
+                open=True,
+                name=f"landplan-{describe(conninfo)}",
+            )
+        return _POOLS[key]
+
+
+@contextmanager
+def connect(conninfo: str, /, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """A connection in UTC for the block: committed at the end, rolled back on an error.
+
+    Transactional connections come from a per-process pool (``psycopg_pool``), so PostGIS's
+    per-connection PROJ set-up and the connection start are paid once, not per request;
+    ``autocommit`` connections (locks, DDL outside transactions) are opened and closed.
+    Connection failures become :class:`DataSourceError`, other database errors
+    :class:`WorkspaceError` carrying PostgreSQL's message (never the SQL text or password).
+    """
+    if psycopg is None:
+        raise DataSourceError("the PostGIS store needs psycopg: pip install 'landplan[postgis]'")
+    if autocommit:
+        conn = _open(conninfo, True)
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+            yield conn
+        except psycopg.Error as exc:
+            raise WorkspaceError(
+                f"PostGIS error: {exc.diag.message_primary or type(exc).__name__}"
+            ) from exc
+        finally:
+            conn.close()
+        return
+    from psycopg_pool import PoolTimeout
+
+    try:
+        borrowed = _pool(conninfo).connection()
+        conn = borrowed.__enter__()
+    except PoolTimeout:
+        raise DataSourceError(
+            f"no PostGIS connection to {describe(conninfo)} became free in 30 s"
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise DataSourceError(
+            f"cannot connect to PostGIS at {describe(conninfo)}: {type(exc).__name__}"
+        ) from None
+    try:
+        yield conn
+        conn.commit()
+    except psycopg.Error as exc:
+        _rollback(conn)
+        borrowed.__exit__(None, None, None)
+        message = exc.diag.message_primary or type(exc).__name__
+        raise WorkspaceError(f"PostGIS error: {message}") from exc
+    except BaseException:
+        _rollback(conn)
+        borrowed.__exit__(None, None, None)
+        raise
+    borrowed.__exit__(None, None, None)
+
+
+def _rollback(conn) -> None:
+    with suppress(psycopg.Error):
+        conn.rollback()
+
+
+def schema_exists(conn, schema: str, /) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    return row is not None
+
+
+def table_exists(conn, schema: str, table: str, /) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (schema, table)
+    ).fetchone()
+    return row is not None
+
+
+def lock_workspace(conn, schema: str, /) -> None:
+    """Transaction-level advisory lock on a workspace name (pushes and migrations wait on it)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("landplan:" + schema,))
+
+
+@contextmanager
+def shared_workspace_lock(conn, schema: str, /) -> Iterator[None]:
+    """Hold the workspace lock shared (session level) for the block: writers wait until it ends.
+
+    Taken and released in transactions of their own, so a REPEATABLE READ transaction inside
+    the block takes its snapshot after the lock was granted.
+    """
+    key = "landplan:" + schema
+    conn.execute("SELECT pg_advisory_lock_shared(hashtext(%s))", (key,))
+    conn.commit()
+    try:
+        yield
+        conn.commit()
+    finally:
+        _rollback(conn)
+        conn.execute("SELECT pg_advisory_unlock_shared(hashtext(%s))", (key,))
+        conn.commit()
+
+
+# ----------------------------------------------------------------------------- meta
+
+
+def get_meta(conn, schema: str, key: str, /) -> str | None:
+    row = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = %s").format(
+            sql.Identifier(schema, "landplan_meta")
+        ),
+        (key,),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(conn, schema: str, key: str, value: str, /) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        ).format(sql.Identifier(schema, "landplan_meta")),
+        (key, str(value)),
+    )
+
+
+def bump_data_version(conn, schema: str, /) -> None:
+    """Increment ``data_version`` inside the caller's transaction (visible with its data)."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET value = (value::bigint + 1)::text WHERE key = 'data_version'"
+        ).format(sql.Identifier(schema, "landplan_meta"))
+    )
+
+
+# ----------------------------------------------------------------------------- migrations
+
+_STATE_LIST = ", ".join(f"'{s}'" for s in STATES)
+
+
+def _v1_create(conn, schema: str) -> None:
+    """Version 1: meta, layer catalogue, register and its audit trail."""
+    ident = sql.Identifier(schema)
+    statements = [
+        "CREATE TABLE {s}.landplan_meta (key text PRIMARY KEY, value text NOT NULL)",
+        "CREATE TABLE {s}.landplan_layers (name text PRIMARY KEY, geometry_type text, "
+        "srid integer, position integer NOT NULL DEFAULT 0, features bigint NOT NULL DEFAULT 0, "
+        "west double precision, south double precision, east double precision, "
+        "north double precision)",
+        "CREATE TABLE {s}.register ("
+        " fid bigserial PRIMARY KEY,"
+        " parcel_id text NOT NULL UNIQUE,"
+        f" state text NOT NULL CHECK (state IN ({_STATE_LIST})),"
+        " version integer NOT NULL CHECK (version >= 1),"
+        " state_since date, contract_no text, transferred_on date,"
+        " agreed_start_date date, agreed_completion_date date,"
+        " land_price_wan double precision CHECK (land_price_wan >= 0),"
+        " committed text NOT NULL DEFAULT '{{}}',"
+        " started_on date, completed_on date,"
+        " developed_area_share double precision CHECK (developed_area_share BETWEEN 0 AND 1),"
+        " invested_share double precision CHECK (invested_share BETWEEN 0 AND 1),"
+        " halted_since date, note text,"
+        " updated_at timestamptz NOT NULL, updated_by text NOT NULL)",
+        "CREATE TABLE {s}.register_audit ("
+        " id bigserial PRIMARY KEY, parcel_id text NOT NULL, at timestamptz NOT NULL,"
+        " who text NOT NULL, action text NOT NULL, before json, after json)",
+    ]
+    for statement in statements:
+        conn.execute(sql.SQL(statement).format(s=ident))
+    for key, value in (("data_version", "0"), ("workspace", "{}")):
+        set_meta(conn, schema, key, value)
+
+
+def _v2_files(conn, schema: str) -> None:
+    """Version 2: the other files of the workspace directory; audit index by parcel."""
+    ident = sql.Identifier(schema)
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {s}.landplan_files (name text PRIMARY KEY, content bytea NOT NULL)"
+        ).format(s=ident)
+    )
+    conn.execute(
+        sql.SQL("CREATE INDEX register_audit_parcel ON {s}.register_audit (parcel_id)").format(
+            s=ident
+        )
+    )
+
+
+Migration = Callable[[object, str], None]
+#: (version, step): step ``n`` upgrades a schema at version ``n - 1`` to ``n``
+MIGRATIONS: tuple[tuple[int, Migration], ...] = ((1, _v1_create), (2, _v2_files))
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def schema_version(conn, schema: str, /) -> int:
+    """The version of a workspace schema; 0 when it has no ``landplan_meta`` yet."""
+    if not table_exists(conn, schema, "landplan_meta"):
+        return 0
+    value = get_meta(conn, schema, "schema_version")
+    return int(value) if value else 0
+
+
+def migrate(conn, schema: str, /, *, target: int = SCHEMA_VERSION) -> int:
+    """Create or upgrade ``schema`` step by step to ``target``, in the caller's transaction.
+
+    Returns the version found before.  A schema newer than this landplan is refused.
+    """
+    check_workspace_name(schema.split("__", 1)[0])
+    lock_workspace(conn, schema)
+    if not schema_exists(conn, schema):
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    found = schema_version(conn, schema)
+    if found > SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"workspace {schema} was written by a newer landplan (schema {found} > "
+            f"{SCHEMA_VERSION}); upgrade landplan"
+        )
+    for version, step in MIGRATIONS:
+        if found < version <= target:
+            step(conn, schema)
+            set_meta(conn, schema, "schema_version", str(version))
+    return found
