@@ -89,7 +89,7 @@ def evaluate(
     from rich.table import Table
 
     from landplan.core.errors import LandplanError
-    from landplan.indicators.check import mujun
+    from landplan.indicators import mujun
     from landplan.indicators.inputs import read_input_table
 
     try:

@@ -41,7 +41,7 @@ def push(
 ) -> None:
     """Store a workspace directory in PostGIS (one transaction; rasters to the raster root)."""
     from landplan.core.errors import LandplanError
-    from landplan.store.pgstore import push as push_workspace
+    from landplan.store.pgtransfer import push as push_workspace
 
     try:
         report = push_workspace(workspace, to, name=name, replace=replace)
@@ -63,7 +63,7 @@ def pull(
 ) -> None:
     """Write a PostGIS workspace back as a workspace directory (QGIS opens it as it is)."""
     from landplan.core.errors import LandplanError
-    from landplan.store.pgstore import pull as pull_workspace
+    from landplan.store.pgtransfer import pull as pull_workspace
 
     try:
         out = pull_workspace(dsn, to)

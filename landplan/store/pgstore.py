@@ -6,49 +6,45 @@ the workspace CRS with a GiST index (attribute tables have no ``geom``).  Whole 
 replaced atomically: loaded with ``COPY`` into a new table and swapped in (DROP + RENAME) in the
 same transaction, so readers see the old or the new layer, never a part.
 
-:func:`push` copies a GeoPackage workspace directory into a schema and :func:`pull` writes one
-back; the round trip keeps attribute values and types (through Arrow: ``int64`` / ``int32`` /
-``bool`` / ``float64`` / ``float32`` / ``string`` / ``date32``, NULLs), geometries (WKB), fids,
-the register with its audit trail, scenarios, the marker, ``policy.toml``, the other files of the
-directory and the rasters.  Rasters stay GeoTIFF files under the raster root
-(``LANDPLAN_RASTER_ROOT``, default ``~/.local/share/landplan/rasters``) in ``<workspace>/<name>.tif``.
+Layers travel with :mod:`landplan.store.pgcopy`; :mod:`landplan.store.pgtransfer` pushes a
+GeoPackage workspace directory into a schema and pulls one back.  Rasters stay GeoTIFF files under
+the raster root (``LANDPLAN_RASTER_ROOT``, default ``~/.local/share/landplan/rasters``) in
+``<workspace>/<name>.tif``.
 
 Coordinates in GeoJSON are rounded to 7 decimals for degrees (≈ 1 cm) and 3 for metres.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-import sqlite3
-import struct
 import threading
-import uuid
 from collections.abc import Mapping
-from contextlib import closing
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyogrio
 import shapely
 from geopandas import GeoDataFrame
 from pyproj import CRS
 
 from landplan.core.errors import CRSError, NotFoundError, WorkspaceError
 from landplan.core.features import TILE_COLUMNS, from_crs84_bbox, north_first, thinning_step
-from landplan.store.pgregister import PgRegister, audit_rows, insert_rows, register_rows
+from landplan.store.pgcopy import (
+    API_TYPES,
+    Layer,
+    copy_out,
+    frame_layer,
+    load_layer,
+    pg_columns,
+    table_frame,
+)
+from landplan.store.pgregister import PgRegister
 from landplan.store.pgschema import (
     SCHEMA_VERSION,
     bump_data_version,
-    check_column_name,
-    check_layer_name,
     check_workspace_name,
     connect,
     describe,
@@ -57,7 +53,6 @@ from landplan.store.pgschema import (
     migrate,
     schema_exists,
     set_meta,
-    shared_workspace_lock,
     split_dsn,
     sql,
 )
@@ -65,341 +60,10 @@ from landplan.store.pgschema import (
     schema_version as pgschema_version,
 )
 from landplan.store.protocol import CollectionInfo, FeaturePage
-from landplan.store.workspace import MARKER, GpkgWorkspace, staged_directory
 
 RASTER_ROOT_ENV = "LANDPLAN_RASTER_ROOT"
-#: layers of ``workspace.gpkg`` that are not copied as layers (the register has its own tables)
-REGISTER_TABLES = ("register", "register_audit", "register_meta")
-#: files of the workspace directory rebuilt on pull rather than stored
-REBUILT_FILES = ("workspace.gpkg", "results.gpkg", MARKER, "policy.toml")
 TILE_EXTENT = 4096
 TILE_BUFFER = 64
-COPY_BATCH_ROWS = 50_000
-
-# ----------------------------------------------------------------------------- types
-
-#: Arrow type → PostgreSQL column type
-_PG_TYPES = {
-    pa.int8(): "smallint",
-    pa.int16(): "smallint",
-    pa.int32(): "integer",
-    pa.int64(): "bigint",
-    pa.uint8(): "smallint",
-    pa.uint16(): "integer",
-    pa.uint32(): "bigint",
-    pa.bool_(): "boolean",
-    pa.float16(): "real",
-    pa.float32(): "real",
-    pa.float64(): "double precision",
-    pa.string(): "text",
-    pa.large_string(): "text",
-    pa.date32(): "date",
-    pa.date64(): "date",
-    pa.binary(): "bytea",
-    pa.large_binary(): "bytea",
-}
-#: PostgreSQL column type → Arrow type (the way back)
-_ARROW_TYPES = {
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "boolean": pa.bool_(),
-    "real": pa.float32(),
-    "double precision": pa.float64(),
-    "text": pa.string(),
-    "date": pa.date32(),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    "timestamp without time zone": pa.timestamp("us"),
-    "bytea": pa.binary(),
-}
-#: PostgreSQL column type → OGC API column type
-_API_TYPES = {
-    "smallint": "integer",
-    "integer": "integer",
-    "bigint": "integer",
-    "real": "number",
-    "double precision": "number",
-    "boolean": "boolean",
-}
-_TIMESTAMP_TEXT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-
-
-def _pg_type(name: str, arrow_type: pa.DataType) -> str:
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamptz" if arrow_type.tz else "timestamp"
-    if arrow_type in _PG_TYPES:
-        return _PG_TYPES[arrow_type]
-    if pa.types.is_null(arrow_type):  # a column with no value at all
-        return "text"
-    raise WorkspaceError(f"column {name!r} of type {arrow_type} cannot be stored in PostGIS")
-
-
-def _postgis_type(ogr_type: str | None) -> str:
-    """``MultiPolygon`` → ``MULTIPOLYGON``; ``Polygon Z`` → ``POLYGONZ``; unknown → ``GEOMETRY``."""
-    if not ogr_type or ogr_type.startswith("Unknown"):
-        return "GEOMETRY"
-    return ogr_type.replace(" ", "").upper()
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A layer as Arrow: ``table`` (``fid`` optional, attributes, ``geom`` as ISO WKB)."""
-
-    table: pa.Table
-    geometry_type: str | None  # OGR name (``Polygon``), None for attribute tables
-    srid: int | None
-
-
-# ----------------------------------------------------------------------------- COPY in and out
-
-
-def _column_defs(layer: Layer) -> sql.Composable:
-    defs = [sql.SQL("fid bigserial PRIMARY KEY")]
-    for field in layer.table.schema:
-        if field.name in ("fid", "geom"):
-            continue
-        name = check_column_name(field.name)
-        kind = _pg_type(name, field.type) + ("" if field.nullable else " NOT NULL")
-        defs.append(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)))
-    if layer.geometry_type is not None:
-        kind = _postgis_type(layer.geometry_type)
-        defs.append(sql.SQL(f"geom geometry({kind}, {int(layer.srid or 0)})"))
-    return sql.SQL(", ").join(defs)
-
-
-def _csv_ready(layer: Layer) -> pa.Table:
-    """The table as COPY wants it: geometry as EWKB hex (with the SRID), binary as ``\\x`` hex."""
-    table = layer.table
-    for i, field in enumerate(table.schema):
-        if field.name == "geom" and layer.geometry_type is not None:
-            text = _ewkb_hex(table.column(i).to_pylist(), int(layer.srid or 0))
-            table = table.set_column(i, "geom", pa.array(text, pa.string()))
-        elif pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            values = [None if v is None else "\\x" + v.hex() for v in table.column(i).to_pylist()]
-            table = table.set_column(i, field.name, pa.array(values, pa.string()))
-    return table
-
-
-def _ewkb_hex(wkbs: list[bytes | None], srid: int) -> list[str | None]:
-    """ISO WKB → hex EWKB carrying ``srid`` (what a ``geometry(type, srid)`` column accepts).
-
-    2-D little-endian WKB only needs the SRID flag and the SRID after its header (nested parts
-    stay as they are), which is much faster than a GEOS round trip; anything else goes
-    through shapely.
-    """
-    tag = struct.pack("<I", srid).hex()
-    out: list[str | None] = []
-    for wkb in wkbs:
-        if wkb is None:
-            out.append(None)
-            continue
-        kind = int.from_bytes(wkb[1:5], "little")
-        if wkb[0] == 1 and kind < 1000:
-            out.append("01" + struct.pack("<I", kind | 0x20000000).hex() + tag + wkb[5:].hex())
-        else:
-            geom = shapely.set_srid(shapely.from_wkb(wkb), srid)
-            out.append(shapely.to_wkb(geom, hex=True, include_srid=True, byte_order=1))
-    return out
-
-
-def _copy_in(conn, target: sql.Composable, layer: Layer) -> None:
-    """COPY ``layer`` into ``target`` as CSV (NULL = unquoted empty, "" = empty text)."""
-    table = _csv_ready(layer)
-    if table.num_rows == 0:
-        return
-    cols = sql.SQL(", ").join(sql.Identifier(n) for n in table.column_names)
-    query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(target, cols)
-    options = pacsv.WriteOptions(include_header=False)
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for batch in table.to_batches(max_chunksize=COPY_BATCH_ROWS):
-            buffer = io.BytesIO()
-            pacsv.write_csv(batch, buffer, options)
-            copy.write(buffer.getvalue())
-
-
-@dataclass(frozen=True)
-class Column:
-    """An attribute column of a layer table: name, PostgreSQL type, NOT NULL."""
-
-    name: str
-    kind: str
-    not_null: bool = False
-
-
-def _pg_columns(conn, schema: str, table: str) -> list[Column]:
-    """The attribute columns (not ``fid`` or ``geom``), in table order."""
-    rows = conn.execute(
-        "SELECT a.attname, format_type(a.atttypid, NULL), a.attnotnull FROM pg_attribute a "
-        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY a.attnum",
-        (schema, table),
-    ).fetchall()
-    return [Column(*row) for row in rows if row[0] not in ("fid", "geom")]
-
-
-def _export_term(column: Column) -> tuple[sql.Composable, pa.DataType]:
-    """The SELECT term of a column in COPY's CSV output and the Arrow type to parse it as."""
-    ident = sql.Identifier(column.name)
-    arrow = _ARROW_TYPES.get(column.kind)
-    if arrow is None:
-        raise WorkspaceError(f"column {column.name!r} has the unsupported type {column.kind}")
-    if column.kind == "bytea":
-        return sql.SQL("encode({}, 'hex')").format(ident), pa.string()
-    if column.kind.startswith("timestamp"):
-        return sql.SQL("to_char({}, {})").format(ident, sql.Literal(_TIMESTAMP_TEXT)), arrow
-    return ident, arrow
-
-
-def _read_csv(data: io.BytesIO, types: dict[str, pa.DataType]) -> pa.Table:
-    """COPY's CSV as Arrow: unquoted empty = NULL, ``""`` = empty text, ``t`` / ``f`` booleans."""
-    if data.tell() == 0:
-        return pa.table({n: pa.array([], t) for n, t in types.items()})
-    data.seek(0)
-    return pacsv.read_csv(
-        data,
-        read_options=pacsv.ReadOptions(column_names=list(types)),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    )
-
-
-def _copy_out(conn, schema: str, name: str, geometry: bool) -> pa.Table:
-    """The layer as Arrow (``fid``, attributes in their types, ``geom`` as ISO WKB), fid order.
-
-    NOT NULL columns come back as non-nullable Arrow fields.
-    """
-    columns = _pg_columns(conn, schema, name)
-    if geometry:
-        columns.append(Column("geom", "bytea"))
-    select, types = [sql.Identifier("fid")], {"fid": pa.int64()}
-    for column in columns:
-        term, types[column.name] = _export_term(column)
-        select.append(term)
-    if geometry:  # the last term: geometry as ISO WKB, hex-encoded
-        select[-1] = sql.SQL("encode(ST_AsBinary(geom), 'hex')")
-    query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY fid) TO STDOUT WITH (FORMAT csv)").format(
-        sql.SQL(", ").join(select), sql.Identifier(schema, name)
-    )
-    buffer = io.BytesIO()
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for chunk in copy:
-            buffer.write(chunk)
-    table = _read_csv(buffer, types)
-    fields = [pa.field("fid", pa.int64(), nullable=False)]
-    for i, column in enumerate(columns, start=1):
-        if column.kind == "bytea":
-            hexes = table.column(i).to_pylist()
-            raw = [None if h is None else bytes.fromhex(h) for h in hexes]
-            table = table.set_column(i, column.name, pa.array(raw, pa.binary()))
-        fields.append(pa.field(column.name, table.schema.field(i).type, not column.not_null))
-    return table.cast(pa.schema(fields))
-
-
-def _load_layer(conn, schema: str, name: str, layer: Layer, position: int | None = None) -> None:
-    """Write ``layer`` as table ``name`` inside the caller's transaction (new table, then swap)."""
-    check_layer_name(name)
-    tmp = f"_lp_tmp_{uuid.uuid4().hex[:12]}"
-    target = sql.Identifier(schema, tmp)
-    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, _column_defs(layer)))
-    _copy_in(conn, target, layer)
-    if "fid" in layer.table.column_names and layer.table.num_rows:
-        conn.execute(
-            sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'fid'), max(fid)) FROM {}").format(
-                target
-            ),
-            (target.as_string(conn),),
-        )
-    if layer.geometry_type is not None:
-        conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(target))
-    if "parcel_id" in layer.table.column_names:  # feature by id, and paging in id order
-        conn.execute(sql.SQL("CREATE INDEX ON {} (parcel_id, fid)").format(target))
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, name)))
-    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(name)))
-    _catalogue(conn, schema, name, layer, position)
-    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, name)))
-
-
-def _catalogue(conn, schema: str, name: str, layer: Layer, position: int | None) -> None:
-    """Record the layer, its feature count and its CRS84 extent (of the reprojected geometries)."""
-    extent = (
-        sql.SQL("ST_Extent(ST_Transform(geom, 4326))")
-        if layer.geometry_type is not None
-        else sql.SQL("NULL::box2d")
-    )
-    catalogue = sql.Identifier(schema, "landplan_layers")
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {cat} (name, geometry_type, srid, position, features, west, south, east, "
-            "north) SELECT %s, %s, %s, COALESCE(%s, (SELECT count(*) FROM {cat})), n, ST_XMin(e), "
-            "ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT count(*) AS n, {extent} AS e FROM "
-            "{table}) s ON CONFLICT (name) DO UPDATE SET geometry_type = excluded.geometry_type, "
-            "srid = excluded.srid, features = excluded.features, west = excluded.west, "
-            "south = excluded.south, east = excluded.east, north = excluded.north"
-        ).format(cat=catalogue, extent=extent, table=sql.Identifier(schema, name)),
-        (name, layer.geometry_type, layer.srid, position),
-    )
-
-
-# ----------------------------------------------------------------------------- frames ↔ Arrow
-
-
-def _frame_layer(frame: GeoDataFrame | pd.DataFrame, srid: int | None) -> Layer:
-    """A (Geo)DataFrame as a :class:`Layer` in the workspace CRS (``srid``)."""
-    if isinstance(frame, GeoDataFrame):
-        if frame.crs is None:
-            raise CRSError("the layer has no CRS; set it before storing it in the workspace")
-        if srid is not None and frame.crs.to_epsg() != srid:
-            frame = frame.to_crs(srid)
-        geoms = np.asarray(frame.geometry.values)
-        attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-        kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]).tolist())
-        names = {k: shapely.GeometryType(k).name for k in kinds}
-        geometry_type = _ogr_name(next(iter(names.values()))) if len(names) == 1 else "Unknown"
-        wkb = shapely.to_wkb(geoms, flavor="iso")
-        table = _arrow(attrs).append_column("geom", pa.array(list(wkb), pa.binary()))
-        return Layer(table, geometry_type, frame.crs.to_epsg())
-    return Layer(_arrow(pd.DataFrame(frame)), None, None)
-
-
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise WorkspaceError(f"the layer has a column PostGIS cannot store: {exc}") from None
-
-
-def _ogr_name(shapely_name: str) -> str:
-    """``MULTIPOLYGON`` (shapely's enum name) → ``MultiPolygon``."""
-    names = {
-        "POINT": "Point",
-        "LINESTRING": "LineString",
-        "LINEARRING": "LineString",
-        "POLYGON": "Polygon",
-        "MULTIPOINT": "MultiPoint",
-        "MULTILINESTRING": "MultiLineString",
-        "MULTIPOLYGON": "MultiPolygon",
-        "GEOMETRYCOLLECTION": "GeometryCollection",
-    }
-    return names.get(shapely_name, "Unknown")
-
-
-def _table_frame(table: pa.Table, srid: int | None, geometry: bool) -> GeoDataFrame | pd.DataFrame:
-    """Arrow → the frame ``pyogrio.read_dataframe`` would give (no fid; dates as datetime64)."""
-    attrs = table.drop_columns([c for c in ("fid", "geom") if c in table.column_names])
-    frame = attrs.to_pandas(date_as_object=False)
-    if not geometry:
-        return frame
-    geoms = shapely.from_wkb(np.asarray(table.column("geom").to_pylist(), dtype=object))
-    return GeoDataFrame(frame, geometry=geoms, crs=f"EPSG:{srid}" if srid else None)
-
 
 # ----------------------------------------------------------------------------- CRS helpers
 
@@ -552,7 +216,7 @@ class PgStore:
         return infos
 
     def _describe(self, conn, name, geometry_type, srid, count, *bounds) -> CollectionInfo:
-        columns = _pg_columns(conn, self.name, name)
+        columns = pg_columns(conn, self.name, name)
         names = [c.name for c in columns]
         return CollectionInfo(
             id=name,
@@ -561,7 +225,7 @@ class PgStore:
             storage_epsg=srid,
             bbox=None if bounds[0] is None else tuple(float(b) for b in bounds),
             count=int(count),
-            columns={c.name: _API_TYPES.get(c.kind, "string") for c in columns},
+            columns={c.name: API_TYPES.get(c.kind, "string") for c in columns},
             id_column="parcel_id" if "parcel_id" in names else "fid",
         )
 
@@ -761,7 +425,7 @@ class PgStore:
         """A layer in the workspace CRS (GeoDataFrame) or an attribute table (DataFrame)."""
         with connect(self.conninfo) as conn:
             layer = self._read(conn, name)
-        return _table_frame(layer.table, layer.srid, layer.geometry_type is not None)
+        return table_frame(layer.table, layer.srid, layer.geometry_type is not None)
 
     def _read(self, conn, name: str) -> Layer:
         row = conn.execute(
@@ -772,16 +436,16 @@ class PgStore:
         ).fetchone()
         if row is None:
             raise NotFoundError(f"workspace {self.name} has no layer {name!r}")
-        table = _copy_out(conn, self.name, name, row[0] is not None)
+        table = copy_out(conn, self.name, name, row[0] is not None)
         return Layer(table, row[0], row[1])
 
     def replace_layer(self, name: str, frame: GeoDataFrame | pd.DataFrame, /) -> None:
         """Replace (or add) a whole layer atomically; geometries are stored in the workspace CRS."""
-        srid = _workspace_srid(self.metadata())
-        layer = _frame_layer(frame, srid)
+        srid = workspace_srid(self.metadata())
+        layer = frame_layer(frame, srid)
         with connect(self.conninfo) as conn, conn.transaction():
             lock_workspace(conn, self.name)  # a pull reads the workspace as of before or after
-            _load_layer(conn, self.name, name, layer)
+            load_layer(conn, self.name, name, layer)
             bump_data_version(conn, self.name)
 
     def save_scenario(self, name: str, geometry, evaluation, /) -> None:
@@ -823,7 +487,6 @@ class PgStore:
 
     def replace_raster(self, name: str, source: Path, /) -> None:
         """Copy ``source`` to ``<raster root>/<workspace>/<name>.tif`` (temp file + rename)."""
-        import shutil
 
         folder = raster_root() / self.name
         folder.mkdir(parents=True, exist_ok=True)
@@ -848,7 +511,7 @@ class PgStore:
         return path if path.is_file() else None
 
 
-def _workspace_srid(meta: Mapping) -> int | None:
+def workspace_srid(meta: Mapping) -> int | None:
     crs = meta.get("crs")
     if not crs:
         return None
@@ -872,269 +535,3 @@ def _canonical(kind: str, value: str) -> str:
             text.lower(), text.lower()
         )
     return text
-
-
-# ----------------------------------------------------------------------------- push / pull
-
-
-@dataclass(frozen=True)
-class PushReport:
-    """What :func:`push` stored: the workspace name, layers, register rows and rasters."""
-
-    name: str
-    layers: tuple[str, ...]
-    register_rows: int
-    audit_rows: int
-    rasters: tuple[str, ...]
-    files: tuple[str, ...]
-
-
-def _default_name(workspace_dir: Path) -> str:
-    """A workspace name from a directory name: lower case, other characters → ``_``."""
-    text = "".join(c if c.isascii() and c.isalnum() else "_" for c in workspace_dir.name.lower())
-    text = text.strip("_") or "workspace"
-    return text if text[0].isalpha() else f"ws_{text}"[:48]
-
-
-def _read_gpkg_register(gpkg: Path) -> tuple[list[dict], list[dict]]:
-    """The register and audit rows of a GeoPackage workspace (empty lists when none)."""
-    from landplan.store.register import COLUMNS
-
-    with closing(sqlite3.connect(gpkg)) as conn:
-        conn.row_factory = sqlite3.Row
-        has = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "register" not in has:
-            return [], []
-        register = [
-            dict(r)
-            for r in conn.execute(f"SELECT fid, {', '.join(COLUMNS)} FROM register ORDER BY fid")
-        ]
-        audit = [
-            dict(r)
-            for r in conn.execute(
-                "SELECT id, parcel_id, at, who, action, before, after FROM register_audit ORDER BY id"
-            )
-        ]
-    return register, audit
-
-
-def _gpkg_layers(gpkg: Path) -> list[tuple[str, Layer]]:
-    """Every layer of ``workspace.gpkg`` but the register tables, as Arrow (fids kept)."""
-    out = []
-    for name, _ in pyogrio.list_layers(gpkg):
-        if name in REGISTER_TABLES:
-            continue
-        meta, table = pyogrio.read_arrow(gpkg, layer=name, return_fids=True)
-        geometry_type = meta.get("geometry_type")
-        srid = None
-        if geometry_type:
-            geom_name = meta.get("geometry_name") or "wkb_geometry"
-            i = table.column_names.index(geom_name)
-            # a plain binary column: the geoarrow extension metadata is not stored
-            table = table.set_column(i, pa.field("geom", pa.binary()), table.column(i))
-            srid = _workspace_srid(meta) or 0
-        out.append((str(name), Layer(table, geometry_type, srid)))
-    return out
-
-
-def _stage_rasters(source: Path, name: str) -> Path | None:
-    """Copy ``source/rasters/*.tif`` beside the raster root's ``name`` folder (not yet in place)."""
-    tifs = sorted((source / "rasters").glob("*.tif")) if (source / "rasters").is_dir() else []
-    if not tifs:
-        return None
-    root = raster_root()
-    root.mkdir(parents=True, exist_ok=True)
-    stage = root / f".{name}.staging-{uuid.uuid4().hex[:8]}"
-    stage.mkdir()
-    for tif in tifs:
-        shutil.copy2(tif, stage / tif.name)
-    return stage
-
-
-def _place_rasters(stage: Path | None, name: str) -> None:
-    """Swap the staged rasters in (after the database commit); no stage removes old rasters."""
-    target = raster_root() / name
-    old = target.parent / f".{name}.previous-{uuid.uuid4().hex[:8]}"
-    if target.exists():
-        target.rename(old)
-    if stage is not None:
-        stage.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def push(
-    workspace_dir: str | Path, dsn: str, /, *, name: str | None = None, replace: bool = False
-) -> PushReport:
-    """Copy a GeoPackage workspace directory into PostGIS, in one transaction.
-
-    The workspace is called ``name``, else the DSN's ``?workspace=``, else the directory name.
-    An existing workspace of that name is refused unless ``replace``; a replacement is built in
-    a staging schema and swapped in (DROP + RENAME) in the same transaction, so readers see the
-    old or the new workspace.  Rasters are copied to the raster root and swapped in after commit.
-    """
-    source = Path(workspace_dir)
-    ws = GpkgWorkspace(source)
-    ws.metadata()
-    conninfo, dsn_name = split_dsn(dsn)
-    if name is None:
-        name = dsn_name if "workspace=" in str(dsn) else _default_name(source.resolve())
-    name = check_workspace_name(name)
-    layers = _gpkg_layers(ws.gpkg)
-    register, audit = _read_gpkg_register(ws.gpkg)
-    files = {
-        p.name: p.read_bytes()
-        for p in sorted(source.iterdir())
-        if p.is_file() and p.name not in REBUILT_FILES and not p.name.startswith(".")
-    }
-    policy = source / "policy.toml"
-    rasters = _stage_rasters(source, name)
-    stage_schema = f"{name}__push_{uuid.uuid4().hex[:8]}"
-    try:
-        with connect(conninfo) as conn, conn.transaction():
-            lock_workspace(conn, name)
-            exists = schema_exists(conn, name)
-            if exists and not replace:
-                raise WorkspaceError(
-                    f"workspace {name!r} already exists at {describe(conninfo)}; "
-                    "give --replace to replace it or --name for another name"
-                )
-            migrate(conn, stage_schema)
-            set_meta(conn, stage_schema, "workspace", (source / MARKER).read_text(encoding="utf-8"))
-            set_meta(conn, stage_schema, "push_id", uuid.uuid4().hex[:12])
-            if policy.exists():
-                set_meta(conn, stage_schema, "policy_toml", policy.read_text(encoding="utf-8"))
-            for position, (layer_name, layer) in enumerate(layers):
-                _load_layer(conn, stage_schema, layer_name, layer, position)
-            insert_rows(conn, stage_schema, register, audit)
-            _store_files(conn, stage_schema, files)
-            if exists:
-                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
-            conn.execute(
-                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                    sql.Identifier(stage_schema), sql.Identifier(name)
-                )
-            )
-    except BaseException:
-        if rasters is not None:
-            shutil.rmtree(rasters, ignore_errors=True)
-        raise
-    _place_rasters(rasters, name)
-    return PushReport(
-        name=name,
-        layers=tuple(n for n, _ in layers),
-        register_rows=len(register),
-        audit_rows=len(audit),
-        rasters=tuple(sorted(p.stem for p in (raster_root() / name).glob("*.tif"))),
-        files=tuple(files),
-    )
-
-
-def _store_files(conn, schema: str, files: Mapping[str, bytes]) -> None:
-    query = sql.SQL("INSERT INTO {} (name, content) VALUES (%s, %s)").format(
-        sql.Identifier(schema, "landplan_files")
-    )
-    with conn.cursor() as cur:
-        cur.executemany(query, list(files.items()))
-
-
-def _write_gpkg_layer(gpkg: Path, name: str, layer: Layer) -> None:
-    """Write an Arrow layer (fids kept) into a GeoPackage."""
-    if layer.geometry_type is None:
-        pyogrio.write_arrow(layer.table, gpkg, layer=name, driver="GPKG")
-        return
-    pyogrio.write_arrow(
-        layer.table,
-        gpkg,
-        layer=name,
-        driver="GPKG",
-        geometry_name="geom",
-        geometry_type=layer.geometry_type,
-        crs=f"EPSG:{layer.srid}" if layer.srid else None,
-    )
-
-
-def _write_gpkg_register(gpkg: Path, register: list[dict], audit: list[dict]) -> None:
-    """The register tables as :class:`landplan.store.register.Register` creates them, rows and ids kept."""
-    from landplan.store.register import _connect, ensure_schema
-
-    conn = _connect(gpkg)
-    try:
-        ensure_schema(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        for table, rows in (("register", register), ("register_audit", audit)):
-            if rows:
-                cols = list(rows[0])
-                marks = ", ".join("?" for _ in cols)
-                conn.executemany(
-                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})",
-                    [[r[c] for c in cols] for r in rows],
-                )
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-
-
-def pull(dsn: str, workspace_dir: str | Path, /) -> Path:
-    """Write the PostGIS workspace of ``dsn`` as a GeoPackage workspace directory (atomically).
-
-    Everything is read in one REPEATABLE READ transaction (one consistent snapshot), under the
-    workspace's shared lock: pushes and layer replacements wait, and the snapshot is taken
-    after the ones before have committed (a snapshot older than a table swap would read the
-    new table as empty).
-    """
-    store = PgStore.from_dsn(dsn)
-    target = Path(workspace_dir)
-    with staged_directory(target) as stage:
-        gpkg = stage / "workspace.gpkg"
-        with connect(store.conninfo) as conn, shared_workspace_lock(conn, store.name):
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            marker = get_meta(conn, store.name, "workspace") or "{}"
-            policy = get_meta(conn, store.name, "policy_toml")
-            layers = {
-                n: store._read(conn, n)
-                for n, _, _ in conn.execute(store._catalog_query()).fetchall()
-            }
-            register = register_rows(conn, store.name)
-            audit = audit_rows(conn, store.name)
-            files = conn.execute(
-                sql.SQL("SELECT name, content FROM {}").format(store._table("landplan_files"))
-            ).fetchall()
-        for name, layer in layers.items():
-            _write_gpkg_layer(gpkg, name, layer)
-        if register or audit:
-            _write_gpkg_register(gpkg, register, audit)
-        for name in ("result_parcels", "park_summary"):
-            if name in layers:
-                layer = layers[name]
-                out = Layer(layer.table.drop_columns(["fid"]), layer.geometry_type, layer.srid)
-                _write_gpkg_layer(
-                    stage / "results.gpkg", "parcels" if name == "result_parcels" else name, out
-                )
-        for name, content in files:
-            (stage / name).write_bytes(bytes(content))
-        if policy is not None:
-            (stage / "policy.toml").write_text(policy, encoding="utf-8")
-        _pull_rasters(store.name, stage)
-        (stage / MARKER).write_text(marker, encoding="utf-8")
-    return target
-
-
-def _pull_rasters(name: str, stage: Path) -> None:
-    source = raster_root() / name
-    tifs = sorted(source.glob("*.tif")) if source.is_dir() else []
-    if tifs:
-        (stage / "rasters").mkdir()
-        for tif in tifs:
-            shutil.copy2(tif, stage / "rasters" / tif.name)
-
-
-def drop_workspace(dsn: str, /) -> bool:
-    """Remove a workspace (schema and rasters); False when there was none."""
-    conninfo, name = split_dsn(dsn)
-    with connect(conninfo) as conn, conn.transaction():
-        lock_workspace(conn, name)
-        if not schema_exists(conn, name):
-            return False
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
-    shutil.rmtree(raster_root() / name, ignore_errors=True)
-    return True

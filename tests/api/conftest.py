@@ -59,7 +59,7 @@ def store_spec(request, workspace_template, tmp_path_factory):
         shutil.copytree(workspace_template, path)
         yield str(path)
         return
-    from landplan.store.pgstore import drop_workspace, push
+    from landplan.store.pgtransfer import drop_workspace, push
 
     dsn = _pg_dsn()
     name = f"t{uuid.uuid4().hex[:10]}"

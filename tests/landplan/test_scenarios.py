@@ -18,6 +18,7 @@ from landplan.core.errors import NotFoundError
 from landplan.core.units import m2_to_mu
 from landplan.planning import scenarios
 from landplan.planning.scenarios import compare_scenarios, read_scenarios, save_scenario
+from landplan.store import gpkg_scenarios
 from landplan.store.workspace import GpkgWorkspace
 from tests.helpers import GK
 
@@ -73,7 +74,7 @@ def test_failure_mid_save_leaves_previous_scenarios(ws, monkeypatch):
         raise RuntimeError("disk full (simulated)")
 
     # fails after the DELETE and INSERT of "A", inside the transaction
-    monkeypatch.setattr(scenarios, "_update_extent", boom)
+    monkeypatch.setattr(gpkg_scenarios, "_update_extent", boom)
     with pytest.raises(RuntimeError, match="simulated"):
         save_scenario(ws, "A", gpd.GeoSeries([BOX_B], crs=GK))
     frame = read_scenarios(ws).set_index("name")
@@ -83,7 +84,7 @@ def test_failure_mid_save_leaves_previous_scenarios(ws, monkeypatch):
 
 
 def test_first_save_failing_leaves_no_table(ws, monkeypatch):
-    monkeypatch.setattr(scenarios, "_update_extent", lambda conn: 1 / 0)
+    monkeypatch.setattr(gpkg_scenarios, "_update_extent", lambda conn: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         save_scenario(ws, "A", gpd.GeoSeries([BOX_A], crs=GK))
     assert "scenarios" not in _layers(ws)

@@ -68,7 +68,7 @@ def test_workspace_dir_source_and_format_from_suffix(tiny_workspace, tmp_path):
 def test_bad_format_and_missing_font(inputs, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="'png' or 'pdf'"):
         export_static(inputs, tmp_path / "map.svg")
-    monkeypatch.setattr("maps.export.CJK_FONTS", ("No Such Font CJK",))
+    monkeypatch.setattr("landplan.maps.export.CJK_FONTS", ("No Such Font CJK",))
     with pytest.raises(FontError, match="fonts-noto-cjk"):
         export_static(inputs, tmp_path / "map.png")
     assert list(tmp_path.iterdir()) == []

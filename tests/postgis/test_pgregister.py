@@ -18,7 +18,8 @@ from tests.landplan.test_register import make_workspace
 psycopg = pytest.importorskip("psycopg")
 
 from landplan.store.pgregister import PgRegister  # noqa: E402
-from landplan.store.pgstore import PgStore, drop_workspace  # noqa: E402
+from landplan.store.pgstore import PgStore  # noqa: E402
+from landplan.store.pgtransfer import drop_workspace  # noqa: E402
 
 pytestmark = pytest.mark.postgis
 

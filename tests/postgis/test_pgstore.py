@@ -25,7 +25,8 @@ from landplan.store.workspace import GpkgWorkspace
 psycopg = pytest.importorskip("psycopg")
 
 from landplan.store import pgschema  # noqa: E402
-from landplan.store.pgstore import PgStore, drop_workspace, push  # noqa: E402
+from landplan.store.pgstore import PgStore  # noqa: E402
+from landplan.store.pgtransfer import drop_workspace, push  # noqa: E402
 
 pytestmark = pytest.mark.postgis
 

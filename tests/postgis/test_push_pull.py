@@ -25,7 +25,8 @@ from tests.postgis.test_pgstore import build_sample_workspace, raster_root  # no
 psycopg = pytest.importorskip("psycopg")
 
 from landplan.store import pgschema  # noqa: E402
-from landplan.store.pgstore import PgStore, drop_workspace, pull, push  # noqa: E402
+from landplan.store.pgstore import PgStore  # noqa: E402
+from landplan.store.pgtransfer import drop_workspace, pull, push  # noqa: E402
 
 pytestmark = pytest.mark.postgis
 
