@@ -13,10 +13,39 @@ from landplan.core.crs import require_projected
 from landplan.core.policy import Policy
 
 
+def segments(features: np.ndarray, /) -> np.ndarray:
+    """Lines cut into their two-point segments; points and polygons kept whole.
+
+    The nearest-feature search on an STRtree only narrows down when the indexed boxes are
+    small: a few 40 km power lines give a handful of boxes that each cover the whole area.
+    The distance to a line is the least distance to its segments, so the answer is unchanged.
+
+    Examples
+    --------
+    >>> segs = segments(np.array([shapely.LineString([(0, 0), (1, 0), (1, 1)])]))
+    >>> [s.wkt for s in segs]
+    ['LINESTRING (0 0, 1 0)', 'LINESTRING (1 0, 1 1)']
+    """
+    parts = shapely.get_parts(shapely.get_parts(np.asarray(features, dtype=object)))
+    parts = parts[~(shapely.is_missing(parts) | shapely.is_empty(parts))]
+    is_line = np.isin(shapely.get_type_id(parts), (1, 2))  # LineString, LinearRing
+    coords, owner = shapely.get_coordinates(parts[is_line], return_index=True)
+    same = owner[1:] == owner[:-1]
+    pairs = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+    return np.concatenate([parts[~is_line], shapely.linestrings(pairs)])
+
+
 def nearest_distance_m(parcels: np.ndarray, features: np.ndarray, /) -> np.ndarray:
-    """Distance (m) from each parcel to the nearest feature; NaN for empty parcels or no features."""
+    """Distance (m) from each parcel to the nearest feature; NaN for empty parcels or no features.
+
+    Lines are searched by their two-point segments (:func:`segments`): the same distances,
+    about ten times faster on long lines.  No ``max_distance`` bound is used: a parcel beyond
+    the policy's ``connectable_m`` still reports how far the network is (需外延 … m), and a
+    bounded first pass measured no faster.
+    """
+    parcels = np.asarray(parcels, dtype=object)
     out = np.full(len(parcels), np.nan)
-    features = features[~(shapely.is_missing(features) | shapely.is_empty(features))]
+    features = segments(features)
     if len(features) == 0 or len(parcels) == 0:
         return out
     tree = shapely.STRtree(features)
@@ -26,7 +55,11 @@ def nearest_distance_m(parcels: np.ndarray, features: np.ndarray, /) -> np.ndarr
 
 
 def network_distances(
-    parcels: GeoDataFrame | GeoSeries, networks: GeoDataFrame | None, /, *, kinds: Sequence[str]
+    parcels: GeoDataFrame | GeoSeries,
+    networks: GeoDataFrame | None,
+    /,
+    *,
+    kinds: Sequence[str],
 ) -> pd.DataFrame:
     """Columns ``dist_<kind>_m`` (built) and ``dist_planned_<kind>_m`` for every kind.
 

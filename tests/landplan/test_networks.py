@@ -41,3 +41,52 @@ def test_empty_parcel_has_no_distance(three_parcels):
     d = network_distances(parcels, nets, kinds=["road"])
     assert np.isnan(d["dist_road_m"].iat[0])
     assert d["dist_road_m"].iat[1] == pytest.approx(np.hypot(100, 10))
+
+
+def _random_layers(seed: int):
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 5000, (300, 2))
+    parcels = list(shapely.buffer(shapely.points(centres), rng.uniform(5, 60, 300), quad_segs=2))
+    parcels += [shapely.Polygon(), None, shapely.MultiPolygon(parcels[:2])]
+    lines = [
+        shapely.LineString(
+            np.cumsum(rng.normal(0, 400, (int(rng.integers(2, 60)), 2)), axis=0) + 2500
+        )
+        for _ in range(12)
+    ]
+    feats = [
+        *lines,
+        shapely.MultiLineString(lines[:2]),
+        shapely.LinearRing([(100, 100), (300, 100), (300, 300)]),
+        shapely.Point(4000, 4000),
+        shapely.Point(10, 4900).buffer(30),
+        shapely.GeometryCollection([shapely.Point(2000, 10), lines[3]]),
+        shapely.LineString(),
+        None,
+    ]
+    return np.array(parcels, dtype=object), np.array(feats, dtype=object)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_segment_search_gives_the_brute_force_distances(seed):
+    from landplan.analysis.networks import nearest_distance_m, segments
+
+    parcels, feats = _random_layers(seed)
+    got = nearest_distance_m(parcels, feats)
+    ok = ~(shapely.is_missing(feats) | shapely.is_empty(feats))
+    real = ~(shapely.is_missing(parcels) | shapely.is_empty(parcels))
+    brute = np.full(len(parcels), np.nan)
+    brute[real] = shapely.distance(parcels[real][:, None], feats[ok][None, :]).min(axis=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(brute))
+    np.testing.assert_allclose(got[real], brute[real], rtol=0, atol=1e-9)
+    assert (
+        shapely.get_num_coordinates(segments(feats)[shapely.get_type_id(segments(feats)) == 1]) == 2
+    ).all()
+
+
+def test_no_features_gives_nan():
+    from landplan.analysis.networks import nearest_distance_m
+
+    parcels, _ = _random_layers(4)
+    assert np.isnan(nearest_distance_m(parcels, np.array([], dtype=object))).all()
+    assert np.isnan(nearest_distance_m(parcels, np.array([None, shapely.LineString()]))).all()
