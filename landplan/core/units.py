@@ -2,8 +2,8 @@
 
 1 亩 = 10000/15 m², so m² → 亩 is × 3/2000 exactly; 1 ha = 15 亩.
 Ellipsoidal areas are on the CGCS2000 ellipsoid (GRS80 parameters: a = 6378137 m,
-1/f = 298.257222101), computed with :class:`pyproj.Geod` after densifying edges in
-the projected CRS so that long straight (projected) edges follow their true path.
+1/f = 298.257222101), after densifying edges in the projected CRS so that long straight
+(projected) edges follow their true path; they agree with :class:`pyproj.Geod` within 0.01 m².
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import numpy as np
 import shapely
 from geopandas import GeoDataFrame, GeoSeries
 from pyproj import CRS, Geod, Transformer
+from pyproj.crs import ProjectedCRS
+from pyproj.crs.coordinate_operation import LambertAzimuthalEqualAreaConversion
 
 from landplan.core.crs import require_projected
 
@@ -58,15 +60,51 @@ def planar_area_m2(geoms: GeoSeries | GeoDataFrame, /) -> np.ndarray:
     return shapely.area(np.asarray(geoms.geometry.values)).astype("float64")
 
 
+def equal_area_crs(lon: float, lat: float, /) -> CRS:
+    """Lambert azimuthal equal-area on the CGCS2000 ellipsoid, centred at ``lon``, ``lat`` (degrees)."""
+    return ProjectedCRS(
+        conversion=LambertAzimuthalEqualAreaConversion(
+            latitude_natural_origin=round(lat, 6), longitude_natural_origin=round(lon, 6)
+        ),
+        geodetic_crs=CGCS2000_GEOGRAPHIC,
+        name="CGCS2000 / Lambert azimuthal equal-area (landplan area check)",
+    )
+
+
 def ellipsoidal_area_m2(
     geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float = DENSIFY_M
 ) -> np.ndarray:
     """Area on the CGCS2000 ellipsoid in m², the figure the land survey reports.
 
-    Edges are densified to ``densify_m`` in the projected CRS, the vertices are
-    transformed to CGCS2000 geographic coordinates, and each polygon's geodesic
-    area is taken with :meth:`pyproj.Geod.geometry_area_perimeter`.
+    Edges are densified to ``densify_m`` in the projected CRS, every vertex of every polygon is
+    transformed at once into a Lambert azimuthal equal-area projection of the CGCS2000
+    ellipsoid centred on the data, and the planar areas are taken
+    there (vectorised).  That projection preserves ellipsoidal area exactly; the only
+    difference from :meth:`pyproj.Geod.geometry_area_perimeter` on the same vertices is
+    between a geodesic and the projection's straight line over each ≤ ``densify_m`` edge,
+    below 1e-6 m² per parcel (tests check 0.01 m² against ``Geod`` per polygon).
     """
+    require_projected(geoms, what="ellipsoidal area")
+    values = np.asarray(geoms.geometry.values, dtype=object)
+    out = np.zeros(len(values), dtype="float64")
+    real = ~(shapely.is_missing(values) | shapely.is_empty(values))
+    if not real.any():
+        return out
+    dense = shapely.segmentize(values[real], densify_m)
+    to_geo = Transformer.from_crs(geoms.crs, CGCS2000_GEOGRAPHIC, always_xy=True)
+    x0, y0, x1, y1 = shapely.total_bounds(dense)
+    lon, lat = to_geo.transform((x0 + x1) / 2.0, (y0 + y1) / 2.0)
+    to_ea = Transformer.from_crs(geoms.crs, equal_area_crs(lon, lat), always_xy=True)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(to_ea.transform(xy[:, 0], xy[:, 1]))
+
+    out[real] = shapely.area(shapely.transform(dense, project))
+    return out
+
+
+def geod_area_m2(geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float = DENSIFY_M) -> np.ndarray:
+    """The reference for :func:`ellipsoidal_area_m2`: one ``pyproj.Geod`` call per polygon (slow)."""
     require_projected(geoms, what="ellipsoidal area")
     values = np.asarray(geoms.geometry.values)
     dense = shapely.orient_polygons(shapely.segmentize(values, densify_m), exterior_cw=False)

@@ -99,3 +99,30 @@ def test_ellipsoidal_area_handles_holes_multiparts_and_empties():
 def test_ellipsoidal_area_is_positive_and_close_to_planar_near_the_cm(w, h):
     s = gpd.GeoSeries([shapely.box(500_000, 2_977_000, 500_000 + w, 2_977_000 + h)], crs=4542)
     assert ellipsoidal_area_m2(s)[0] == pytest.approx(w * h, rel=1e-5)
+
+
+@pytest.mark.parametrize("lon", [97.6, 99.0, 100.45, 117.3])
+def test_vectorised_ellipsoidal_area_agrees_with_geod_per_polygon(lon):
+    """Random parcels, holes and multi-parts over 100 km, near the CM and the zone edge."""
+    from landplan.core.units import geod_area_m2
+
+    crs = gk_zone_crs(lon)
+    c = gpd.GeoSeries.from_xy([lon], [31.0], crs=4490).to_crs(crs)
+    rng = np.random.default_rng(int(lon * 10))
+    x = rng.uniform(c.x.iat[0] - 50_000, c.x.iat[0] + 50_000, 300)
+    y = rng.uniform(c.y.iat[0] - 50_000, c.y.iat[0] + 50_000, 300)
+    r = rng.uniform(5, 2_000, 300)
+    geoms = shapely.buffer(shapely.points(x, y), r, quad_segs=int(rng.integers(1, 8)))
+    geoms[::7] = shapely.difference(
+        geoms[::7], shapely.buffer(shapely.points(x, y)[::7], r[::7] / 3)
+    )
+    geoms[1::11] = shapely.multipolygons(
+        [
+            [g, shapely.box(a + 3 * s, b, a + 4 * s, b + s)]
+            for g, a, b, s in zip(geoms[1::11], x[1::11], y[1::11], r[1::11], strict=True)
+        ]
+    )
+    s = gpd.GeoSeries([*geoms, shapely.Polygon(), None], crs=crs)
+    got, ref = ellipsoidal_area_m2(s), geod_area_m2(s)
+    assert np.abs(got - ref).max() <= 0.01
+    assert got[-1] == got[-2] == 0.0
