@@ -23,9 +23,12 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ),
     ("workspace", "workspace", "Copy workspaces between a directory and PostGIS (push / pull)."),
     ("maps_cmd", "assets", "Leaflet assets for offline maps: install from npm (verified), status."),
+    ("efficiency", "efficiency", "The land-efficiency loop: reclaim / reallocate, park ranking."),
 )
 #: modules whose ``COMMANDS`` become top-level commands
-TOP_LEVEL: tuple[str, ...] = ("rasters", "costs", "suit", "unlock", "serve", "maps_cmd")
+TOP_LEVEL: tuple[str, ...] = (
+    "rasters", "costs", "suit", "unlock", "plan", "match", "serve", "maps_cmd",
+)  # fmt: skip
 
 
 def _import(module: str):
