@@ -1,6 +1,8 @@
 """The ``landplan`` command.  The composition root: it may import ``maps`` (lazily).
 
-Exit codes: 0 success, 2 bad input (the message says what to fix), 1 unexpected error.
+Exit codes: 0 success, 2 the input could not be used (the message says what and how to fix it).
+``analyze``, ``demo`` and ``validate`` never show a traceback: an unexpected failure is reported
+in one line naming the manifest (``LANDPLAN_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def _run_with_progress(
                 )
             step("writing")
             GpkgWorkspace(out).write_result(
-                result, extras={"map.html": _map_writer(result, lang=lang)}
+                result, extras={"map.html": _map_writer(result, lang=lang)}, lang=lang
             )
         bar.update(task, completed=len(STEPS), description="done")
     _print_summary(console, result, out.resolve())
@@ -168,6 +170,31 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+def _guarded(run, what: str) -> None:
+    """Run ``run()``; a LandplanError or any unexpected failure becomes one line and exit code 2."""
+    import os
+
+    from landplan.core.errors import LandplanError
+
+    try:
+        run()
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except LandplanError as exc:
+        _fail(exc)
+    except Exception as exc:  # a failure no check foresaw: still no traceback for the user
+        if os.environ.get("LANDPLAN_DEBUG"):
+            raise
+        typer.secho(
+            f"error: {what} failed unexpectedly ({type(exc).__name__}: {exc}); nothing was written. "
+            "Run `landplan validate` on the manifest; if it passes, please report this "
+            "(LANDPLAN_DEBUG=1 shows the traceback)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 @app.command()
 def analyze(
     manifest: Annotated[
@@ -179,65 +206,87 @@ def analyze(
     policy: Annotated[
         str | None, typer.Option(help="policy profile: a TOML path or a shipped name")
     ] = None,
-    lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    lang: Annotated[str, typer.Option(help="first language of the map and tables: zh or en")] = "zh",
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
     """Available land and transfer verdicts for the files a manifest names."""
-    from landplan.core.errors import LandplanError
-
-    try:
-        _run_with_progress(manifest, out, policy, lang=lang, scheduler=scheduler, workers=workers)
-    except LandplanError as exc:
-        _fail(exc)
+    _guarded(
+        lambda: _run_with_progress(
+            manifest, out, policy, lang=lang, scheduler=scheduler, workers=workers
+        ),
+        f"analysing {manifest}",
+    )
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="workspace directory to write")],
     seed: Annotated[int, typer.Option(help="seed of the sample generator")] = 2025,
-    lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    lang: Annotated[str, typer.Option(help="first language of the map and tables: zh or en")] = "zh",
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
     """Generate the Lijiang sample park and run the whole analysis on it."""
-    from landplan.core.errors import LandplanError
     from landplan.data.sample import generate_sample
 
     out = out.resolve()
     inputs_dir = out.parent / f"{out.name}-inputs"
-    try:
+
+    def run() -> None:
         manifest = generate_sample(inputs_dir, seed=seed)
         typer.echo(f"sample inputs 示例数据: {inputs_dir}")
         _run_with_progress(manifest, out, None, lang=lang, scheduler=scheduler, workers=workers)
-    except LandplanError as exc:
-        _fail(exc)
+
+    _guarded(run, "the demo")
 
 
 @app.command()
 def validate(
     manifest: Annotated[Path, typer.Argument(help="manifest TOML")],
+    policy: Annotated[
+        str | None,
+        typer.Option(help="policy profile (decides which network kinds are required)"),
+    ] = None,
 ) -> None:
-    """Check every input layer and print what is wrong and what would be repaired (writes nothing)."""
+    """Check everything analyze reads (layers, extents, DEM) and print the findings (writes nothing)."""
+    _guarded(lambda: _validate(manifest, policy), f"validating {manifest}")
+
+
+def _validate(manifest: Path, policy_name: str | None) -> None:
     from rich.table import Table
 
     from landplan.analysis.pipeline import load_inputs
-    from landplan.core.errors import LandplanError
+    from landplan.core.policy import load_policy
     from landplan.io.manifest import load_manifest
 
-    try:
-        inputs = load_inputs(load_manifest(manifest))
-    except LandplanError as exc:
-        _fail(exc)
+    policy = load_policy(policy_name)
+    m = load_manifest(manifest)
+    inputs = load_inputs(m)
     table = Table(title=f"validation · workspace CRS {inputs.crs.to_string()}")
     for col in ("layer", "features", "encoding", "code", "severity", "message"):
         table.add_column(col)
     for r in inputs.reports:
+        n = "-" if r.role == "dem" else str(r.n_features)
+        enc = "-" if r.role == "dem" else str(r.encoding)
         if not r.issues:
-            table.add_row(r.name, str(r.n_features), str(r.encoding), "-", "ok", "")
+            table.add_row(r.name, n, enc, "-", "ok", "")
         for i in r.issues:
-            table.add_row(r.name, str(r.n_features), str(r.encoding), i.code, i.severity, i.message)
-    _console().print(table)
+            table.add_row(r.name, n, enc, i.code, i.severity, i.message)
+    console = _console()
+    console.print(table)
+    given = {e.kind for e in m.networks}
+    missing = [k for k in policy.required_networks() if k not in given]
+    if missing:
+        labels = ", ".join(
+            f"{k} ({policy.networks[k].label_zh} {policy.networks[k].label_en})" for k in missing
+        )
+        console.print(
+            f"missing required network layers 缺少必需的管网图层: {labels}; every parcel will carry "
+            "NETWORK_DATA_NOT_PROVIDED:<kind> (数据未提供) until a [[networks]] entry names them"
+        )
+    if m.dem is None:
+        console.print("no DEM 未提供高程: slope, suitability and earthwork are not computed")
 
 
 def _register_groups() -> None:

@@ -34,6 +34,7 @@ from landplan.core.features import (
     tile_bounds_3857,
     to_crs84_bbox,
 )
+from landplan.store.cql2_frame import filter_mask as cql_mask
 from landplan.store.protocol import CollectionInfo, FeaturePage
 from landplan.store.workspace import GpkgWorkspace
 
@@ -66,6 +67,18 @@ def _to_tile_pixels(geoms: np.ndarray, bounds: tuple[float, float, float, float]
     polygonal = shapely.get_type_id(pixels) >= 3
     pixels[polygonal] = shapely.orient_polygons(pixels[polygonal], exterior_cw=False)
     return pixels
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class GpkgStore:
@@ -157,11 +170,18 @@ class GpkgStore:
         info: CollectionInfo,
         bbox: tuple[float, float, float, float] | None,
         filters: Mapping[str, str],
+        cql=None,
     ) -> pd.DataFrame:
-        """fid + id column of every matching row, in page order."""
-        cols = sorted({c for c in (info.id_column, *filters) if c != "fid"})
+        """fid + id column of every matching row, in page order.
+
+        ``cql`` is a checked :class:`landplan.store.cql2.Filter`, evaluated vectorised with
+        SQL's three-valued logic (:mod:`landplan.store.cql2_frame`).
+        """
+        used = set(cql.used) if cql is not None else set()
+        cols = sorted({c for c in (info.id_column, *filters, *used) if c != "fid"})
         kwargs: dict = {"columns": cols, "fid_as_index": True}
         crs = self._layer_crs(info)
+        spatial = cql is not None and cql.spatial
         if info.geometry_type is None:
             frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, read_geometry=False, **kwargs)
         elif bbox is not None and crs is not None:
@@ -172,10 +192,16 @@ class GpkgStore:
                 geoms = frame.geometry.values
                 frame = frame[shapely.intersects(np.asarray(geoms), region)]
         else:
-            frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, read_geometry=False, **kwargs)
+            frame = pyogrio.read_dataframe(
+                self.gpkg, layer=info.id, read_geometry=spatial, **kwargs
+            )
+        if spatial and len(frame):
+            frame = frame[cql_mask(cql.tree, frame, crs)]
         frame = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
         if filters and len(frame):
             frame = frame[filter_mask(frame, filters, info.columns)]
+        if cql is not None and not spatial and len(frame):
+            frame = frame[cql_mask(cql.tree, frame, crs)]
         frame["fid"] = frame.index.astype("int64")
         frame.index.name = None
         key = info.id_column
@@ -204,9 +230,10 @@ class GpkgStore:
         offset: int = 0,
         out_epsg: int | None = None,
         authority_axes: bool = True,
+        cql=None,
     ) -> FeaturePage:
         info = self.collection(collection_id)
-        matched = self._select(info, bbox, dict(filters or {}))
+        matched = self._select(info, bbox, dict(filters or {}), cql)
         page = matched.iloc[offset : offset + limit]
         rows = self._read_fids(info, page["fid"].to_numpy())
         texts = features_json(rows, info, self._layer_crs(info), out_epsg, authority_axes)
@@ -223,10 +250,9 @@ class GpkgStore:
     ) -> str:
         info = self.collection(collection_id)
         if info.id_column == "fid":
-            try:
-                fids = np.array([int(feature_id)])
-            except ValueError:
-                fids = np.array([], dtype="int64")
+            digits = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
+            fid = int(feature_id) if digits else -1
+            fids = np.array([fid] if 0 <= fid < 2**63 else [], dtype="int64")
         else:
             found = self._select(info, None, {info.id_column: feature_id})
             fids = found["fid"].to_numpy()[:1]
@@ -293,7 +319,7 @@ class GpkgStore:
         The register lock is held from the copy to the rename, so no register write is lost;
         a crash at any point leaves the previous file intact (the copy is a stray temp file).
         """
-        from landplan.store.register import freeze_register
+        from landplan.store.register_sqlite import freeze_register
         from landplan.store.workspace import write_layer
 
         temp = self.gpkg.with_name(
@@ -329,6 +355,20 @@ class GpkgStore:
             os.replace(temp, folder / f"{name}.tif")
         finally:
             temp.unlink(missing_ok=True)
+
+    def clear_orphans(self) -> list[Path]:
+        """Remove temp copies left by a process killed during ``replace_layer`` /
+        ``replace_raster`` (``.workspace.gpkg.upload-<pid>-<tid>``); a live writer's stay."""
+        removed = []
+        for temp in [
+            *self.path.glob(f".{self.gpkg.name}.upload-*"),
+            *(self.path / "rasters").glob(".*.tif.upload-*"),
+        ]:
+            pid = temp.name.rsplit(".upload-", 1)[1].split("-", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                temp.unlink(missing_ok=True)
+                removed.append(temp)
+        return removed
 
     def register(self):
         from landplan.store.register import Register

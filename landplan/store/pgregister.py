@@ -1,11 +1,11 @@
-"""The lifecycle register in a PostGIS workspace: the semantics of :class:`landplan.store.register.Register`.
+"""Register storage in a PostGIS workspace, composed into :class:`landplan.store.register.Register`.
 
 The tables ``register`` and ``register_audit`` of the workspace schema have the columns of the
 GeoPackage register (dates as ``date``, ``updated_at`` / ``at`` as ``timestamptz``, ``before`` /
 ``after`` as ``json``, which keeps the JSON text as written).  Values are returned exactly as
 :class:`~landplan.store.register.Register` returns them: dates as ``YYYY-MM-DD`` text, times as
 ``2025-01-31T08:15:02.123Z`` (UTC, milliseconds), ``committed`` as JSON text in
-:meth:`PgRegister.entries` and decoded in :meth:`PgRegister.get`.
+``entries`` and decoded in ``get``.
 
 Every change is one transaction (READ COMMITTED): the row is read without a lock, the
 version checked, and ``UPDATE ... WHERE parcel_id = %s AND version = %s`` written; when another
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 
-from landplan.core.errors import ConflictError, RegisterError, StateError
+from landplan.core.errors import ConflictError, RegisterError
 from landplan.store.pgschema import (
     bump_data_version,
     connect,
@@ -30,14 +30,8 @@ from landplan.store.pgschema import (
     sql,
     table_exists,
 )
-from landplan.store.register import (
-    COLUMNS,
-    DATE_FIELDS,
-    STATES,
-    Register,
-    check_not_blocked,
-    utc_now,
-)
+from landplan.store.register import Register
+from landplan.store.register_schema import COLUMNS, DATE_FIELDS, NO_RESULTS, utc_now
 
 #: timestamptz → the text form of :func:`landplan.store.register.utc_now`
 TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
@@ -108,10 +102,13 @@ def _dicts(cursor) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class PgRegister(Register):
-    """The lifecycle register of one PostGIS workspace: :class:`Register`'s record / update /
-    log_check / idle / check_output over PostgreSQL storage primitives (pooled connections,
-    thread-safe)."""
+def PgRegister(conninfo: str, schema: str, /) -> Register:  # noqa: N802  (reads as a class)
+    """The lifecycle register of one PostGIS workspace (the rules of :class:`Register`)."""
+    return Register(PgRegisterStorage(conninfo, schema))
+
+
+class PgRegisterStorage:
+    """The register's storage primitives over PostgreSQL (pooled connections, thread-safe)."""
 
     def __init__(self, conninfo: str, schema: str, /) -> None:
         self.conninfo = conninfo
@@ -121,13 +118,13 @@ class PgRegister(Register):
         return sql.Identifier(self.schema, name)
 
     @contextmanager
-    def _write(self) -> Iterator[psycopg.Connection]:
+    def transaction(self) -> Iterator[psycopg.Connection]:
         """One transaction: commit on success, roll back on any error (nothing half-written)."""
         with connect(self.conninfo) as conn, conn.transaction():
             yield conn
             bump_data_version(conn, self.schema)
 
-    def _row(self, conn, parcel_id: str) -> dict | None:
+    def row(self, conn, parcel_id: str) -> dict | None:
         query = sql.SQL("SELECT {} FROM {} WHERE parcel_id = %s").format(
             _select_list(COLUMNS), self._table()
         )
@@ -136,18 +133,11 @@ class PgRegister(Register):
 
     # ------------------------------------------------------------------ reading
 
-    def get(self, parcel_id: str, /) -> dict | None:
-        """The register row of a parcel (``committed`` decoded), or ``None``."""
+    def read_row(self, parcel_id: str) -> dict | None:
         with connect(self.conninfo) as conn:
-            row = self._row(conn, str(parcel_id))
-        if row is not None:
-            row["committed"] = json.loads(row["committed"] or "{}")
-        return row
+            return self.row(conn, parcel_id)
 
-    def entries(self, *, state: str | None = None) -> pd.DataFrame:
-        """Every register row (``committed`` as JSON text), optionally of one state."""
-        if state is not None and state not in STATES:
-            raise RegisterError(f"unknown state {state!r}; states: {', '.join(STATES)}")
+    def entries(self, state: str | None) -> pd.DataFrame:
         query = sql.SQL("SELECT {} FROM {}").format(_select_list(COLUMNS), self._table())
         params: tuple = ()
         if state is not None:
@@ -156,8 +146,7 @@ class PgRegister(Register):
             rows = conn.execute(query + sql.SQL(" ORDER BY parcel_id"), params).fetchall()
         return pd.DataFrame.from_records(rows, columns=list(COLUMNS), coerce_float=True)
 
-    def audit(self, *, parcel_id: str | None = None) -> pd.DataFrame:
-        """The audit trail, oldest first, optionally of one parcel."""
+    def audit(self, parcel_id: str | None) -> pd.DataFrame:
         with connect(self.conninfo) as conn:
             rows = audit_rows(conn, self.schema, parcel_id=parcel_id)
         return pd.DataFrame.from_records(
@@ -174,7 +163,7 @@ class PgRegister(Register):
         ).fetchall()
         return {r[0] for r in rows}
 
-    def _require_parcel(self, conn, parcel_id: str) -> None:
+    def require_parcel(self, conn, parcel_id: str) -> None:
         for layer in ("result_parcels", "parcels"):
             if table_exists(conn, self.schema, layer):
                 query = sql.SQL("SELECT 1 FROM {} WHERE parcel_id = %s LIMIT 1").format(
@@ -188,23 +177,19 @@ class PgRegister(Register):
                 )
         raise RegisterError(f"workspace {self.schema} has no result_parcels or parcels layer")
 
-    def _require_ready(self, conn, parcel_id: str) -> None:
-        """``ready`` needs a transfer verdict without any block reason (as in ``Register``)."""
+    def verdict(self, conn, parcel_id: str):
+        """``(transferable, reason_codes, reasons)`` of the parcel, None, or ``NO_RESULTS``."""
         if not table_exists(conn, self.schema, "result_parcels"):
-            raise StateError(
-                f"parcel {parcel_id}: no transfer verdict in the workspace; run `landplan analyze` first",
-                requested="ready",
-            )
+            return NO_RESULTS
         query = sql.SQL(
             "SELECT transferable, reason_codes, reasons FROM {} WHERE parcel_id = %s"
         ).format(self._table("result_parcels"))
         r = conn.execute(query, (parcel_id,)).fetchone()
-        if r is not None:
-            check_not_blocked(parcel_id, r[0], r[1], r[2])
+        return None if r is None else tuple(r)
 
     # ------------------------------------------------------------------ writing
 
-    def _store(self, conn, new: dict, current: dict | None) -> None:
+    def store(self, conn, new: dict, current: dict | None) -> None:
         """INSERT a new row, or UPDATE guarded by the version read (0 rows → ConflictError)."""
         if current is None:
             query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -218,7 +203,7 @@ class PgRegister(Register):
             except psycopg.errors.UniqueViolation as exc:
                 raise ConflictError(
                     f"parcel {new['parcel_id']} was registered by someone else first",
-                    current=self._row(conn, new["parcel_id"]),
+                    current=self.row(conn, new["parcel_id"]),
                 ) from exc
             return
         cols = [c for c in COLUMNS if c != "parcel_id"]
@@ -230,14 +215,14 @@ class PgRegister(Register):
             query, [*(new[c] for c in cols), new["parcel_id"], current["version"]]
         ).rowcount
         if n != 1:
-            now = self._row(conn, new["parcel_id"])
+            now = self.row(conn, new["parcel_id"])
             raise ConflictError(
                 f"parcel {new['parcel_id']} changed under this write (now version "
                 f"{now['version'] if now else '?'}); re-read and retry",
                 current=now,
             )
 
-    def _write_audit(self, conn, parcel_id: str, who: str, action: str, before, after) -> None:
+    def write_audit(self, conn, parcel_id: str, who: str, action: str, before, after) -> None:
         """Insert the audit row (inside the caller's transaction)."""
         conn.execute(
             sql.SQL(

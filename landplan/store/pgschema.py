@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from landplan.core.errors import DataSourceError, WorkspaceError
-from landplan.store.register import STATES
+from landplan.store.register_schema import STATES
 
 try:  # psycopg is the optional ``landplan[postgis]`` dependency
     import psycopg

@@ -60,6 +60,7 @@ from landplan.store.pgschema import (
     schema_version as pgschema_version,
 )
 from landplan.store.protocol import CollectionInfo, FeaturePage
+from landplan.store.register import Register
 
 RASTER_ROOT_ENV = "LANDPLAN_RASTER_ROOT"
 TILE_EXTENT = 4096
@@ -316,8 +317,10 @@ class PgStore:
         offset: int = 0,
         out_epsg: int | None = None,
         authority_axes: bool = True,
+        cql=None,
     ) -> FeaturePage:
-        """A page of features as GeoJSON text; ``bbox`` in CRS84, ordered by the id column."""
+        """A page of features as GeoJSON text; ``bbox`` in CRS84, ordered by the id column;
+        ``cql`` a checked :class:`landplan.store.cql2.Filter` (bound parameters only)."""
         info = self.collection(collection_id)
         terms, params = self._filter_where(info, filters or {})
         if bbox is not None:
@@ -326,6 +329,12 @@ class PgStore:
                 return FeaturePage([], 0)
             terms.append(found[0])
             params.extend(found[1])
+        if cql is not None:
+            from landplan.store.cql2_sql import where_sql
+
+            term, cql_params = where_sql(cql.tree, srid=info.storage_epsg)
+            terms.append(term)
+            params.extend(cql_params)
         where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(terms) if terms else sql.SQL("")
         order = sql.SQL(" ORDER BY t.{}, t.fid").format(sql.Identifier(info.id_column))
         rows_sql = sql.SQL("SELECT * FROM {} t").format(self._table(info.id)) + where
@@ -500,7 +509,7 @@ class PgStore:
             bump_data_version(conn, self.name)
             conn.commit()
 
-    def register(self) -> PgRegister:
+    def register(self) -> Register:
         return PgRegister(self.conninfo, self.name)
 
     def raster_path(self, name: str, /) -> Path | None:

@@ -64,7 +64,7 @@ def _default_name(workspace_dir: Path) -> str:
 
 def _read_gpkg_register(gpkg: Path) -> tuple[list[dict], list[dict]]:
     """The register and audit rows of a GeoPackage workspace (empty lists when none)."""
-    from landplan.store.register import COLUMNS
+    from landplan.store.register_schema import COLUMNS
 
     with closing(sqlite3.connect(gpkg)) as conn:
         conn.row_factory = sqlite3.Row
@@ -129,7 +129,13 @@ def _place_rasters(stage: Path | None, name: str) -> None:
 
 
 def push(
-    workspace_dir: str | Path, dsn: str, /, *, name: str | None = None, replace: bool = False
+    workspace_dir: str | Path,
+    dsn: str,
+    /,
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    carry: bool = False,
 ) -> PushReport:
     """Copy a GeoPackage workspace directory into PostGIS, in one transaction.
 
@@ -137,6 +143,8 @@ def push(
     An existing workspace of that name is refused unless ``replace``; a replacement is built in
     a staging schema and swapped in (DROP + RENAME) in the same transaction, so readers see the
     old or the new workspace.  Rasters are copied to the raster root and swapped in after commit.
+    With ``carry`` (a re-analysis written into PostGIS) the register, its audit trail and the saved
+    scenarios of the workspace being replaced are kept when the pushed directory has none.
     """
     source = Path(workspace_dir)
     ws = GpkgWorkspace(source)
@@ -173,6 +181,10 @@ def push(
                 load_layer(conn, stage_schema, layer_name, layer, position)
             insert_rows(conn, stage_schema, register, audit)
             _store_files(conn, stage_schema, files)
+            if exists and carry:
+                _carry_tables(
+                    conn, name, stage_schema, keep_scenarios="scenarios" not in dict(layers)
+                )
             if exists:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
             conn.execute(
@@ -193,6 +205,30 @@ def push(
         rasters=tuple(sorted(p.stem for p in (raster_root() / name).glob("*.tif"))),
         files=tuple(files),
     )
+
+
+def _carry_tables(conn, old: str, new: str, /, *, keep_scenarios: bool) -> None:
+    """Copy the register tables (and the scenarios layer) of schema ``old`` into ``new``."""
+    for table in REGISTER_TABLES:
+        target = sql.Identifier(new, table)
+        if conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0]:
+            continue  # the pushed directory brought its own register
+        conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, sql.Identifier(old, table))
+        )
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'scenarios'",
+        (old,),
+    ).fetchone()
+    if keep_scenarios and found:
+        for statement in (  # a plain copy: no default may point into the schema being dropped
+            "CREATE TABLE {new}.scenarios AS SELECT * FROM {old}.scenarios",
+            "INSERT INTO {new}.landplan_layers SELECT * FROM {old}.landplan_layers "
+            "WHERE name = 'scenarios'",
+        ):
+            conn.execute(
+                sql.SQL(statement).format(new=sql.Identifier(new), old=sql.Identifier(old))
+            )
 
 
 def _store_files(conn, schema: str, files: Mapping[str, bytes]) -> None:
@@ -221,7 +257,7 @@ def _write_gpkg_layer(gpkg: Path, name: str, layer: Layer) -> None:
 
 def _write_gpkg_register(gpkg: Path, register: list[dict], audit: list[dict]) -> None:
     """The register tables as :class:`landplan.store.register.Register` creates them, rows and ids kept."""
-    from landplan.store.register import _connect, ensure_schema
+    from landplan.store.register_sqlite import _connect, ensure_schema
 
     conn = _connect(gpkg)
     try:

@@ -1,7 +1,9 @@
 """The parcel lifecycle register: 规划 → 具备供地条件 → 挂牌 → 出让 → 动工 → 竣工 → 达产, or 闲置 / 收回.
 
-The register lives in the workspace's ``workspace.gpkg`` (an SQLite file) as two
-GeoPackage attribute tables, so QGIS lists them beside the layers:
+:class:`Register` holds the lifecycle rules and the write flow; it is composed with a storage
+object, one per store: :class:`landplan.store.register_sqlite.SqliteRegisterStorage` (the
+workspace's ``workspace.gpkg``) or :class:`landplan.store.pgregister.PgRegisterStorage` (PostGIS).
+Both keep two tables, so QGIS lists them beside the layers:
 
 ``register``        one row per parcel: ``state``, ``version``, the contract (约定动工/竣工日期,
                     ``land_price_wan``, ``committed`` indicators as JSON) and the progress
@@ -21,24 +23,13 @@ DOMAIN.md §1.5 and §11; periods are counted as 《民法典》 第二百零一
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from landplan.core.errors import (
-    ConflictError,
-    DataSourceError,
-    RegisterError,
-    StateError,
-    WorkspaceError,
-)
+from landplan.core.errors import ConflictError, RegisterError, StateError
 from landplan.store.lifecycle_rules import (
     DEFAULT_LOWER_IS_BETTER,
     OutputCheck,
@@ -46,148 +37,22 @@ from landplan.store.lifecycle_rules import (
     parse_date,
     verify_output,
 )
-
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0
-
-STATES: tuple[str, ...] = (
-    "planned",  # 规划储备
-    "ready",  # 具备供地条件 (净地, 三通一平)
-    "listed",  # 挂牌 / 招拍挂公告
-    "transferred",  # 已出让 (合同签订)
-    "started",  # 已动工
-    "completed",  # 已竣工
-    "output_verified",  # 达产复核通过
-    "idle",  # 闲置 (认定)
-    "reclaimed",  # 已收回
+from landplan.store.register_schema import *  # noqa: F403  (the states and fields are part of this API)
+from landplan.store.register_schema import (
+    COLUMNS,
+    CONTRACT_FIELDS,
+    DATE_FIELDS,
+    EVENT_FIELD,
+    NO_RESULTS,
+    REQUIRED,
+    SETTABLE,
+    SHARE_FIELDS,
+    STATE_ZH,
+    STATES,
+    TRANSITIONS,
+    utc_now,
 )
-STATE_ZH = dict(
-    zip(
-        STATES,
-        (
-            "规划储备",
-            "具备供地条件",
-            "已挂牌",
-            "已出让",
-            "已动工",
-            "已竣工",
-            "已达产",
-            "闲置",
-            "已收回",
-        ),
-        strict=True,
-    )
-)
-#: the only transitions ``record`` accepts: current state → allowed next states
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "planned": ("ready",),
-    "ready": ("listed", "planned"),  # back to planned when a prerequisite lapses
-    "listed": ("transferred", "ready"),  # 流拍: back to ready
-    "transferred": ("started", "idle"),
-    "started": ("completed", "idle"),
-    "completed": ("output_verified",),
-    "output_verified": (),
-    "idle": ("started", "reclaimed"),  # 动工 after 处置, or 无偿收回
-    "reclaimed": ("planned",),  # back into the land reserve; contract and progress cleared
-}
-SUPPLIED_STATES = ("transferred", "started", "completed", "output_verified", "idle")
-BUILT_STATES = ("completed", "output_verified")
-
-DATE_FIELDS = (
-    "transferred_on",
-    "agreed_start_date",
-    "agreed_completion_date",
-    "started_on",
-    "completed_on",
-    "halted_since",
-)
-SHARE_FIELDS = ("developed_area_share", "invested_share")
-SETTABLE = (
-    "contract_no",
-    *DATE_FIELDS,
-    "land_price_wan",
-    "committed",
-    *SHARE_FIELDS,
-    "note",
-)
-#: fields a row must hold once it reaches the state
-REQUIRED = {"transferred": ("agreed_start_date", "agreed_completion_date", "land_price_wan")}
-#: the date field an event sets (from ``on``) unless the caller gives it
-EVENT_FIELD = {
-    "transferred": "transferred_on",
-    "started": "started_on",
-    "completed": "completed_on",
-}
-CONTRACT_FIELDS = tuple(f for f in SETTABLE if f != "note")
-
-_STATE_LIST = ", ".join(f"'{s}'" for s in STATES)
-DDL = f"""
-CREATE TABLE IF NOT EXISTS register_meta (
-  fid INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS register (
-  fid INTEGER PRIMARY KEY AUTOINCREMENT,
-  parcel_id TEXT NOT NULL UNIQUE,
-  state TEXT NOT NULL CHECK (state IN ({_STATE_LIST})),
-  version INTEGER NOT NULL CHECK (version >= 1),
-  state_since DATE,
-  contract_no TEXT,
-  transferred_on DATE,
-  agreed_start_date DATE,
-  agreed_completion_date DATE,
-  land_price_wan REAL CHECK (land_price_wan >= 0),
-  committed TEXT NOT NULL DEFAULT '{{}}',
-  started_on DATE,
-  completed_on DATE,
-  developed_area_share REAL CHECK (developed_area_share BETWEEN 0 AND 1),
-  invested_share REAL CHECK (invested_share BETWEEN 0 AND 1),
-  halted_since DATE,
-  note TEXT,
-  updated_at DATETIME NOT NULL,
-  updated_by TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS register_audit (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  parcel_id TEXT NOT NULL,
-  at DATETIME NOT NULL,
-  who TEXT NOT NULL,
-  action TEXT NOT NULL,
-  before TEXT,
-  after TEXT);
-CREATE INDEX IF NOT EXISTS register_audit_parcel ON register_audit (parcel_id);
-"""
-TABLES = {
-    "register": "地块全生命周期登记 parcel lifecycle register",
-    "register_audit": "登记变更记录 register audit trail",
-    "register_meta": "登记表结构版本 register schema version",
-}
-COLUMNS = (
-    "parcel_id",
-    "state",
-    "version",
-    "state_since",
-    "contract_no",
-    "transferred_on",
-    "agreed_start_date",
-    "agreed_completion_date",
-    "land_price_wan",
-    "committed",
-    "started_on",
-    "completed_on",
-    "developed_area_share",
-    "invested_share",
-    "halted_since",
-    "note",
-    "updated_at",
-    "updated_by",
-)
-
-
-# ----------------------------------------------------------------------------- values
-
-
-def utc_now() -> str:
-    """UTC time in the GeoPackage DATETIME form (``2025-01-31T08:15:02.123Z``)."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+from landplan.store.register_sqlite import carry_register, freeze_register  # noqa: F401
 
 
 def _clean(name: str, value):
@@ -239,196 +104,7 @@ def _check_row(row: Mapping, state: str) -> None:
         )
 
 
-# ----------------------------------------------------------------------------- SQLite
-
-
-def _connect(path: Path, timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-    return conn
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _has_table(conn: sqlite3.Connection, name: str, schema: str = "main") -> bool:
-    sql = f"SELECT 1 FROM {schema}.sqlite_master WHERE type IN ('table','view') AND name = ?"
-    return conn.execute(sql, (name,)).fetchone() is not None
-
-
-def ensure_schema(conn: sqlite3.Connection, /) -> None:
-    """Create (or migrate) the register tables and list them in ``gpkg_contents`` as ``attributes``."""
-    if not _has_table(conn, "gpkg_contents"):
-        raise WorkspaceError("the file is not a GeoPackage (no gpkg_contents table)")
-    if _has_table(conn, "register_meta"):
-        row = conn.execute(
-            "SELECT value FROM register_meta WHERE key = 'register_schema_version'"
-        ).fetchone()
-        found = int(row[0]) if row else 0
-        if found > SCHEMA_VERSION:
-            raise WorkspaceError(
-                f"the register was written by a newer landplan (schema {found} > {SCHEMA_VERSION}); "
-                "upgrade landplan"
-            )
-        if found == SCHEMA_VERSION:
-            return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in DDL.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        # future migrations: ``if found < 2: ALTER TABLE ...`` here, before the version bump
-        for table, description in TABLES.items():
-            conn.execute(
-                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
-                "description, last_change, srs_id) VALUES (?, 'attributes', ?, ?, ?, 0)",
-                (table, table, description, utc_now()),
-            )
-        conn.execute(
-            "INSERT INTO register_meta (key, value) VALUES ('register_schema_version', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(SCHEMA_VERSION),),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _row(conn: sqlite3.Connection, parcel_id: str) -> dict | None:
-    cols = ", ".join(COLUMNS)
-    r = conn.execute(f"SELECT {cols} FROM register WHERE parcel_id = ?", (parcel_id,)).fetchone()
-    return dict(r) if r is not None else None
-
-
-def _write_audit(
-    conn: sqlite3.Connection, parcel_id: str, who: str, action: str, before, after
-) -> None:
-    """Insert the audit row (inside the caller's transaction)."""
-    conn.execute(
-        "INSERT INTO register_audit (parcel_id, at, who, action, before, after) VALUES (?,?,?,?,?,?)",
-        (
-            parcel_id,
-            utc_now(),
-            who,
-            action,
-            None if before is None else json.dumps(before, ensure_ascii=False),
-            None if after is None else json.dumps(after, ensure_ascii=False),
-        ),
-    )
-    conn.execute(
-        "UPDATE gpkg_contents SET last_change = ? WHERE table_name IN ('register', 'register_audit')",
-        (utc_now(),),
-    )
-
-
-@contextmanager
-def freeze_register(gpkg: str | Path, /) -> Iterator[None]:
-    """Hold the register's write lock on ``gpkg`` for the block (writers wait, readers read).
-
-    Wrap the replacement of a workspace in it (see :func:`carry_register`): a register
-    write that waited for the lock notices that the file was replaced and retries on
-    the new one, so no change is lost between the copy and the swap.
-    """
-    gpkg = Path(gpkg)
-    if not gpkg.exists():
-        yield
-        return
-    conn = _connect(gpkg)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield
-    finally:
-        with suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        conn.close()
-
-
-@dataclass(frozen=True)
-class CarryReport:
-    """What :func:`carry_register` copied, and the registered parcels the new workspace lacks."""
-
-    entries: int
-    audit_rows: int
-    orphans: tuple[str, ...]
-
-
-def carry_register(old_gpkg: str | Path, new_gpkg: str | Path, /) -> CarryReport:
-    """Copy ``register`` and ``register_audit`` from ``old_gpkg`` into ``new_gpkg``.
-
-    Call it while a new workspace is staged, as the last step before the swap, under
-    :func:`freeze_register` held until the swap is done.  In ``GpkgWorkspace.write_result``::
-
-        with ExitStack() as lock:
-            with staged_directory(self.path) as stage:
-                _write_all(stage, result)
-                ...  # extras
-                lock.enter_context(freeze_register(self.gpkg))
-                carry_register(self.gpkg, stage / "workspace.gpkg")
-
-    Rows and audit ids are kept as they are; registered parcels missing from the new
-    ``result_parcels`` are kept and reported in :attr:`CarryReport.orphans`.
-    """
-    old, new = Path(old_gpkg), Path(new_gpkg)
-    if not old.exists():
-        return CarryReport(0, 0, ())
-    conn = _connect(new)
-    try:
-        ensure_schema(conn)
-        conn.execute("ATTACH DATABASE ? AS old", (str(old),))
-        if not _has_table(conn, "register", "old"):
-            return CarryReport(0, 0, ())
-        ver = conn.execute(
-            "SELECT value FROM old.register_meta WHERE key = 'register_schema_version'"
-        ).fetchone()
-        if ver is None or int(ver[0]) != SCHEMA_VERSION:
-            raise WorkspaceError(
-                f"{old} holds register schema {ver[0] if ver else '?'}; open it once with "
-                f"this landplan (Register(...)) to migrate it to {SCHEMA_VERSION} first"
-            )
-        cols = "fid, " + ", ".join(COLUMNS)
-        audit_cols = "id, parcel_id, at, who, action, before, after"
-        # a deferred transaction: IMMEDIATE would also lock the attached old file, whose
-        # write lock freeze_register may hold
-        conn.execute("BEGIN")
-        try:
-            conn.execute("DELETE FROM main.register")
-            conn.execute("DELETE FROM main.register_audit")
-            n = conn.execute(
-                f"INSERT INTO main.register ({cols}) SELECT {cols} FROM old.register"
-            ).rowcount
-            m = conn.execute(
-                f"INSERT INTO main.register_audit ({audit_cols}) "
-                f"SELECT {audit_cols} FROM old.register_audit"
-            ).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        orphans: tuple[str, ...] = ()
-        if _has_table(conn, "result_parcels"):
-            orphans = tuple(
-                r[0]
-                for r in conn.execute(
-                    "SELECT parcel_id FROM register WHERE parcel_id NOT IN "
-                    "(SELECT parcel_id FROM result_parcels) ORDER BY parcel_id"
-                )
-            )
-        return CarryReport(n, m, orphans)
-    except sqlite3.DatabaseError as exc:
-        raise DataSourceError(f"cannot copy the register from {old} to {new}: {exc}") from exc
-    finally:
-        conn.close()
-
-
 # ----------------------------------------------------------------------------- transitions
-# Pure steps shared by this SQLite register and the PostGIS one (landplan.store.pgregister).
 
 
 def first_row(pid: str, expected_version: int | None, /) -> dict:
@@ -490,82 +166,25 @@ def check_not_blocked(pid: str, transferable, reason_codes, reasons_json, /) -> 
 
 
 class Register:
-    """The lifecycle register of one workspace directory (tables created on first open).
+    """The lifecycle register of one workspace: the rules and the audited write flow over a storage.
 
-    Each call opens its own SQLite connection, so one ``Register`` may be used from
-    many threads; separate processes may open the same workspace at the same time.
+    ``Register(workspace_dir)`` opens the GeoPackage storage; ``Register(storage)`` takes any
+    storage object (:class:`~landplan.store.pgregister.PgRegisterStorage` for PostGIS).  Each
+    call opens its own connection, so one ``Register`` may be used from many threads.
     """
 
-    def __init__(self, workspace: str | Path, /, *, timeout_s: float = BUSY_TIMEOUT_S) -> None:
-        self.path = Path(workspace)
-        self.timeout_s = timeout_s
-        if not self.gpkg.exists():
-            raise WorkspaceError(
-                f"{self.path} has no workspace.gpkg; run `landplan analyze ... --out {self.path}` first"
-            )
-        conn = self._connect()
-        try:
-            ensure_schema(conn)
-        except sqlite3.DatabaseError as exc:
-            raise DataSourceError(f"cannot open the register in {self.gpkg}: {exc}") from exc
-        finally:
-            conn.close()
+    def __init__(self, storage, /) -> None:
+        if isinstance(storage, str | Path):
+            from landplan.store.register_sqlite import SqliteRegisterStorage
 
-    @property
-    def gpkg(self) -> Path:
-        return self.path / "workspace.gpkg"
-
-    def _connect(self) -> sqlite3.Connection:
-        return _connect(self.gpkg, self.timeout_s)
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; commit on success, roll back on any error."""
-        for _ in range(5):
-            before = _file_id(self.gpkg)
-            conn = self._connect()
-            try:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    raise WorkspaceError(
-                        f"the register in {self.gpkg} stayed locked for {self.timeout_s:.0f} s "
-                        f"({exc}); try again"
-                    ) from exc
-                if _file_id(self.gpkg) != before:  # the workspace was replaced while we waited
-                    conn.execute("ROLLBACK")
-                    continue
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return
-            finally:
-                conn.close()
-        raise WorkspaceError(f"{self.gpkg} kept being replaced during a register write; try again")
-
-    # the storage primitives; record / update / log_check only use these (PgRegister overrides them)
-
-    def _row(self, conn: sqlite3.Connection, parcel_id: str) -> dict | None:
-        return _row(conn, parcel_id)
-
-    def _store(self, conn: sqlite3.Connection, new: dict, current: dict | None) -> None:
-        _store(conn, new, current)
-
-    def _write_audit(self, conn, parcel_id: str, who: str, action: str, before, after) -> None:
-        _write_audit(conn, parcel_id, who, action, before, after)
+            storage = SqliteRegisterStorage(storage)
+        self.storage = storage
 
     # ------------------------------------------------------------------ reading
 
     def get(self, parcel_id: str, /) -> dict | None:
         """The register row of a parcel (``committed`` decoded), or ``None``."""
-        conn = self._connect()
-        try:
-            row = _row(conn, str(parcel_id))
-        finally:
-            conn.close()
+        row = self.storage.read_row(str(parcel_id))
         if row is not None:
             row["committed"] = json.loads(row["committed"] or "{}")
         return row
@@ -574,55 +193,24 @@ class Register:
         """Every register row (``committed`` as JSON text), optionally of one state."""
         if state is not None and state not in STATES:
             raise RegisterError(f"unknown state {state!r}; states: {', '.join(STATES)}")
-        sql = f"SELECT {', '.join(COLUMNS)} FROM register"
-        params: tuple = ()
-        if state is not None:
-            sql, params = sql + " WHERE state = ?", (state,)
-        conn = self._connect()
-        try:
-            return pd.read_sql_query(sql + " ORDER BY parcel_id", conn, params=params)
-        finally:
-            conn.close()
+        return self.storage.entries(state)
 
     def audit(self, *, parcel_id: str | None = None) -> pd.DataFrame:
         """The audit trail, oldest first, optionally of one parcel."""
-        sql = "SELECT id, parcel_id, at, who, action, before, after FROM register_audit"
-        params: tuple = ()
-        if parcel_id is not None:
-            sql, params = sql + " WHERE parcel_id = ?", (str(parcel_id),)
-        conn = self._connect()
-        try:
-            return pd.read_sql_query(sql + " ORDER BY id", conn, params=params)
-        finally:
-            conn.close()
+        return self.storage.audit(parcel_id)
 
     # ------------------------------------------------------------------ checks
 
-    def _require_parcel(self, conn: sqlite3.Connection, parcel_id: str) -> None:
-        for layer in ("result_parcels", "parcels"):
-            if _has_table(conn, layer):
-                sql = f"SELECT 1 FROM {layer} WHERE parcel_id = ? LIMIT 1"
-                if conn.execute(sql, (parcel_id,)).fetchone():
-                    return
-                raise RegisterError(
-                    f"parcel {parcel_id!r} is not in the workspace layer {layer!r}; "
-                    "register only parcels of the analysed workspace (check the id)"
-                )
-        raise RegisterError(f"{self.gpkg} has no result_parcels or parcels layer")
-
-    def _require_ready(self, conn: sqlite3.Connection, parcel_id: str) -> None:
+    def _require_ready(self, conn, parcel_id: str) -> None:
         """``ready`` needs a transfer verdict without any block reason (净地, 三通一平, no red line)."""
-        if not _has_table(conn, "result_parcels"):
+        found = self.storage.verdict(conn, parcel_id)
+        if found is NO_RESULTS:
             raise StateError(
                 f"parcel {parcel_id}: no transfer verdict in the workspace; run `landplan analyze` first",
                 requested="ready",
             )
-        r = conn.execute(
-            "SELECT transferable, reason_codes, reasons FROM result_parcels WHERE parcel_id = ?",
-            (parcel_id,),
-        ).fetchone()
-        if r is not None:
-            check_not_blocked(parcel_id, r["transferable"], r["reason_codes"], r["reasons"])
+        if found is not None:
+            check_not_blocked(parcel_id, *found)
 
     # ------------------------------------------------------------------ writing
 
@@ -658,11 +246,11 @@ class Register:
         event = parse_date(on if on is not None else date.today(), name="--date").isoformat()
         values = {k: _clean(k, v) for k, v in (fields or {}).items()}
         pid = str(parcel_id)
-        with self._write() as conn:
-            current = self._row(conn, pid)
+        with self.storage.transaction() as conn:
+            current = self.storage.row(conn, pid)
             if current is None:
                 new, action = first_row(pid, expected_version), "create"
-                self._require_parcel(conn, pid)
+                self.storage.require_parcel(conn, pid)
                 if to in ("ready", "listed"):
                     self._require_ready(conn, pid)
             else:
@@ -670,9 +258,9 @@ class Register:
                 if to == "ready":
                     self._require_ready(conn, pid)
             finish_row(new, to, values, event, who)
-            self._store(conn, new, current)
+            self.storage.store(conn, new, current)
             after = {**new, "check": dict(evidence)} if evidence else new
-            self._write_audit(conn, pid, who, action, current, after)
+            self.storage.write_audit(conn, pid, who, action, current, after)
         return self.get(pid)
 
     def update(
@@ -690,8 +278,8 @@ class Register:
         who = _who(by)
         values = {k: _clean(k, v) for k, v in fields.items()}
         pid = str(parcel_id)
-        with self._write() as conn:
-            current = self._row(conn, pid)
+        with self.storage.transaction() as conn:
+            current = self.storage.row(conn, pid)
             if current is None:
                 raise RegisterError(
                     f"parcel {pid} is not in the register; record it first (landplan register record)"
@@ -700,8 +288,8 @@ class Register:
             new = dict(current, **values, version=current["version"] + 1)
             new.update(updated_at=utc_now(), updated_by=who)
             _check_row(new, new["state"])
-            self._store(conn, new, current)
-            self._write_audit(conn, pid, who, "update", current, new)
+            self.storage.store(conn, new, current)
+            self.storage.write_audit(conn, pid, who, "update", current, new)
         return self.get(pid)
 
     def log_check(
@@ -709,12 +297,12 @@ class Register:
     ) -> None:
         """An audit row for a check that changes no field (e.g. a failed 达产复核)."""
         pid = str(parcel_id)
-        with self._write() as conn:
-            current = self._row(conn, pid)
+        with self.storage.transaction() as conn:
+            current = self.storage.row(conn, pid)
             if current is None:
                 raise RegisterError(f"parcel {pid} is not in the register")
             _check_version(current, expected_version)
-            self._write_audit(
+            self.storage.write_audit(
                 conn, pid, _who(by), action, current, {**current, "check": dict(result)}
             )
 
@@ -786,34 +374,4 @@ def _check_version(current: dict, expected: int | None) -> None:
             f"{current['updated_at']}: it is now version {current['version']} "
             f"({current['state']}), not {expected}; re-read it (landplan register show) and retry",
             current=dict(current),
-        )
-
-
-def _store(conn: sqlite3.Connection, new: dict, current: dict | None) -> None:
-    """INSERT a new row, or UPDATE guarded by the version read (0 rows → ConflictError)."""
-    if current is None:
-        cols = ", ".join(COLUMNS)
-        marks = ", ".join("?" for _ in COLUMNS)
-        try:
-            conn.execute(
-                f"INSERT INTO register ({cols}) VALUES ({marks})", [new[c] for c in COLUMNS]
-            )
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError(
-                f"parcel {new['parcel_id']} was registered by someone else first",
-                current=_row(conn, new["parcel_id"]),
-            ) from exc
-        return
-    cols = [c for c in COLUMNS if c != "parcel_id"]
-    sets = ", ".join(f"{c} = ?" for c in cols)
-    n = conn.execute(
-        f"UPDATE register SET {sets} WHERE parcel_id = ? AND version = ?",
-        [*(new[c] for c in cols), new["parcel_id"], current["version"]],
-    ).rowcount
-    if n != 1:
-        now = _row(conn, new["parcel_id"])
-        raise ConflictError(
-            f"parcel {new['parcel_id']} changed under this write (now version "
-            f"{now['version'] if now else '?'}); re-read and retry",
-            current=now,
         )

@@ -116,10 +116,13 @@ def staged_directory(target: str | Path, /) -> Iterator[Path]:
 
 def write_layer(gpkg: Path, name: str, frame: GeoDataFrame | pd.DataFrame, /) -> None:
     """Write one layer (spatial or attribute-only) into a GeoPackage, replacing a layer of that name."""
-    if isinstance(frame, GeoDataFrame):
-        pyogrio.write_dataframe(frame, gpkg, layer=name, driver="GPKG")
-    else:
-        pyogrio.write_dataframe(pd.DataFrame(frame), gpkg, layer=name, driver="GPKG")
+    from landplan.export.qgis import GPKG_DATASET_OPTIONS
+
+    if not isinstance(frame, GeoDataFrame):
+        frame = pd.DataFrame(frame)
+    pyogrio.write_dataframe(
+        frame, gpkg, layer=name, driver="GPKG", dataset_options=GPKG_DATASET_OPTIONS
+    )
 
 
 class GpkgWorkspace:
@@ -150,18 +153,22 @@ class GpkgWorkspace:
             )
         return pyogrio.read_dataframe(self.gpkg, layer=name)
 
-    def write_result(self, result, /, *, extras: Mapping[str, Writer] | None = None) -> None:
+    def write_result(
+        self, result, /, *, extras: Mapping[str, Writer] | None = None, lang: str = "zh"
+    ) -> None:
         """Write inputs, results, exports and ``extras`` (name → writer) atomically.
+
+        ``lang`` is the first language of the tables handed to people (``park_summary.xlsx``).
 
         The lifecycle register (``register`` tables in ``workspace.gpkg``) and the saved boundary
         ``scenarios`` are carried over from the previous workspace, holding its lock from the copy
         until the new directory is in place.
         """
         from landplan.store.gpkg_scenarios import carry_scenarios
-        from landplan.store.register import carry_register, freeze_register
+        from landplan.store.register_sqlite import carry_register, freeze_register
 
         with ExitStack() as lock, staged_directory(self.path) as stage:
-            _write_all(stage, result)
+            _write_all(stage, result, lang=lang)
             for writer in (extras or {}).values():
                 writer(stage)
             if self.gpkg.exists():
@@ -170,7 +177,7 @@ class GpkgWorkspace:
                 carry_scenarios(self.gpkg, stage / "workspace.gpkg", result.crs)
 
 
-def _write_all(stage: Path, result) -> None:
+def _write_all(stage: Path, result, *, lang: str = "zh") -> None:
     inputs = result.inputs
     gpkg = stage / "workspace.gpkg"
     write_layer(gpkg, "parcels", inputs.parcels)
@@ -187,7 +194,8 @@ def _write_all(stage: Path, result) -> None:
     results = stage / "results.gpkg"
     write_layer(results, "parcels", result.parcels)
     write_layer(results, "park_summary", result.summary)
-    write_tables(stage, result.summary, result.reasons, validation)
+    write_tables(stage, result.summary, result.reasons, validation, result.parcels, lang=lang)
+    _write_styles(gpkg, results, result)
     (stage / "validation_report.json").write_text(
         json.dumps([r.to_dict() for r in inputs.reports], ensure_ascii=False, indent=2),
         encoding="utf-8",
@@ -208,17 +216,42 @@ def _write_all(stage: Path, result) -> None:
     (stage / MARKER).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
+def _write_styles(gpkg: Path, results: Path, result) -> None:
+    """QGIS default styles (``layer_styles``) for the layers of both GeoPackages."""
+    from landplan.export.qgis import styles_for_layers, write_layer_styles
+
+    inputs = result.inputs
+    now = datetime.now(UTC)
+    layers = {"parcels": inputs.parcels, "result_parcels": result.parcels}
+    layers |= {f"constraint_{k}": v for k, v in inputs.constraints.items()}
+    if len(inputs.networks):
+        layers["networks"] = inputs.networks
+    write_layer_styles(gpkg, styles_for_layers(layers), written_at=now)
+    write_layer_styles(results, styles_for_layers({"parcels": result.parcels}), written_at=now)
+
+
 def write_tables(
-    folder: Path, summary: pd.DataFrame, reasons: pd.DataFrame, validation: pd.DataFrame
+    folder: Path,
+    summary: pd.DataFrame,
+    reasons: pd.DataFrame,
+    validation: pd.DataFrame,
+    parcels: pd.DataFrame | None = None,
+    *,
+    lang: str = "zh",
 ) -> None:
-    """``park_summary.csv`` (UTF-8 with BOM, so Excel shows Chinese) and ``park_summary.xlsx``."""
+    """``park_summary.csv`` (UTF-8 with BOM, so Excel shows Chinese) and ``park_summary.xlsx``.
+
+    The XLSX (see :mod:`landplan.export.xlsx`) has readable headers with units in ``lang``,
+    the machine names in a hidden second row, and a per-parcel sheet when ``parcels`` is given.
+    """
+    from landplan.export.park import write_park_summary
+
     summary.to_csv(
         folder / "park_summary.csv", index=False, encoding="utf-8-sig", float_format="%.4f"
     )
-    with pd.ExcelWriter(folder / "park_summary.xlsx", engine="openpyxl") as xl:
-        summary.round(4).to_excel(xl, sheet_name="summary 汇总", index=False)
-        reasons.round(4).to_excel(xl, sheet_name="reasons 原因", index=False)
-        validation.to_excel(xl, sheet_name="validation 数据检查", index=False)
+    write_park_summary(
+        folder / "park_summary.xlsx", summary, reasons, validation, parcels, lang=lang
+    )
 
 
 def policy_text(policy, /) -> str:

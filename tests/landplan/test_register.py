@@ -293,7 +293,7 @@ def test_12_processes_same_version_exactly_one_wins(ws, tmp_path):
 
 
 def test_a_failure_after_the_update_leaves_state_and_audit_unchanged(ws, monkeypatch):
-    import landplan.store.register as register_module
+    import landplan.store.register_sqlite as register_module
 
     reg = Register(ws)
     reg.record("A", to="planned", by="t")
@@ -315,8 +315,8 @@ def test_a_process_killed_before_commit_leaves_nothing(ws):
     reg.record("A", to="planned", by="t")
     before, n = reg.get("A"), _audit_rows(ws)
     code = (
-        "import os, landplan.store.register as m\n"
-        "m._write_audit = lambda *a, **k: os._exit(7)\n"
+        "import os, landplan.store.register as m, landplan.store.register_sqlite as s\n"
+        "s._write_audit = lambda *a, **k: os._exit(7)\n"
         f"m.Register({str(ws)!r}).record('A', to='ready', by='killed')\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=120)

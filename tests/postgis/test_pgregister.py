@@ -17,7 +17,7 @@ from tests.landplan.test_register import make_workspace
 
 psycopg = pytest.importorskip("psycopg")
 
-from landplan.store.pgregister import PgRegister  # noqa: E402
+from landplan.store.pgregister import PgRegisterStorage  # noqa: E402
 from landplan.store.pgstore import PgStore  # noqa: E402
 from landplan.store.pgtransfer import drop_workspace  # noqa: E402
 
@@ -59,7 +59,7 @@ def store(postgis_dsn):
 
 
 @pytest.fixture(scope="module")
-def reg(store) -> PgRegister:
+def reg(store) -> Register:
     return store.register()
 
 
@@ -208,7 +208,7 @@ def test_an_error_mid_transaction_changes_nothing(reg, store, monkeypatch):
         raise RuntimeError("disk full (simulated)")
 
     # fails after the row's UPDATE, inside the transaction
-    monkeypatch.setattr(PgRegister, "_write_audit", broken_audit)
+    monkeypatch.setattr(PgRegisterStorage, "write_audit", broken_audit)
     with pytest.raises(RuntimeError, match="simulated"):
         reg.record(pid, to="ready", by="李四", expected_version=row["version"])
     with pytest.raises(RuntimeError, match="simulated"):
