@@ -8,7 +8,8 @@ network idle, JS heap after load (CDP ``Performance.getMetrics``), and panning s
 
 Variants: ``tiles`` = ``landplan serve`` page ``/maps/result`` (parcels above the threshold
 come as Mapbox Vector Tiles, popups fetched per click); ``inline`` = ``build_result_map`` with
-``vector_tile_threshold=None`` (all parcels as GeoJSON with popup HTML in the page), served as a
+``vector_tile_threshold=None`` (all parcels as compact data in the page, drawn on a canvas,
+popups built on click), served as a
 static file by the same kind of local HTTP server.  Both use the offline Leaflet assets and no
 basemap, so nothing leaves 127.0.0.1.
 """
@@ -236,7 +237,7 @@ def main() -> None:
             results["inline"] = measure(
                 browser,
                 f"http://127.0.0.1:{static_port}/inline.html",
-                "document.querySelectorAll('path.leaflet-interactive').length > 0",
+                "Object.keys(window).some(k => k.startsWith('parcel_layer_'))",
                 args.timeout,
             )
             results["inline"]["html_mb"] = round(inline_html.stat().st_size / 2**20, 2)

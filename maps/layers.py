@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-from landplan.maps.popups import parse_reasons, popup_html, tooltip_html
 from landplan.maps.styles import (
     PLANNED_DASH,
     STATUS,
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
     from geopandas import GeoDataFrame
 
 SIMPLIFY_M = 0.5
+NETWORK_WEIGHT = 1.6  # px; parcels are filled, networks are context
+NETWORK_OPACITY = 0.7
 COORD_DIGITS = 6  # ~0.1 m in latitude
 
 BBoxWGS84 = tuple[float, float, float, float]
@@ -71,6 +72,23 @@ def to_wgs84(gdf: GeoDataFrame, /, *, simplify_m: float = SIMPLIFY_M) -> GeoData
     return out.set_geometry(rounded, crs=out.crs)
 
 
+def scale_bar() -> Any:
+    """A metric-only Leaflet scale bar at the bottom left, below the legend (which keeps
+    ``bottom: 44px`` clear for it)."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    element = MacroElement()
+    element._name = "ScaleBar"
+    element._template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({metric: true, imperial: false, position: 'bottomleft', maxWidth: 160})"
+        ".addTo({{ this._parent.get_name() }});"
+        "{% endmacro %}"
+    )
+    return element
+
+
 def base_map(
     bounds_wgs84: BBoxWGS84 | None,
     /,
@@ -100,12 +118,13 @@ def base_map(
         return m
 
     if bounds_wgs84 is None:
-        m = folium.Map(location=(35.0, 105.0), zoom_start=4, tiles=tiles, control_scale=True)
+        m = folium.Map(location=(35.0, 105.0), zoom_start=4, tiles=tiles, control_scale=False)
     else:
         minx, miny, maxx, maxy = bounds_wgs84
         center = ((miny + maxy) / 2, (minx + maxx) / 2)
-        m = folium.Map(location=center, tiles=tiles, control_scale=True, max_zoom=19)
+        m = folium.Map(location=center, tiles=tiles, control_scale=False, max_zoom=19)
         m.fit_bounds([[miny, minx], [maxy, maxx]])
+    scale_bar().add_to(m)
     plugins.Fullscreen(position="topleft").add_to(m)
     plugins.MeasureControl(
         position="topleft",
@@ -117,70 +136,52 @@ def base_map(
     return m
 
 
-def _bind_html_js(popup_key: str, tooltip_key: str) -> Any:
-    """JS that binds precomputed (already escaped) HTML properties as popup and tooltip."""
-    from folium.utilities import JsCode
+#: one canvas renderer for the dense layer (the parcels) of a page
+CANVAS_JS = "(window.lpCanvas || (window.lpCanvas = L.canvas({padding: 0.5, tolerance: 3})))"
 
-    return JsCode(
-        "function(feature, layer) {"
-        f" layer.bindPopup(feature.properties.{popup_key}, {{maxWidth: 420}});"
-        f" layer.bindTooltip(feature.properties.{tooltip_key}, {{sticky: true}});"
-        "}"
-    )
+
+def _parcel_layer_class() -> type:
+    from folium.map import Layer
+    from jinja2 import Template
+
+    class ParcelLayer(Layer):
+        """Parcels from compact data (:mod:`maps.compact`), drawn on the shared canvas."""
+
+        _template = Template(
+            "{% macro script(this, kwargs) -%}"
+            "var {{ this.get_name() }} = {{ this.js }}({{ this.data_json }}, "
+            "{{ this.vocab_json }}, {{ this.options_js }});"
+            "{%- endmacro %}"
+        )
+
+    return ParcelLayer
 
 
 def add_parcels(
     m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "zh", classes=None
 ) -> Any:
     """Add the parcels coloured by ``classes`` (:func:`maps.classify.parcel_classes`; default:
-    by verdict), with hover highlight, popup and tooltip.
+    by verdict), with hover highlight, popup and tooltip built in the browser.
 
-    ``parcels_wgs84`` comes from :func:`to_wgs84`. Only ``parcel_id``, ``verdict``,
-    ``area_mu`` and ``net_available_mu`` (rounded) plus the HTML are embedded.
+    ``parcels_wgs84`` comes from :func:`to_wgs84`.  The page carries compact columnar data
+    (:func:`maps.compact.compact_parcels`), not HTML per parcel; the layer is drawn on a
+    canvas renderer, so tens of thousands of parcels stay light.
     """
-    folium = require_folium()
-    from geopandas import GeoDataFrame
     from landplan.maps.classify import parcel_classes
+    from landplan.maps.compact import SCALE, compact_parcels, to_script_json
+    from landplan.maps.popups import PARCEL_JS, POPUP_MAX_HEIGHT, vocabulary
 
     classes = classes if classes is not None else parcel_classes(parcels_wgs84, "verdict")
-    colors = [c for c, _ in classes.classes]
-    records = parcels_wgs84.drop(columns=parcels_wgs84.geometry.name).to_dict("records")
-    ids = [str(r.get("parcel_id", "")) for r in records]
-    data = GeoDataFrame(
-        {
-            "parcel_id": ids,
-            "verdict": [str(r.get("verdict")) for r in records],
-            "area_mu": parcels_wgs84["area_mu"].astype(float).round(2).to_numpy(),
-            "net_available_mu": parcels_wgs84["net_available_mu"].astype(float).round(2).to_numpy(),
-            "popup": [
-                popup_html(r, parse_reasons(r.get("reasons"), parcel_id=pid), lang)
-                for r, pid in zip(records, ids, strict=True)
-            ],
-            "tooltip": [tooltip_html(r, lang) for r in records],
-            "cls": classes.index,
-        },
-        geometry=parcels_wgs84.geometry.to_numpy(),
-        crs=parcels_wgs84.crs,
-    )
-    geojson = data.to_geo_dict(na="null", drop_id=True)
-    for i, feature in enumerate(geojson["features"]):
-        feature["id"] = i  # stable identifier for folium's style switch
-
-    def style(feature: dict) -> dict:
-        color = colors[feature["properties"]["cls"]]
-        return {"fillColor": color, "color": "#263238", "weight": 0.8, "fillOpacity": 0.55}
-
-    def highlight(feature: dict) -> dict:
-        return {"weight": 3, "color": "#000000", "fillOpacity": 0.8}
-
-    return folium.GeoJson(
-        geojson,
-        name=TEXT["parcels"].html(lang),
-        style_function=style,
-        highlight_function=highlight,
-        on_each_feature=_bind_html_js("popup", "tooltip"),
-        zoom_on_click=False,
-    ).add_to(m)
+    data = compact_parcels(parcels_wgs84, classes)
+    vocab = vocabulary(lang, list(data["dist"]), [c for c, _ in classes.classes])
+    layer = _parcel_layer_class()(name=TEXT["parcels"].html(lang), overlay=True)
+    layer._name = "ParcelLayer"  # the page variable is parcel_layer_<id>
+    layer.js = PARCEL_JS.strip()
+    layer.data = data
+    layer.data_json = to_script_json(data)
+    layer.vocab_json = to_script_json(vocab)
+    layer.options_js = f"{{renderer: {CANVAS_JS}, scale: {SCALE}, maxHeight: {POPUP_MAX_HEIGHT}}}"
+    return layer.add_to(m)
 
 
 def add_constraints(
@@ -193,7 +194,7 @@ def add_constraints(
     layers = []
     for kind, gdf in constraints_wgs84.items():
         cs = constraint_style(kind)
-        style: dict[str, Any] = {"color": cs.outline, "weight": 1.5, "opacity": 0.9}
+        style: dict[str, Any] = {"color": cs.outline, "weight": cs.weight, "opacity": 0.9}
         if cs.dash_array:
             style["dashArray"] = cs.dash_array
         if cs.hatch is not None:
@@ -226,7 +227,11 @@ def add_constraints(
 
 
 def add_networks(m: folium.Map, networks_wgs84: GeoDataFrame, /, *, lang: Lang = "zh") -> list[Any]:
-    """Add one layer per network kind; built lines solid, planned dashed and lighter."""
+    """Add one layer per network kind; built lines solid, planned dashed and lighter.
+
+    Networks are drawn thin and half transparent, so that they read as context under the
+    parcels (a few long lines: SVG, so that vector-tile parcels below stay clickable).
+    """
     folium = require_folium()
 
     layers = []
@@ -243,11 +248,11 @@ def add_networks(m: folium.Map, networks_wgs84: GeoDataFrame, /, *, lang: Lang =
             if feature["properties"]["planned"]:
                 return {
                     "color": lighten(color),
-                    "weight": 2.5,
-                    "opacity": 0.85,
+                    "weight": NETWORK_WEIGHT,
+                    "opacity": NETWORK_OPACITY,
                     "dashArray": PLANNED_DASH,
                 }
-            return {"color": color, "weight": 3, "opacity": 0.95}
+            return {"color": color, "weight": NETWORK_WEIGHT, "opacity": NETWORK_OPACITY}
 
         layers.append(
             folium.GeoJson(

@@ -24,7 +24,7 @@ from landplan.maps.styles import (
 )
 
 LEGEND_CSS = """
-.lp-legend{position:fixed;left:10px;bottom:40px;z-index:1000;max-height:65vh;overflow:auto;
+.lp-legend{position:fixed;left:10px;bottom:44px;z-index:1000;max-height:65vh;overflow:auto;
   background:rgba(255,255,255,.95);border:1px solid #999;border-radius:4px;padding:6px 10px;
   font:12px/1.5 system-ui,"PingFang SC","Microsoft YaHei",sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3)}
 .lp-legend summary{font-weight:700;cursor:pointer}
@@ -72,8 +72,12 @@ def _constraint_swatch(cs: ConstraintStyle) -> str:
         )
     elif cs.fill_color is not None:
         fill = f"background:{_rgba(cs.fill_color, cs.fill_opacity)};border-color:{cs.outline}"
-    else:
-        fill = f"background:none;border:2px dashed {cs.outline}"
+    else:  # an outline only (the urban boundary): the same dash pattern as on the map
+        dash = f' stroke-dasharray="{cs.dash_array}"' if cs.dash_array else ""
+        return (
+            f'<svg width="24" height="16"><rect x="1.5" y="1.5" width="21" height="13" '
+            f'fill="none" stroke="{cs.outline}" stroke-width="{cs.weight:g}"{dash}/></svg>'
+        )
     return f'<span class="lp-swatch" style="{fill}"></span>'
 
 
@@ -81,7 +85,7 @@ def _line_sample(color: str, dash: str | None) -> str:
     dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
     return (
         f'<svg width="28" height="10"><line x1="1" y1="5" x2="27" y2="5" stroke="{color}"'
-        f' stroke-width="3"{dash_attr}/></svg>'
+        f' stroke-width="2"{dash_attr}/></svg>'
     )
 
 

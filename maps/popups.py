@@ -1,18 +1,21 @@
-"""Precomputed, HTML-escaped popup and tooltip content for parcel features.
+"""Parcel popups and tooltips, built in the browser by one JavaScript template.
 
-The HTML is built in Python (not by folium's ``GeoJsonPopup``, which inserts raw
-property values into ``innerHTML``), so every user-supplied string passes through
-:func:`html.escape` exactly once.
+The page carries compact parcel data (:mod:`landplan.maps.compact`) and the vocabulary of
+:func:`vocabulary` (both languages, ``lang`` first); :data:`PARCEL_JS` turns them into a
+canvas-rendered Leaflet layer whose popup and tooltip are rendered on demand.  Every value
+is inserted as text (escaped by the template's ``esc``), never as HTML.
+
+The popup lists the areas, the network distances and the reasons, one item per reason:
+severity and code, the message in both languages, value/threshold/unit and basis.  A parcel
+without any reason says so in words (not an empty numbered list).  Long popups scroll.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 
+from landplan.maps.compact import VERDICT_KEYS
+from landplan.maps.compact import parse_reasons as parse_reasons  # re-exported
 from landplan.maps.styles import (
     MU,
     TEXT,
@@ -20,10 +23,11 @@ from landplan.maps.styles import (
     VERDICTS,
     Label,
     Lang,
-    fmt_number,
     network_style,
 )
 
+#: the popup never grows past this height (px); longer content scrolls
+POPUP_MAX_HEIGHT = 420
 POPUP_CSS = """
 .lp-popup{font:12px/1.4 system-ui,"PingFang SC","Microsoft YaHei",sans-serif;min-width:260px}
 .lp-popup h4{margin:0 0 4px;font-size:14px}
@@ -37,120 +41,9 @@ POPUP_CSS = """
 .lp-popup li.warn{color:#8d5c00}
 .lp-popup .lp-second{color:#555}
 .lp-popup .lp-meta{color:#666;font-size:11px}
+.lp-popup .lp-none{color:#2e7d32;margin:2px 0}
+.leaflet-popup-content{max-height:70vh;overflow-y:auto}
 """
-
-
-def parse_reasons(raw: Any, /, *, parcel_id: str = "?") -> list[dict[str, Any]]:
-    """Parse the ``reasons`` column (a JSON list of objects) of one parcel.
-
-    Missing values and empty strings give ``[]``; an already-parsed list is returned
-    as is.
-
-    Raises
-    ------
-    ValueError
-        If the text is not JSON or not a list, naming the parcel.
-    """
-    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or raw == "":
-        return []
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"parcel {parcel_id!r}: 'reasons' is not valid JSON ({exc.msg} at {exc.pos}); "
-                "expected a JSON list of reason objects"
-            ) from exc
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
-        raise ValueError(
-            f"parcel {parcel_id!r}: 'reasons' must be a list, got {type(raw).__name__}"
-        )
-    return [r for r in raw if isinstance(r, Mapping)]
-
-
-def _pair(zh: Any, en: Any, lang: Lang) -> str:
-    """Both escaped messages, ``lang`` first, the other one greyed."""
-    first, second = (zh, en) if lang == "zh" else (en, zh)
-    return (
-        f'<div class="lp-first">{escape(str(first or ""))}</div>'
-        f'<div class="lp-second">{escape(str(second or ""))}</div>'
-    )
-
-
-def _row(label: Label, value_html: str, lang: Lang) -> str:
-    return f"<tr><th>{label.html(lang)}</th><td>{value_html}</td></tr>"
-
-
-def _measured(value: Any, unit: str) -> str:
-    text = fmt_number(value)
-    return text if text == "—" else f"{text} {escape(unit)}"
-
-
-def reason_html(reason: Mapping[str, Any], lang: Lang) -> str:
-    """One ``<li>``: code and severity, both messages, value/threshold/unit and basis."""
-    severity = "block" if reason.get("severity") == "block" else "warn"
-    unit = str(reason.get("unit") or "")
-    meta = [
-        f"{TEXT['value'].html(lang)}: {_measured(reason.get('value'), unit)}",
-        f"{TEXT['threshold'].html(lang)}: {_measured(reason.get('threshold'), unit)}",
-    ]
-    if reason.get("basis"):
-        meta.append(f"{TEXT['basis'].html(lang)}: {escape(str(reason['basis']))}")
-    return (
-        f'<li class="{severity}"><b>[{TEXT[severity].html(lang)}] '
-        f"{escape(str(reason.get('code', '')))}</b>"
-        f"{_pair(reason.get('message_zh'), reason.get('message_en'), lang)}"
-        f'<div class="lp-meta">{" · ".join(meta)}</div></li>'
-    )
-
-
-def _area(m2: Any, mu: Any, lang: Lang) -> str:
-    return f"{fmt_number(m2)} m² · {fmt_number(mu)} {MU.html(lang)}"
-
-
-def popup_html(row: Mapping[str, Any], reasons: list[dict[str, Any]], lang: Lang) -> str:
-    """Popup HTML for one parcel row (a mapping of column name to value)."""
-    verdict = VERDICTS.get(str(row.get("verdict")), UNKNOWN_VERDICT)
-    mu = MU.html(lang)
-    rows = [
-        _row(TEXT["gross_area"], _area(row.get("area_m2"), row.get("area_mu"), lang), lang),
-        _row(
-            TEXT["ellipsoidal_area"],
-            _area(row.get("area_ellipsoidal_m2"), row.get("area_ellipsoidal_mu"), lang),
-            lang,
-        ),
-        _row(TEXT["excluded"], f"{fmt_number(row.get('excluded_mu'))} {mu}", lang),
-        _row(TEXT["net_available"], f"<b>{fmt_number(row.get('net_available_mu'))} {mu}</b>", lang),
-    ]
-    distances = [
-        _row(_distance_label(kind), _measured(value, "m"), lang)
-        for kind, value in _distances(row).items()
-    ]
-    if distances:
-        rows.append(f'<tr><th colspan="2">{TEXT["distances"].html(lang)}</th></tr>')
-        rows.extend(distances)
-    items = (
-        "".join(reason_html(r, lang) for r in reasons)
-        or f"<li>{TEXT['no_reasons'].html(lang)}</li>"
-    )
-    return (
-        '<div class="lp-popup">'
-        f"<h4>{TEXT['parcel'].html(lang)}: {escape(str(row.get('parcel_id', '')))}</h4>"
-        f'<span class="lp-badge" style="background:{verdict.color}">'
-        f"{verdict.label.html(lang)}</span>"
-        f"<table>{''.join(rows)}</table>"
-        f"<b>{TEXT['reasons'].html(lang)}</b><ol>{items}</ol></div>"
-    )
-
-
-def tooltip_html(row: Mapping[str, Any], lang: Lang) -> str:
-    """Short hover text: parcel id, verdict and net available area."""
-    verdict = VERDICTS.get(str(row.get("verdict")), UNKNOWN_VERDICT)
-    return (
-        f"<b>{escape(str(row.get('parcel_id', '')))}</b><br>{verdict.label.html(lang)}<br>"
-        f"{TEXT['net_available'].html(lang)}: {fmt_number(row.get('net_available_mu'))} "
-        f"{MU.html(lang)}"
-    )
 
 
 def _distance_label(kind: str) -> Label:
@@ -161,10 +54,148 @@ def _distance_label(kind: str) -> Label:
     return network_style(kind)[1]
 
 
-def _distances(row: Mapping[str, Any]) -> dict[str, Any]:
-    """``{kind: value}`` for every ``dist_<kind>_m`` column, in column order."""
+def vocabulary(lang: Lang, distance_kinds: list[str], colors: list[str]) -> dict[str, Any]:
+    """Labels (``lang`` first), verdict badges, distance labels and class colours for the JS."""
     return {
-        key[len("dist_") : -len("_m")]: value
-        for key, value in row.items()
-        if isinstance(key, str) and key.startswith("dist_") and key.endswith("_m")
+        "lang": lang,
+        "verdicts": [[VERDICTS[k].color, VERDICTS[k].label.text(lang)] for k in VERDICT_KEYS],
+        "unknown": [UNKNOWN_VERDICT.color, UNKNOWN_VERDICT.label.text(lang)],
+        "t": {
+            key: TEXT[key].text(lang)
+            for key in (
+                "parcel",
+                "gross_area",
+                "ellipsoidal_area",
+                "excluded",
+                "net_available",
+                "distances",
+                "reasons",
+                "no_reasons",
+                "value",
+                "threshold",
+                "basis",
+                "block",
+                "warn",
+            )
+        },
+        "mu": MU.text(lang),
+        "dist": {k: _distance_label(k).text(lang) for k in distance_kinds},
+        "colors": colors,
     }
+
+
+#: ``function (data, vocab, options)`` → the Leaflet layer of the parcels (a FeatureGroup of
+#: canvas polygons with one popup and one tooltip binding); ``.popup(data, vocab, i)`` and
+#: ``.tooltip(data, vocab, i)`` give the HTML of parcel ``i``
+PARCEL_JS = r"""
+(function () {
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function num(v, d) {
+    if (v == null || !isFinite(v)) { return "—"; }
+    return Number(v).toLocaleString("en-US", {minimumFractionDigits: d, maximumFractionDigits: d});
+  }
+  function fill(S, t, args) {
+    var parts = S[t].split("{}"), out = parts[0];
+    for (var i = 1; i < parts.length; i++) { out += String(args[i - 1]) + parts[i]; }
+    return out;
+  }
+  function rings(D, scale) {
+    // decode the delta-encoded rings into [[lat, lng], ...] per parcel (see maps/compact.py)
+    var g = D.g, c = g.c, v = 0, ri = 0, pi = 0, out = new Array(g.f.length);
+    for (var f = 0; f < g.f.length; f++) {
+      var polys = [];
+      for (var p = 0; p < g.f[f]; p++) {
+        var rs = [];
+        for (var r = 0; r < g.p[pi]; r++) {
+          var n = g.r[ri], x = 0, y = 0, ring = new Array(n);
+          for (var k = 0; k < n; k++) {
+            x += c[v]; y += c[v + 1]; v += 2;
+            ring[k] = [y / scale, x / scale];
+          }
+          rs.push(ring); ri++;
+        }
+        polys.push(rs); pi++;
+      }
+      out[f] = polys.length === 1 ? polys[0] : polys;
+    }
+    return out;
+  }
+  function popup(D, V, i) {
+    var t = V.t, n = D.num, mu = esc(V.mu);
+    var verdict = V.verdicts[D.v[i]] || V.unknown;
+    function col(name) { return n[name] ? n[name][i] : null; }
+    function row(label, html) { return "<tr><th>" + esc(label) + "</th><td>" + html + "</td></tr>"; }
+    function area(m2, m) { return num(col(m2), 0) + " m² · " + num(col(m), 2) + " " + mu; }
+    var rows = row(t.gross_area, area("area_m2", "area_mu"));
+    if (n.area_ellipsoidal_m2 || n.area_ellipsoidal_mu) {
+      rows += row(t.ellipsoidal_area, area("area_ellipsoidal_m2", "area_ellipsoidal_mu"));
+    }
+    if (n.excluded_mu) { rows += row(t.excluded, num(col("excluded_mu"), 2) + " " + mu); }
+    rows += row(t.net_available, "<b>" + num(col("net_available_mu"), 2) + " " + mu + "</b>");
+    var kinds = Object.keys(D.dist);
+    if (kinds.length) {
+      rows += '<tr><th colspan="2">' + esc(t.distances) + "</th></tr>";
+      kinds.forEach(function (k) {
+        var d = D.dist[k][i];
+        rows += row(V.dist[k] || k, d == null ? "—" : num(d, 0) + " m");
+      });
+    }
+    var refs = D.r[i] || [], items = "";
+    refs.forEach(function (ref) {
+      var R = D.R[ref], S = D.S, unit = S[R[4]];
+      var sev = R[1] ? "block" : "warn";
+      var zh = fill(S, R[6], R[7]), en = fill(S, R[8], R[9]);
+      var first = V.lang === "zh" ? zh : en, second = V.lang === "zh" ? en : zh;
+      function measured(x) { return x == null ? "—" : num(x, 2) + (unit ? " " + esc(unit) : ""); }
+      var meta = esc(t.value) + ": " + measured(R[2]) + " · " + esc(t.threshold) + ": " + measured(R[3]);
+      if (S[R[5]]) { meta += " · " + esc(t.basis) + ": " + esc(S[R[5]]); }
+      items += '<li class="' + sev + '"><b>[' + esc(t[sev]) + "] " + esc(S[R[0]]) + "</b>" +
+        (first ? '<div class="lp-first">' + esc(first) + "</div>" : "") +
+        (second ? '<div class="lp-second">' + esc(second) + "</div>" : "") +
+        '<div class="lp-meta">' + meta + "</div></li>";
+    });
+    return '<div class="lp-popup"><h4>' + esc(t.parcel) + ": " + esc(D.ids[i]) + "</h4>" +
+      '<span class="lp-badge" style="background:' + verdict[0] + '">' + esc(verdict[1]) + "</span>" +
+      "<table>" + rows + "</table><b>" + esc(t.reasons) + "</b>" +
+      (items ? "<ol>" + items + "</ol>" : '<p class="lp-none">' + esc(t.no_reasons) + "</p>") +
+      "</div>";
+  }
+  function tooltip(D, V, i) {
+    var verdict = V.verdicts[D.v[i]] || V.unknown;
+    var net = D.num.net_available_mu ? D.num.net_available_mu[i] : null;
+    return "<b>" + esc(D.ids[i]) + "</b><br>" + esc(verdict[1]) + "<br>" +
+      esc(V.t.net_available) + ": " + num(net, 2) + " " + esc(V.mu);
+  }
+  var factory = function (D, V, options) {
+    var renderer = options.renderer, colors = V.colors, shapes = rings(D, options.scale);
+    function base(i) {
+      return {renderer: renderer, fillColor: colors[D.cls[i]], color: "#263238", weight: 0.8,
+              opacity: 0.9, fillOpacity: 0.6};
+    }
+    var group = L.featureGroup();
+    for (var i = 0; i < D.n; i++) {
+      if (!shapes[i].length) { continue; }
+      var layer = L.polygon(shapes[i], base(i));
+      layer.lpIndex = i;
+      group.addLayer(layer);
+    }
+    group.bindPopup(function (layer) { return popup(D, V, layer.lpIndex); },
+                    {maxWidth: 420, maxHeight: options.maxHeight, autoPanPadding: [20, 20]});
+    group.bindTooltip(function (layer) { return tooltip(D, V, layer.lpIndex); }, {sticky: true});
+    group.on("mouseover", function (e) {
+      e.layer.setStyle({weight: 3, color: "#000000", fillOpacity: 0.8});
+    });
+    group.on("mouseout", function (e) { e.layer.setStyle(base(e.layer.lpIndex)); });
+    group.lpPopupHtml = function (i) { return popup(D, V, i); };
+    group.lpIds = D.ids;
+    return group;
+  };
+  factory.popup = popup;  // for tests: popup(D, V, i) and tooltip(D, V, i) as HTML
+  factory.tooltip = tooltip;
+  return factory;
+})()
+"""

@@ -56,6 +56,7 @@ class ConstraintStyle:
     fill_color: str | None = None
     fill_opacity: float = 0.0
     dash_array: str | None = None
+    weight: float = 1.5
 
 
 VERDICTS: dict[str, VerdictStyle] = {
@@ -66,6 +67,7 @@ VERDICTS: dict[str, VerdictStyle] = {
     "blocked": VerdictStyle("#c62828", Label("不可出让", "Blocked")),
 }
 UNKNOWN_VERDICT = VerdictStyle("#9e9e9e", Label("未判定", "Unknown"))
+URBAN_BOUNDARY_COLOR = "#111111"
 
 CONSTRAINTS: dict[str, ConstraintStyle] = {
     "red_line": ConstraintStyle(
@@ -74,8 +76,12 @@ CONSTRAINTS: dict[str, ConstraintStyle] = {
     "basic_farmland": ConstraintStyle(
         Label("永久基本农田", "Basic farmland"), "#8d6e63", hatch=("#f9a825", "#6d4c41", -45.0)
     ),
+    # a heavy near-black dash-dot line: no network is black, dash-dotted or this heavy
     "urban_boundary": ConstraintStyle(
-        Label("城镇开发边界", "Urban development boundary"), "#6a1b9a", dash_array="8 6"
+        Label("城镇开发边界", "Urban development boundary"),
+        URBAN_BOUNDARY_COLOR,
+        dash_array="14 5 3 5",
+        weight=2.8,
     ),
     "inundation": ConstraintStyle(
         Label("水库淹没区", "Reservoir inundation zone"),
@@ -129,7 +135,7 @@ TEXT: Mapping[str, Label] = {
     "net_available": Label("净可用面积", "Net available"),
     "distances": Label("管网距离", "Network distances"),
     "reasons": Label("原因", "Reasons"),
-    "no_reasons": Label("无", "None"),
+    "no_reasons": Label("无否决或警示原因", "No blocking or warning reasons"),
     "value": Label("实测值", "value"),
     "threshold": Label("阈值", "threshold"),
     "basis": Label("依据", "basis"),

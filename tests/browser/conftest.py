@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -87,10 +88,27 @@ class PageWatch:
         )
 
 
+def block_outside(context, blocked: list[str]) -> None:
+    """Abort every request that would leave 127.0.0.1 (recorded in ``blocked``)."""
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("http:", "https:", "ws:", "wss:")) and urlsplit(url).hostname != (
+            "127.0.0.1"
+        ):
+            blocked.append(url)
+            return r.abort()
+        return r.continue_()
+
+    context.route("**/*", route)
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
     p = context.new_page()
     p.watch = PageWatch(p)
+    p.blocked = []
+    block_outside(context, p.blocked)
     yield p
     context.close()

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 MAP_JS = "window[Object.keys(window).find(k => k.startsWith('map_') && window[k] && window[k].getCenter)]"
+PARCELS_JS = "window[Object.keys(window).find(k => k.startsWith('parcel_layer_'))]"
 
 
 def _not_blank(png: bytes) -> None:
@@ -38,13 +39,12 @@ def test_result_map_offline_layers_and_popup(server, page, artifacts, workspace_
     _open(page, f"{server.url}/maps/result?basemap=none")
     assert not page.watch.errors, page.watch.errors
     _only_local(page.watch.requests)
-    paths = page.locator("path.leaflet-interactive")
-    n_all = paths.count()
-    assert n_all > 1000
+    assert page.evaluate(f"{PARCELS_JS}.getLayers().length") > 1000  # drawn on a canvas
+    n_all = page.evaluate(f"Object.keys({MAP_JS}._layers).length")
     page.screenshot(path=str(artifacts / "result-map.png"))
     _not_blank((artifacts / "result-map.png").read_bytes())
 
-    # layers toggle: switch the first overlay (a constraint or network layer) off and on
+    # layers toggle: switch each overlay (constraint, network, parcel layers) off and on
     boxes = page.locator(".leaflet-control-layers-overlays input[type=checkbox]")
     assert boxes.count() >= 3
     toggled = 0
@@ -52,11 +52,11 @@ def test_result_map_offline_layers_and_popup(server, page, artifacts, workspace_
         if not boxes.nth(i).is_checked():
             continue
         boxes.nth(i).uncheck()
-        fewer = paths.count() < n_all
+        fewer = page.evaluate(f"Object.keys({MAP_JS}._layers).length") < n_all
         boxes.nth(i).check()
-        assert paths.count() == n_all
+        assert page.evaluate(f"Object.keys({MAP_JS}._layers).length") == n_all
         toggled += fewer
-    assert toggled >= 2  # constraint layers, networks
+    assert toggled >= 3  # constraint layers, networks, parcels
 
     # a popup with the reasons of a blocked parcel
     rp = pyogrio.read_dataframe(workspace_template / "workspace.gpkg", layer="result_parcels")
@@ -65,7 +65,7 @@ def test_result_map_offline_layers_and_popup(server, page, artifacts, workspace_
     reason = json.loads(target.reasons)[0]["message_zh"]
     p = target.geometry.representative_point()
     page.evaluate(f"void {MAP_JS}.setView([{p.y}, {p.x}], 17, {{animate: false}})")
-    page.wait_for_timeout(800)  # no animation, but let the SVG renderer redraw
+    page.wait_for_timeout(800)  # no animation, but let the canvas renderer redraw
     xy = page.evaluate(
         f"(() => {{ const pt = {MAP_JS}.latLngToContainerPoint([{p.y}, {p.x}]); const r = {MAP_JS}.getContainer().getBoundingClientRect(); return [pt.x + r.left, pt.y + r.top]; }})()"
     )

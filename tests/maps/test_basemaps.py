@@ -9,10 +9,11 @@ from pyproj import Transformer
 
 folium = pytest.importorskip("folium")
 
-from landplan.core.gcj02 import wgs84_to_gcj02  # noqa: E402
 from landplan.maps import build_result_map  # noqa: E402
 from landplan.maps.basemaps import ENV_TIANDITU_TK, BasemapError  # noqa: E402
 from landplan.maps.boundary_map import build_boundary_map  # noqa: E402
+
+from landplan.core.gcj02 import wgs84_to_gcj02  # noqa: E402
 
 KEY = "0123abcdSECRETtk"
 TO_WGS84 = Transformer.from_crs("EPSG:4542", 4326, always_xy=True)
@@ -85,12 +86,15 @@ def test_gaode_shifts_every_parcel_vertex(parcels):
     m = build_result_map(parcels, basemap="gaode")
     tile = _tiles(m)[0]
     assert "autonavi.com" in tile.tiles and tile.options["subdomains"] == "1234"
-    features = {f["properties"]["parcel_id"]: f for f in _geojson(m, "Parcels").data["features"]}
+    from landplan.maps.compact import decode_geometries
+
+    layer = next(c for c in m._children.values() if type(c).__name__ == "ParcelLayer")
+    shapes = dict(zip(layer.data["ids"], decode_geometries(layer.data["g"]), strict=True))
     for _, row in parcels.iterrows():
         expected = shapely.get_coordinates(row.geometry)
         lon, lat = TO_WGS84.transform(expected[:, 0], expected[:, 1])
         glon, glat = wgs84_to_gcj02(lon, lat)
-        drawn = np.array(features[row["parcel_id"]]["geometry"]["coordinates"][0])
+        drawn = np.array(shapes[row["parcel_id"]][0][0])
         # same vertex set (ring order may start elsewhere); 6 decimals are rounded in the page
         for x, y in zip(glon, glat, strict=True):
             assert np.min(np.hypot(drawn[:, 0] - x, drawn[:, 1] - y)) < 2e-6

@@ -56,8 +56,10 @@ def test_result_map_legend_follows_style_by(parcels):
     from landplan.maps import build_result_map
 
     parcels = parcels.assign(state=["transferred", "ready", None, "idle"])
-    html = build_result_map(parcels, style_by="state").get_root().render()
+    m = build_result_map(parcels, style_by="state")
+    html = m.get_root().render()
     assert "生命周期状态" in html and "已出让" in html and "未登记" in html
-    assert '"cls": 3' in html or '"cls":3' in html  # 'transferred' is the 4th state
+    layer = next(c for c in m._children.values() if type(c).__name__ == "ParcelLayer")
+    assert layer.data["cls"][0] == 3  # 'transferred' is the 4th state
     verdict_html = build_result_map(parcels).get_root().render()
     assert "出让结论" in verdict_html and "生命周期状态" not in verdict_html

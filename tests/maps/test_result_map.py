@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 folium = pytest.importorskip("folium")
@@ -140,19 +141,25 @@ def _layers(m) -> dict:
 
 
 def _parcel_layer(m):
-    return next(layer for name, layer in _layers(m).items() if "Parcels" in name)
+    return next(c for c in m._children.values() if type(c).__name__ == "ParcelLayer")
+
+
+def _parcel_ids(m) -> list[str]:
+    return _parcel_layer(m).data["ids"]
 
 
 def test_builds_with_layers_and_controls(result_map):
     assert isinstance(result_map, folium.Map)
-    assert result_map.control_scale is True
-    names = set(_layers(result_map))
+    assert result_map.control_scale is False  # our own metric-only scale bar instead
+    names = set(_layers(result_map)) | {_parcel_layer(result_map).layer_name}
     assert {"地块 Parcels", "生态保护红线 Ecological red line", "道路 Road", "电力 Power"} <= names
     assert "地灾&lt;隐患&gt;" in names  # custom kind: escaped, shown once
     kinds = {type(c).__name__ for c in result_map._children.values()}
-    assert {"LayerControl", "Fullscreen", "MeasureControl", "FitBounds"} <= kinds
+    assert {"LayerControl", "Fullscreen", "MeasureControl", "FitBounds", "ParcelLayer"} <= kinds
     control = next(c for c in result_map._children.values() if isinstance(c, folium.LayerControl))
     assert control.options["collapsed"] is False
+    html = result_map.get_root().render()
+    assert "imperial: false" in html and "L.control.scale(" in html
 
 
 def test_save_map_writes_html(result_map, tmp_path):
@@ -184,26 +191,38 @@ def test_html_has_legend_colours_reasons_and_hatches(result_map):
     assert "leaflet.pattern.js" in html
 
 
-def test_popup_content(result_map):
-    props = {
-        f["properties"]["parcel_id"]: f["properties"]
-        for f in _parcel_layer(result_map).data["features"]
-    }
-    assert set(props["P-003"]) == {
-        "parcel_id",
-        "verdict",
-        "area_mu",
-        "net_available_mu",
-        "popup",
-        "tooltip",
-        "cls",
-    }
-    assert props["P-001"]["area_mu"] == 15.0
-    popup = props["P-003"]["popup"]
-    for text in ("10,000.00 m²", "15.00 亩", "1.22 亩", "13.78 亩", "812.50 m²", "阈值 threshold"):
-        assert text in popup
-    assert "道路 Road" in props["P-001"]["popup"] and "12.35 m" in props["P-001"]["popup"]
-    assert popup.index(BLOCK_ZH) < popup.index(BLOCK_EN)
+def test_compact_parcel_data(result_map):
+    data = _parcel_layer(result_map).data
+    assert data["ids"] == ["P-001", "P-002", "P-003", SCRIPT_ID]
+    i = data["ids"].index("P-003")
+    assert data["num"]["area_mu"][0] == 15.0 and data["num"]["area_m2"][i] == 10_000
+    assert data["num"]["excluded_mu"][i] == 1.22 and data["num"]["net_available_mu"][i] == 13.78
+    assert data["dist"]["road"][:2] == [12, 40] and data["dist"]["power"][2] is None
+    assert data["r"][0] == [] and len(data["r"][i]) == 1
+    code, severity, value, threshold, unit, basis, zh, zh_args, en, en_args = data["R"][
+        data["r"][i][0]
+    ]
+    strings = data["S"]
+    assert strings[code] == "RED_LINE_OVERLAP" and severity == 1
+    assert (value, threshold, strings[unit]) == (812.5, 0.0, "m²")
+    assert strings[basis] == "《生态保护红线管理办法》"
+    assert strings[zh] == BLOCK_ZH and strings[en] == BLOCK_EN and zh_args == en_args == []
+    # no pre-rendered HTML per parcel in the page
+    html = result_map.get_root().render()
+    assert "lp-badge" in html and html.count("lp-badge") < 5
+
+
+def test_parcel_geometry_round_trips(result_map, parcels):
+    from landplan.maps.compact import decode_geometries
+
+    data = _parcel_layer(result_map).data
+    shapes = decode_geometries(data["g"])
+    drawn = parcels[parcels["parcel_id"].isin(data["ids"])].to_crs(4326)
+    for polys, geom in zip(shapes, drawn.geometry, strict=True):
+        ring = np.array(polys[0][0])
+        expected = np.array(geom.exterior.coords)[:-1]
+        assert ring.shape == expected.shape
+        assert np.abs(ring - expected).max() < 1e-6
 
 
 def test_fit_bounds_in_lon_lat(result_map):
@@ -214,7 +233,7 @@ def test_fit_bounds_in_lon_lat(result_map):
 
 
 def test_empty_geometry_is_skipped(result_map):
-    ids = [f["properties"]["parcel_id"] for f in _parcel_layer(result_map).data["features"]]
+    ids = _parcel_ids(result_map)
     assert "EMPTY-9" not in ids and len(ids) == 4
     assert "EMPTY-9" not in _html(result_map)
 
@@ -223,27 +242,17 @@ def test_lang_en_puts_english_first(parcels):
     m = build_result_map(parcels, lang="en")
     stripped = _stripped(_html(m))
     assert "Transferable可出让" in stripped and "可出让Transferable" not in stripped
-    popup = next(
-        f["properties"]["popup"]
-        for f in _parcel_layer(m).data["features"]
-        if f["properties"]["parcel_id"] == "P-003"
-    )
-    assert popup.index(BLOCK_EN) < popup.index(BLOCK_ZH)
-    assert "Parcels 地块" in _layers(m)
+    vocab = json.loads(_parcel_layer(m).vocab_json)
+    assert vocab["lang"] == "en" and vocab["t"]["reasons"] == "Reasons 原因"
+    assert _parcel_layer(m).layer_name == "Parcels 地块"
 
 
 def test_html_escaping(result_map):
     raw = result_map.get_root().render()
     assert "<script>alert" not in raw  # JSON in <script> blocks is \u003c-escaped
     html = _html(result_map)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "示范园区 &lt;出让&gt; 结论" in html
-    popup = next(
-        f["properties"]["popup"]
-        for f in _parcel_layer(result_map).data["features"]
-        if f["properties"]["parcel_id"] == SCRIPT_ID
-    )
-    assert "<script>" not in popup
+    assert SCRIPT_ID in _parcel_ids(result_map)  # kept as data; the page escapes it as text
 
 
 def test_planned_networks_are_dashed_and_lighter(result_map):
@@ -258,7 +267,7 @@ def test_planned_networks_are_dashed_and_lighter(result_map):
 def test_tiles_none_and_no_optional_layers(parcels):
     m = build_result_map(parcels, tiles=None)
     assert not any(isinstance(c, folium.TileLayer) for c in m._children.values())
-    assert set(_layers(m)) == {"地块 Parcels"}
+    assert set(_layers(m)) == set() and _parcel_layer(m).layer_name == "地块 Parcels"
 
 
 def test_bad_lang_raises(parcels):
@@ -286,7 +295,7 @@ def test_bad_reasons_json_names_parcel(parcels):
 
 def test_no_drawable_parcels_fits_other_layers(parcels, constraints):
     m = build_result_map(parcels.iloc[[4]], constraints=constraints)
-    assert _parcel_layer(m).data["features"] == []
+    assert _parcel_layer(m).data["ids"] == []
     fit = next(c for c in m._children.values() if type(c).__name__ == "FitBounds")
     (south, west), _ = fit.bounds
     assert 100.19 < west < 100.21 and 26.89 < south < 26.91
