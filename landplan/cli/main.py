@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from landplan.cli.options import SchedulerOpt, WorkersOpt
+from landplan.cli.options import SchedulerOpt, WorkersOpt, root_options
 
 app = typer.Typer(
     name="landplan",
@@ -22,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    callback=root_options,  # landplan --version
 )
 
 EXIT_BAD_INPUT = 2
@@ -206,7 +207,9 @@ def analyze(
     policy: Annotated[
         str | None, typer.Option(help="policy profile: a TOML path or a shipped name")
     ] = None,
-    lang: Annotated[str, typer.Option(help="first language of the map and tables: zh or en")] = "zh",
+    lang: Annotated[
+        str, typer.Option(help="first language of the map and tables: zh or en")
+    ] = "zh",
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -223,7 +226,9 @@ def analyze(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="workspace directory to write")],
     seed: Annotated[int, typer.Option(help="seed of the sample generator")] = 2025,
-    lang: Annotated[str, typer.Option(help="first language of the map and tables: zh or en")] = "zh",
+    lang: Annotated[
+        str, typer.Option(help="first language of the map and tables: zh or en")
+    ] = "zh",
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:

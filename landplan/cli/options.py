@@ -27,3 +27,22 @@ def use_dask(scheduler: str | None, workers: int | None) -> bool:
     from landplan.analysis.cluster import ENV_SCHEDULER
 
     return bool(scheduler or workers or os.environ.get(ENV_SCHEDULER))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from landplan import __version__
+
+        typer.echo(f"landplan {__version__}")
+        raise typer.Exit()
+
+
+def root_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Industrial-park land planning: available land and transfer verdicts (可出让) with reasons."""
