@@ -5,9 +5,11 @@ Paths are relative to the manifest.  See the README for a complete example.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from geopandas import GeoDataFrame
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from landplan.core.errors import ManifestError
@@ -16,10 +18,29 @@ from landplan.core.tomlmodel import load_toml, validate_model
 _KIND = r"^[a-z][a-z0-9_]{0,39}$"
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True, eq=False)
+class FrameSource:
+    """A layer already in memory (a GeoDataFrame), standing where a manifest names a file.
 
-    path: Path
+    :func:`landplan.analyze` builds a manifest of these; reading validates the frame exactly as a
+    file's features would be validated.
+    """
+
+    frame: GeoDataFrame
+    label: str  # e.g. "parcels" or "networks['road']": how messages name it
+
+    @property
+    def name(self) -> str:  # messages say "<label> (GeoDataFrame)" where they say a file name
+        return f"{self.label} (GeoDataFrame)"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    path: Path | FrameSource
     layer: str | None = None
     encoding: str | None = None
     crs: str | None = None
@@ -78,8 +99,10 @@ class Manifest(BaseModel):
             )
         return v
 
-    def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else (self.root / path)
+    def resolve(self, path: Path | FrameSource) -> Path | FrameSource:
+        if isinstance(path, FrameSource) or path.is_absolute():
+            return path
+        return self.root / path
 
 
 def load_manifest(path: str | Path, /) -> Manifest:
