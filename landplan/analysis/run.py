@@ -241,7 +241,7 @@ class Result:
             for c in ("parcel_id", "net_available_mu", "verdict", "reason_codes", column)
             if c in frame.columns
         ]
-        frame = frame[list(dict.fromkeys(keep)) + [frame.geometry.name]]
+        frame = frame[[*dict.fromkeys(keep), frame.geometry.name]]
         if column == "verdict" and "cmap" not in kwargs:
             present = [v for v in VERDICT_COLOURS if v in set(frame["verdict"])]
             kwargs |= {"categories": present, "cmap": [VERDICT_COLOURS[v] for v in present]}
