@@ -11,6 +11,14 @@ from landplan.cli.options import SchedulerOpt, WorkersOpt, use_dask
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".asc")
 
+CogOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cog",
+        help="write a Cloud-Optimised GeoTIFF (DEFLATE, overviews) instead of a tiled GeoTIFF",
+    ),
+]
+
 
 def _fail(exc: Exception) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
@@ -21,7 +29,9 @@ def distance(
     features: Annotated[
         Path, typer.Argument(help="vector file of network features (lines, points or polygons)")
     ],
-    out: Annotated[Path, typer.Argument(help="output Cloud-Optimised GeoTIFF (m, nodata −9999)")],
+    out: Annotated[
+        Path, typer.Argument(help="output GeoTIFF (float32, m, nodata −9999; tiled, or COG)")
+    ],
     like: Annotated[
         Path, typer.Option("--like", help="reference raster: the output takes its grid and CRS")
     ],
@@ -39,6 +49,7 @@ def distance(
     exact: Annotated[
         bool, typer.Option("--exact", help="distance to the geometry, not to burnt cells")
     ] = False,
+    cog: CogOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -51,14 +62,13 @@ def distance(
     if use_dask(scheduler, workers):
         if exact:
             _fail(ValueError("--exact is single-process only; drop --scheduler/--workers"))
-        _distance_chunked(features, out, like, kind=kind, status=status, layer=layer,
+        _distance_chunked(features, out, like, kind=kind, status=status, layer=layer, cog=cog,
                           max_distance_m=max_distance_m, scheduler=scheduler, workers=workers)  # fmt: skip
         return
     try:
         feats = read_features(features, layer=layer)
-        res = distance_raster(
-            feats, like, out, kind=kind, status=status, max_distance_m=max_distance_m, exact=exact
-        )
+        res = distance_raster(feats, like, out, kind=kind, status=status,
+                              max_distance_m=max_distance_m, exact=exact, cog=cog)  # fmt: skip
     except LandplanError as exc:
         _fail(exc)
     typer.echo(
@@ -67,7 +77,7 @@ def distance(
     )
 
 
-def _distance_chunked(features, out, like, *, kind, status, layer, max_distance_m, scheduler,
+def _distance_chunked(features, out, like, *, kind, status, layer, cog, max_distance_m, scheduler,
                       workers) -> None:  # fmt: skip
     """The dask path of ``landplan distance``: :func:`landplan.raster.chunked.distance_dask`."""
     from landplan.analysis.cluster import dask_client
@@ -86,7 +96,7 @@ def _distance_chunked(features, out, like, *, kind, status, layer, max_distance_
             arr = chunked.distance_dask(
                 feats, like, max_distance_m=max_distance_m, kind=kind, status=status
             )
-            res = chunked.write_cog_dask(arr, grid, out, on_futures=chunked.show_progress)
+            res = chunked.write_cog_dask(arr, grid, out, on_futures=chunked.show_progress, cog=cog)
     except LandplanError as exc:
         _fail(exc)
     typer.echo(
@@ -96,7 +106,9 @@ def _distance_chunked(features, out, like, *, kind, status, layer, max_distance_
 
 
 def costdistance(
-    out: Annotated[Path, typer.Argument(help="output Cloud-Optimised GeoTIFF (nodata −9999)")],
+    out: Annotated[
+        Path, typer.Argument(help="output GeoTIFF (float32, nodata −9999; tiled, or COG)")
+    ],
     sources: Annotated[Path, typer.Option("--sources", help="vector file of source features")],
     cost: Annotated[Path, typer.Option("--cost", help="cost raster: cost per metre, > 0")],
     knight: Annotated[
@@ -110,10 +122,9 @@ def costdistance(
         int | None, typer.Option("--max-cells", help="cell budget (default from 4 GiB)")
     ] = None,
     layer: Annotated[str | None, typer.Option(help="layer of a multi-layer sources file")] = None,
+    cog: CogOpt = False,
 ) -> None:
     """Accumulated cost distance from the sources over a cost raster (as GRASS r.cost)."""
-    import numpy as np
-
     from landplan.core.errors import LandplanError
     from landplan.raster.costdistance import cost_distance, write_cost_distance
     from landplan.raster.distance import read_features
@@ -125,14 +136,13 @@ def costdistance(
             is_raster = barriers.suffix.lower() in RASTER_SUFFIXES
             bar = barriers if is_raster else read_features(barriers, polygons=True)
         res = cost_distance(src, cost, barriers=bar, knight=knight, max_cells=max_cells)
-        write_cost_distance(res, out)
+        written = write_cost_distance(res, out, cog=cog)
     except LandplanError as exc:
         _fail(exc)
-    reached = np.isfinite(res.accumulated)
-    top = float(np.nanmax(res.accumulated)) if reached.any() else float("nan")
     typer.echo(
         f"cost distance 累积成本: {out} ({res.grid.width}×{res.grid.height}, "
-        f"{res.n_source_cells} source cells, {int(reached.sum()):,} cells reached, max {top:.1f})"
+        f"{res.n_source_cells} source cells, {written.cells_reached:,} cells reached, "
+        f"max {written.max_cost:.1f})"
     )
 
 

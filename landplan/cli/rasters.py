@@ -15,10 +15,16 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _parcels(path: Path, id_field: str):
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", help="layer of a multi-layer parcels file (e.g. a GeoPackage)"),
+]
+
+
+def _parcels(path: Path, id_field: str, layer: str | None = None):
     from landplan.io.vector import read_vector
 
-    gdf, _ = read_vector(path, role="parcels", workspace_crs=None, id_field=id_field)
+    gdf, _ = read_vector(path, role="parcels", workspace_crs=None, id_field=id_field, layer=layer)
     return gdf
 
 
@@ -30,6 +36,7 @@ def zonal(
     stats: Annotated[
         str, typer.Option("--stats", help="comma-separated exactextract stats")
     ] = "mean,min,max",
+    layer: LayerOpt = None,
 ) -> None:
     """Exact zonal statistics per parcel (partial cells weighted by the area inside)."""
     from landplan.core.errors import LandplanError
@@ -37,7 +44,7 @@ def zonal(
 
     try:
         df = zonal_stats(
-            raster, _parcels(parcels, id_field), stats=stats.split(","), id_field=id_field
+            raster, _parcels(parcels, id_field, layer), stats=stats.split(","), id_field=id_field
         )
     except (LandplanError, ValueError) as exc:
         _fail(exc)
@@ -59,13 +66,14 @@ def earthwork(
             "--compaction", help="m³ of cut needed per m³ of compacted fill (balanced pad)"
         ),
     ] = 1.0,
+    layer: LayerOpt = None,
 ) -> None:
     """Cut and fill per parcel: the balanced pad, and a pad at --design-elevation."""
     from landplan.core.errors import LandplanError
     from landplan.raster.earthwork import earthwork as compute
 
     try:
-        df = compute(dem, _parcels(parcels, id_field), id_field=id_field,
+        df = compute(dem, _parcels(parcels, id_field, layer), id_field=id_field,
                      design_elevation=design_elevation, compaction=compaction)  # fmt: skip
     except (LandplanError, ValueError) as exc:
         _fail(exc)

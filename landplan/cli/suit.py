@@ -18,8 +18,15 @@ def suitability(
         ),
     ],
     out: Annotated[
-        Path, typer.Argument(help="output Cloud-Optimised GeoTIFF (0–100, nodata −9999)")
+        Path, typer.Argument(help="output GeoTIFF (0–100, nodata −9999; tiled, or COG with --cog)")
     ],
+    cog: Annotated[
+        bool,
+        typer.Option(
+            "--cog",
+            help="write a Cloud-Optimised GeoTIFF (DEFLATE, overviews) instead of a tiled GeoTIFF",
+        ),
+    ] = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -31,14 +38,14 @@ def suitability(
     from landplan.raster.suitability import load_config, score_suitability
 
     if use_dask(scheduler, workers):
-        _chunked(config, out, scheduler=scheduler, workers=workers)
+        _chunked(config, out, scheduler=scheduler, workers=workers, cog=cog)
         return
     try:
         cfg = load_config(config)
         with Progress() as bar:
             task = bar.add_task("suitability", total=None)
             result = score_suitability(
-                cfg, out, on_progress=lambda d, t: bar.update(task, completed=d, total=t)
+                cfg, out, on_progress=lambda d, t: bar.update(task, completed=d, total=t), cog=cog
             )
     except LandplanError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
@@ -51,7 +58,9 @@ def suitability(
     typer.echo(f"written: {result.path}")
 
 
-def _chunked(config: Path, out: Path, *, scheduler: str | None, workers: int | None) -> None:
+def _chunked(
+    config: Path, out: Path, *, scheduler: str | None, workers: int | None, cog: bool
+) -> None:
     """The dask path: :func:`landplan.raster.chunked.suitability_dask`, written tile by tile."""
     import math
 
@@ -69,7 +78,7 @@ def _chunked(config: Path, out: Path, *, scheduler: str | None, workers: int | N
         ):
             res = chunked.suitability_dask(cfg)
             written = chunked.write_cog_dask(
-                res.score, res.grid, out, on_futures=chunked.show_progress
+                res.score, res.grid, out, on_futures=chunked.show_progress, cog=cog
             )
             masked = int(res.masked.sum().compute())
     except LandplanError as exc:

@@ -1,4 +1,8 @@
-"""``landplan terrain slope|aspect|relief DEM OUT``: terrain rasters from a DEM (COG outputs)."""
+"""``landplan terrain slope|aspect|relief DEM OUT``: terrain rasters from a DEM.
+
+Outputs are tiled GeoTIFFs (float32, uncompressed, as ``gdaldem`` writes them); ``--cog``
+writes a Cloud-Optimised GeoTIFF (DEFLATE, overviews) instead.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,14 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 DemArg = Annotated[Path, typer.Argument(help="DEM in a projected CRS (metres), any GDAL raster")]
 OutArg = Annotated[
-    Path, typer.Argument(help="output Cloud-Optimised GeoTIFF (float32, nodata −9999)")
+    Path, typer.Argument(help="output GeoTIFF (float32, nodata −9999; tiled, or COG with --cog)")
+]
+CogOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cog",
+        help="write a Cloud-Optimised GeoTIFF (DEFLATE, overviews) instead of a tiled GeoTIFF",
+    ),
 ]
 EdgesOpt = Annotated[
     bool,
@@ -52,7 +63,7 @@ def _run(label: str, func, *args, **kwargs) -> None:
     )
 
 
-def _run_dask(label: str, build, dem: Path, out: Path, *, scheduler, workers) -> None:
+def _run_dask(label: str, build, dem: Path, out: Path, *, scheduler, workers, cog) -> None:
     """The chunked path: ``build(dem_array, grid)`` → ``(dask array, window)``, written by the cluster."""
     from landplan.analysis.cluster import dask_client
     from landplan.core.errors import LandplanError
@@ -66,7 +77,7 @@ def _run_dask(label: str, build, dem: Path, out: Path, *, scheduler, workers) ->
         ):
             z, g = chunked.read_dask(dem, projected=True, check_data=True)
             arr, window = build(z, g)
-            chunked.write_cog_dask(arr, g, out, on_futures=chunked.show_progress)
+            chunked.write_cog_dask(arr, g, out, on_futures=chunked.show_progress, cog=cog)
     except (LandplanError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
@@ -86,6 +97,7 @@ def slope(
     ] = False,
     algorithm: AlgOpt = "horn",
     compute_edges: EdgesOpt = False,
+    cog: CogOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -103,10 +115,10 @@ def slope(
         def build(z, g):
             return slope_dask(z, g, units=units, algorithm=algorithm.lower()), None
 
-        _run_dask(f"slope_{units}", build, dem, out, scheduler=scheduler, workers=workers)
+        _run_dask(f"slope_{units}", build, dem, out, scheduler=scheduler, workers=workers, cog=cog)
         return
     _run("slope", terrain.slope, dem, out, units=units, algorithm=algorithm.lower(),
-         compute_edges=compute_edges)  # fmt: skip
+         compute_edges=compute_edges, cog=cog)  # fmt: skip
 
 
 @app.command()
@@ -115,13 +127,13 @@ def aspect(
     out: OutArg,
     algorithm: AlgOpt = "horn",
     compute_edges: EdgesOpt = False,
+    cog: CogOpt = False,
 ) -> None:
     """Aspect: downslope direction in degrees clockwise from north; flat cells are nodata."""
     from landplan.raster import terrain
 
-    _run(
-        "aspect", terrain.aspect, dem, out, algorithm=algorithm.lower(), compute_edges=compute_edges
-    )
+    _run("aspect", terrain.aspect, dem, out, algorithm=algorithm.lower(),
+         compute_edges=compute_edges, cog=cog)  # fmt: skip
 
 
 @app.command()
@@ -136,6 +148,7 @@ def relief(
             "50–100 m 9, ≥100 m 3)",
         ),
     ] = None,
+    cog: CogOpt = False,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -149,6 +162,6 @@ def relief(
             size = window or terrain.default_relief_window(max(g.cellsize_x, g.cellsize_y))
             return relief_dask(z, g, window=size), size
 
-        _run_dask("relief", build, dem, out, scheduler=scheduler, workers=workers)
+        _run_dask("relief", build, dem, out, scheduler=scheduler, workers=workers, cog=cog)
         return
-    _run("relief", terrain.relief, dem, out, window=window)
+    _run("relief", terrain.relief, dem, out, window=window, cog=cog)

@@ -16,8 +16,9 @@ functions it wraps:
   window ignores NaN, i.e. it is clipped at the edge), and the arithmetic per cell is the same
   float32 sequence, so chunk borders and raster edges give identical values.
 * :func:`distance_dask` computes, per chunk, the exact Euclidean distance transform over the
-  chunk grown by a halo of ``max_distance_m`` (the machinery of :mod:`landplan.raster.distance`):
-  a target farther than the halo cannot be the nearest one within ``max_distance_m``.
+  chunk grown by a halo of ``max_distance_m`` (the tile function of
+  :mod:`landplan.raster.distance`): a target farther than the halo cannot be the nearest one
+  within ``max_distance_m``.
 * :func:`suitability_dask` is the weighted sum of :func:`landplan.raster.suitability.rescale`\\ d
   factors with the hard-constraint masks, chunk by chunk, in the float64 order of
   :func:`landplan.raster.suitability.score_suitability`.
@@ -29,9 +30,9 @@ functions it wraps:
 Not chunked: accumulated cost distance (:mod:`landplan.raster.costdistance`).  Dijkstra's algorithm is
 global — the cost of a cell can depend on a path through any other part of the raster, so there
 is no bounded halo — and it runs on one node with the whole raster in RAM, within the budget
-``landplan.raster.costdistance`` states (``MEMORY_BUDGET_BYTES``, 4 GiB by default: ≈ 39 M cells with
-8 neighbours, ≈ 14 M with knight's moves); above ``max_cells`` it refuses the run before
-reading the raster.
+``landplan.raster.costdistance`` states (``MEMORY_BUDGET_BYTES``, 4 GiB by default: ≈ 143 M
+cells, 8 neighbours or knight's moves); above ``max_cells`` it refuses the run before reading
+the raster.
 
 Limits: ``compute_edges`` (``gdaldem -compute_edges``) and aspect are single-process only.
 """
@@ -53,8 +54,9 @@ import numpy as np
 from landplan.core.errors import CRSError, DataSourceError, RasterError
 from landplan.raster.grid import (
     COG_OPTIONS,
-    GDAL_CACHE_MB,
+    GDAL_CACHE_BYTES,
     NODATA_OUT,
+    TILED_OPTIONS,
     GridInfo,
     grid_info,
     open_raster,
@@ -224,22 +226,18 @@ def _require_min(arr, depth: int):
 
 
 def _distance_block(geoms, grid, win, hy, hx, max_d) -> np.ndarray:
-    from scipy.ndimage import distance_transform_edt
+    from landplan.raster.distance import _rasterized_tile
 
-    from landplan.raster.distance import _grown, burn
-
-    out = np.full((int(win.height), int(win.width)), np.nan, np.float32)
     if len(geoms) == 0:
-        return out
-    big = _grown(win, grid, hy, hx)
-    target = burn(geoms, grid, big)
-    if not target.any():
-        return out
-    d = distance_transform_edt(~target, sampling=(grid.cellsize_y, grid.cellsize_x))
-    r, c = win.row_off - big.row_off, win.col_off - big.col_off
-    d = d[r : r + int(win.height), c : c + int(win.width)]
-    d[d > max_d] = np.nan
-    return d.astype(np.float32)
+        return np.full((int(win.height), int(win.width)), np.nan, np.float32)
+    return _rasterized_tile(shapely_tree(geoms), geoms, grid, win, hy, hx, max_d)
+
+
+def shapely_tree(geoms):
+    """An STRtree over ``geoms`` (the chunk's few candidate features)."""
+    import shapely
+
+    return shapely.STRtree(geoms)
 
 
 def distance_dask(
@@ -440,8 +438,11 @@ def write_cog_dask(
     *,
     nodata: float = NODATA_OUT,
     on_futures: Callable[[list], None] | None = None,
+    cog: bool = True,
 ) -> ChunkedWrite:
     """Write a 2-D dask array (NaN = nodata) as a float32 COG without gathering it.
+
+    ``cog=False`` writes a tiled GeoTIFF instead (:data:`landplan.raster.grid.TILED_OPTIONS`).
 
     Each chunk's task writes its own GeoTIFF tile into a staging directory created next to
     ``out_path``; **the dask workers must therefore share the filesystem of the output
@@ -488,8 +489,11 @@ def write_cog_dask(
         vrt.write_text(_vrt_xml(grid, tiles, float(nodata)), encoding="utf-8")
         import rasterio
 
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            rio_copy(vrt, final, driver="COG", **COG_OPTIONS)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+            if cog:
+                rio_copy(vrt, final, driver="COG", **COG_OPTIONS)
+            else:
+                rio_copy(vrt, final, driver="GTiff", BIGTIFF="IF_SAFER", **TILED_OPTIONS)
         os.replace(final, out_path)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -19,11 +19,9 @@ The accumulated cost of a cell is the least total over all paths from any source
 (0 there), found with Dijkstra's algorithm.  GRASS measures lengths in east-west cells
 (``EW_fac = 1``), so ``r.cost`` output × ``cell_x`` equals this module's output on the
 same cost raster; the tests check that against GRASS 8 (with and without ``-k``) on a
-slope-derived cost raster with barriers and on non-square cells.  Implementation: the
-8-neighbour case runs ``skimage.graph.MCP_Geometric`` (its ``(c_a + c_b) / 2 · L`` travel
-cost is exactly the GRASS model); the knight's case cannot be expressed with MCP's
-per-cell costs (the intermediate cells), so it builds the 16-neighbour graph with the
-exact edge weights and runs ``scipy.sparse.csgraph.dijkstra``.
+slope-derived cost raster with barriers and on non-square cells.  Implementation: an
+implicit-grid Dijkstra compiled with numba (:mod:`landplan.raster._dijkstra`): no graph is
+built, the moves and their costs are computed from the cost raster as cells are settled.
 
 Impassable cells: nodata cells of the cost raster (``r.cost``'s default null handling)
 and barrier cells (polygons burnt with ``all_touched=True``, or a mask raster).  Any
@@ -31,12 +29,12 @@ other cell whose cost is zero, negative, infinite or NaN is an error.  Source ce
 burnt with the ``gdal_rasterize`` defaults, as :mod:`landplan.raster.distance` does; source
 cells on impassable cells are dropped.
 
-Memory: single node, whole raster in RAM.  The peak is budgeted at :data:`BYTES_PER_CELL`
-bytes per cell: 110 for 8 neighbours (cost, accumulated, MCP's padded copies, traceback,
-predecessors, heap; measured ≈ 85 from 1000² to 8000²) and 300 for knight's moves (16
-float64 weights and 16 int32 column indices per cell plus Dijkstra's heap; measured ≈ 250).
-The default budget of :data:`MEMORY_BUDGET_BYTES` (4 GiB) therefore allows ≈ 39 M cells
-(≈ 6 200²) with 8 neighbours and ≈ 14 M (≈ 3 700²) with knight's moves.  Above
+Memory: single node, whole raster in RAM, about :data:`BYTES_PER_CELL` bytes per cell with
+8 neighbours or knight's moves alike: the cost (float32 when the raster is float32 or a
+16-bit or 8-bit integer type, float64 otherwise), the accumulated cost (float64), the move
+that reached each cell (uint8), the source mask while seeding, and the heap of the frontier
+(small next to those).  ``r.cost`` keeps ≈ 29 bytes per cell.  The default budget of
+:data:`MEMORY_BUDGET_BYTES` (4 GiB) therefore allows ≈ 143 M cells (≈ 12 000²).  Above
 ``max_cells`` (or ``LANDPLAN_COST_MAX_CELLS``) the run is refused with
 :class:`~landplan.core.errors.RasterError` before the raster is read; past that, clip the
 raster, coarsen it, or use GRASS ``r.cost`` (it pages to disk).
@@ -48,6 +46,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -66,12 +65,12 @@ from landplan.raster.grid import (
 )
 
 #: peak bytes per cell, by neighbourhood (8 or 16); see the module docstring
-BYTES_PER_CELL = {8: 110, 16: 300}
+BYTES_PER_CELL = {8: 30, 16: 30}
 #: default memory budget of one cost-distance run
 MEMORY_BUDGET_BYTES = 4 << 30
 
-_ORTHO_DIAG = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
-_KNIGHT = ((-2, -1), (-2, 1), (2, 1), (2, -1), (-1, -2), (-1, 2), (1, 2), (1, -2))
+#: row blocks (cells) read at a time while loading the cost raster
+_READ_CELLS = 1 << 22
 
 
 def default_max_cells(*, knight: bool = False) -> int:
@@ -84,7 +83,7 @@ def default_max_cells(*, knight: bool = False) -> int:
 
 @dataclass(frozen=True)
 class CostSurface:
-    """A cost raster in memory: cost per metre (float64), NaN where impassable."""
+    """A cost raster in memory: cost per metre (float32 or float64), NaN where impassable."""
 
     cost: np.ndarray
     grid: GridInfo
@@ -99,12 +98,13 @@ class CostDistance:
     """Accumulated cost from the sources, and the least-cost tree to trace routes.
 
     ``accumulated`` is in cost units (cost per metre × metres), NaN where unreachable or
-    impassable; ``predecessor`` holds, per cell, the flat index of the previous cell on
-    its least-cost path (−1 at sources and unreached cells).
+    impassable; ``came`` holds, per cell, the index into
+    :data:`landplan.raster._dijkstra.MOVES` of the move that reached it on its least-cost
+    path (255 at sources and unreached cells).
     """
 
     accumulated: np.ndarray
-    predecessor: np.ndarray
+    came: np.ndarray
     grid: GridInfo
     knight: bool
     n_source_cells: int
@@ -113,11 +113,14 @@ class CostDistance:
         """Flat cell indices of the least-cost path from ``(row, col)`` back to a source."""
         if np.isnan(self.accumulated[row, col]):
             return np.empty(0, np.int64)
-        path = [row * self.grid.width + col]
-        pred = self.predecessor.ravel()
-        limit = pred.size
-        while pred[path[-1]] >= 0:
-            path.append(int(pred[path[-1]]))
+        from landplan.raster._dijkstra import MOVES, NO_MOVE
+
+        w = self.grid.width
+        path = [row * w + col]
+        limit = self.came.size
+        while (j := int(self.came[row, col])) != NO_MOVE:
+            row, col = row - MOVES[j][0], col - MOVES[j][1]
+            path.append(row * w + col)
             if len(path) > limit:  # pragma: no cover - a cycle would be a bug
                 raise RuntimeError("cycle in the least-cost tree")
         return np.asarray(path, np.int64)
@@ -194,6 +197,44 @@ def check_budget(grid: GridInfo, /, *, knight: bool, max_cells: int | None) -> N
         )
 
 
+def _cost_dtype(dtype) -> np.dtype:
+    """float32 when it holds every value of ``dtype`` exactly, else float64."""
+    dtype = np.dtype(dtype)
+    small = dtype.kind in "iu" and dtype.itemsize <= 2
+    return np.dtype(np.float32 if dtype == np.float32 or small else np.float64)
+
+
+class _Checker:
+    """Closes nodata and barrier cells block by block and collects the invalid costs."""
+
+    def __init__(self, name: str, closed_by_barrier: np.ndarray | None) -> None:
+        self.name, self.barrier = name, closed_by_barrier
+        self.n_bad, self.first = 0, None
+
+    def block(self, data: np.ndarray, nodata: np.ndarray, r0: int) -> None:
+        closed = nodata
+        if self.barrier is not None:
+            closed = closed | self.barrier[r0 : r0 + data.shape[0]]
+        with np.errstate(invalid="ignore"):
+            bad = ~closed & ~(np.isfinite(data) & (data > 0))
+        if bad.any():
+            self.n_bad += int(bad.sum())
+            if self.first is None:
+                r, c = (int(v[0]) for v in np.nonzero(bad))
+                self.first = (r0 + r, c, float(data[r, c]))
+        data[closed] = np.nan
+
+    def done(self) -> None:
+        if self.first is not None:
+            r, c, v = self.first
+            raise RasterError(
+                f"{self.name}: {self.n_bad:,} passable cells have a cost that is not > 0 "
+                f"(e.g. row {r}, col {c}: {v}); costs are per metre and must be positive. "
+                "Give them a positive cost, set them to the raster's nodata value, or cover "
+                "them with barriers"
+            )
+
+
 def load_cost(
     cost: str | os.PathLike | np.ndarray | CostSurface,
     /,
@@ -208,52 +249,58 @@ def load_cost(
     ``cost`` is a raster path, a :class:`CostSurface`, or a 2-D array with ``grid``
     (NaN in an array = nodata).  A passable cell with cost ≤ 0, inf or NaN (a NaN in a file
     that declares another nodata value) → :class:`~landplan.core.errors.RasterError`.
+    The raster is read in row blocks into one float32 (or float64) array: memory is that
+    array plus a block.
     """
     if isinstance(cost, CostSurface):
-        arr, grid = cost.cost.copy(), cost.grid
-        check_budget(grid, knight=knight, max_cells=max_cells)
-        nodata = np.isnan(arr)
-        name = "the cost surface"
+        check_budget(cost.grid, knight=knight, max_cells=max_cells)
+        if barriers is None:
+            return cost  # already checked; never written to
+        arr, grid, name = cost.cost.copy(), cost.grid, "the cost surface"
     elif isinstance(cost, np.ndarray):
         if grid is None:
             raise RasterError("a cost array needs grid= (a landplan.raster.grid.GridInfo)")
         if cost.shape != (grid.height, grid.width):
             raise RasterError(f"cost array shape {cost.shape} does not match the grid")
         check_budget(grid, knight=knight, max_cells=max_cells)
-        arr = np.array(cost, dtype=np.float64)
-        nodata = np.isnan(arr)
-        name = "the cost array"
+        arr, name = np.array(cost, dtype=_cost_dtype(cost.dtype)), "the cost array"
     else:
-        name = str(cost)
-        with open_raster(cost) as src:
-            grid = grid_info(src)
-            check_budget(grid, knight=knight, max_cells=max_cells)
-            try:
-                m = src.read(1, masked=True, out_dtype=np.float64)
-            except Exception as exc:
-                from landplan.core.errors import DataSourceError
+        return _read_cost(cost, barriers=barriers, knight=knight, max_cells=max_cells)
+    check = _Checker(name, barrier_mask(barriers, grid))
+    step = max(1, _READ_CELLS // max(grid.width, 1))
+    for r0 in range(0, grid.height, step):
+        block = arr[r0 : r0 + step]
+        check.block(block, np.isnan(block), r0)
+    check.done()
+    return CostSurface(arr, grid)
 
+
+def _read_cost(path, *, barriers, knight: bool, max_cells: int | None) -> CostSurface:
+    from landplan.core.errors import DataSourceError
+
+    with open_raster(path) as src:
+        grid = grid_info(src)
+        check_budget(grid, knight=knight, max_cells=max_cells)
+        dtype = _cost_dtype(src.dtypes[0])
+        nan_nodata = src.nodata is not None and np.isnan(src.nodata)
+        check = _Checker(str(path), barrier_mask(barriers, grid))
+        arr = np.empty((grid.height, grid.width), dtype)
+        step = max(1, _READ_CELLS // max(grid.width, 1))
+        for r0 in range(0, grid.height, step):
+            win = Window(0, r0, grid.width, min(step, grid.height - r0))
+            try:
+                m = src.read(1, window=win, masked=True, out_dtype=dtype)
+            except Exception as exc:
                 raise DataSourceError(
-                    f"raster {cost} cannot be read ({exc}); the file is truncated or corrupt"
+                    f"raster {path} cannot be read ({exc}); the file is truncated or corrupt"
                 ) from exc
-            arr = np.asarray(m.data, dtype=np.float64)
+            data = np.asarray(m.data)
             nodata = np.ma.getmaskarray(m)
-            if src.nodata is not None and np.isnan(src.nodata):
-                nodata = nodata | np.isnan(arr)
-    closed = nodata.copy()
-    bm = barrier_mask(barriers, grid)
-    if bm is not None:
-        closed |= bm
-    bad = ~closed & ~(np.isfinite(arr) & (arr > 0))
-    if bad.any():
-        r, c = (int(v[0]) for v in np.nonzero(bad))
-        raise RasterError(
-            f"{name}: {int(bad.sum()):,} passable cells have a cost that is not > 0 "
-            f"(e.g. row {r}, col {c}: {float(arr[r, c])}); costs are per metre and must be positive. "
-            "Give them a positive cost, set them to the raster's nodata value, or cover them "
-            "with barriers"
-        )
-    arr[closed] = np.nan
+            if nan_nodata:
+                nodata = nodata | np.isnan(data)
+            check.block(data, nodata, r0)
+            arr[r0 : r0 + data.shape[0]] = data
+    check.done()
     return CostSurface(arr, grid)
 
 
@@ -279,80 +326,18 @@ def source_cells(sources, surface: CostSurface, /) -> np.ndarray:
     return mask
 
 
-# --------------------------------------------------------------------------- solvers
+# --------------------------------------------------------------------------- solver
 
 
-def _mcp(cost: np.ndarray, src: np.ndarray, grid: GridInfo) -> tuple[np.ndarray, np.ndarray]:
-    from skimage.graph import MCP_Geometric
+def _solve(surface: CostSurface, src: np.ndarray, *, knight: bool):
+    from landplan.raster._dijkstra import accumulate
 
-    mcp = MCP_Geometric(
-        np.where(np.isnan(cost), np.inf, cost),
-        sampling=(grid.cellsize_y, grid.cellsize_x),
-        fully_connected=True,
+    g = surface.grid
+    acc, came = accumulate(
+        surface.cost, np.flatnonzero(src), g.cellsize_x, g.cellsize_y, knight=knight
     )
-    acc, tb = mcp.find_costs(np.argwhere(src))
-    acc[~np.isfinite(acc)] = np.nan
-    off = np.asarray(mcp.offsets)
-    step = off[:, 0].astype(np.int64) * grid.width + off[:, 1]
-    flat = np.arange(acc.size, dtype=np.int64).reshape(acc.shape)
-    pred = np.where(tb >= 0, flat - step[np.clip(tb, 0, None)], -1)
-    pred[np.isnan(acc)] = -1
-    return acc, pred.astype(np.int64 if acc.size >= 2**31 else np.int32)
-
-
-def _knight_moves() -> list[tuple[int, int, tuple[tuple[int, int], ...]]]:
-    moves = [(dr, dc, ()) for dr, dc in _ORTHO_DIAG]
-    for dr, dc in _KNIGHT:
-        # via: one step towards b along the long axis, and the diagonal step towards b
-        via = ((dr // 2, 0), (dr // 2, dc)) if abs(dr) == 2 else ((0, dc // 2), (dr, dc // 2))
-        moves.append((dr, dc, via))
-    return moves
-
-
-def _knight(cost: np.ndarray, src: np.ndarray, grid: GridInfo) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
-
-    h, w = cost.shape
-    n = h * w
-    moves = _knight_moves()
-    k = len(moves)
-    pad = np.full((h + 4, w + 4), np.nan)
-    pad[2:-2, 2:-2] = cost
-    flat = np.arange(n, dtype=np.int32).reshape(h, w)
-    pad_i = np.full((h + 4, w + 4), -1, np.int32)
-    pad_i[2:-2, 2:-2] = flat
-
-    def at(a, dr, dc):
-        return a[2 + dr : 2 + dr + h, 2 + dc : 2 + dc + w]
-
-    weights = np.empty((h, w, k))
-    cols = np.empty((h, w, k), np.int32)
-    for j, (dr, dc, via) in enumerate(moves):
-        total = cost + at(pad, dr, dc)
-        for vr, vc in via:
-            total += at(pad, vr, vc)
-        length = math.hypot(dr * grid.cellsize_y, dc * grid.cellsize_x)
-        weights[..., j] = total * (length / (2 + len(via)))
-        cols[..., j] = at(pad_i, dr, dc)
-    # a move that cannot be made becomes a harmless self-loop (no compaction copy)
-    bad = np.isnan(weights) | (cols < 0)
-    cols[bad] = np.broadcast_to(flat[..., None], cols.shape)[bad]
-    weights[bad] = 1.0
-    del bad, pad, pad_i
-    graph = csr_matrix(
-        (weights.reshape(-1), cols.reshape(-1), np.arange(0, k * n + 1, k, dtype=np.int64)),
-        shape=(n, n),
-    )
-    del weights, cols
-    acc, pred, _ = dijkstra(
-        graph, indices=np.flatnonzero(src), min_only=True, return_predecessors=True
-    )
-    acc = acc.reshape(h, w)
-    acc[~np.isfinite(acc)] = np.nan
-    pred = pred.reshape(h, w)
-    pred[pred < 0] = -1
-    return acc, pred
+    acc[np.isinf(acc)] = np.nan
+    return acc, came
 
 
 # --------------------------------------------------------------------------- API
@@ -387,19 +372,40 @@ def cost_distance(
     """
     surface = load_cost(cost, grid=grid, barriers=barriers, knight=knight, max_cells=max_cells)
     src = source_cells(sources, surface)
-    solve = _knight if knight else _mcp
-    acc, pred = solve(surface.cost, src, surface.grid)
-    return CostDistance(acc, pred, surface.grid, knight, int(src.sum()))
+    n_src = int(src.sum())
+    acc, came = _solve(surface, src, knight=knight)
+    return CostDistance(acc, came, surface.grid, knight, n_src)
 
 
-def write_cost_distance(result: CostDistance, out: str | os.PathLike, /) -> None:
-    """Write ``result.accumulated`` as a float32 COG (nodata −9999), atomically."""
+@dataclass(frozen=True)
+class WrittenCost:
+    """What :func:`write_cost_distance` wrote."""
+
+    path: Path
+    cells_reached: int
+    max_cost: float  # NaN when no cell is reached
+
+
+def write_cost_distance(
+    result: CostDistance, out: str | os.PathLike, /, *, cog: bool = True
+) -> WrittenCost:
+    """Write ``result.accumulated`` as float32 (nodata −9999), atomically.
+
+    ``cog=True`` writes a Cloud-Optimised GeoTIFF, ``cog=False`` a tiled GeoTIFF (faster).
+    """
     g = result.grid
-    with cog_writer(out, grid=g) as dst:
+    reached, top = 0, -math.inf
+    with cog_writer(out, grid=g, cog=cog) as dst:
         for r in range(0, g.height, 1024):
             block = result.accumulated[r : r + 1024]
-            data = np.where(np.isnan(block), NODATA_OUT, block).astype(np.float32)
+            ok = ~np.isnan(block)
+            n = int(ok.sum())
+            if n:
+                reached += n
+                top = max(top, float(block[ok].max()))
+            data = np.where(ok, block, NODATA_OUT).astype(np.float32)
             dst.write(data, 1, window=Window(0, r, g.width, block.shape[0]))
+    return WrittenCost(Path(out), reached, top if reached else math.nan)
 
 
 def _parcel_window(grid: GridInfo, bounds) -> Window | None:

@@ -9,24 +9,36 @@ Two ways of measuring, both from the centre of every cell of a reference grid (t
   cells on its Bresenham path, a point the cell that holds it; only cells *inside the
   grid* are targets), then each cell gets the distance from its centre to the centre of
   the nearest target cell.  It is an exact Euclidean distance transform
-  (``scipy.ndimage.distance_transform_edt`` with ``sampling=(cell_y, cell_x)``), so it
-  is also right for non-square cells.  ``gdal_proximity -distunits GEO`` gives the same
-  target cells, but its two-pass propagation is not exact: on the Lijiang sample it is
-  larger than the true distance on ~0.04 % of cells (by less than one cell), and with
-  non-square cells it multiplies pixel distances by the x cell size only.
+  (the ``edt`` package, anisotropic: ``anisotropy=(cell_y, cell_x)``; the same values as
+  ``scipy.ndimage.distance_transform_edt`` with ``sampling``), so it is also right for
+  non-square cells.  ``gdal_proximity -distunits GEO`` gives the same target cells, but its
+  two-pass propagation is not exact: on the Lijiang sample it is larger than the true
+  distance on ~0.04 % of cells (by less than one cell), and with non-square cells it
+  multiplies pixel distances by the x cell size only.
 * **exact** (``exact=True``): the true distance from each cell centre to the vector
   geometry (``shapely.STRtree.query_nearest``), 0 inside polygons, features outside the
   grid included.  Slower (a shapely point per cell), but with no rasterization error
   (which is up to about half a cell diagonal in the default mode).
 
-Memory is bounded by processing the grid in square tiles with a **halo** of
-``max_distance_m``: a target farther away than that cannot be the nearest one that
-counts, so each haloed tile is computed on its own and only the tile is kept.  Cells
-farther than ``max_distance_m`` from every target get nodata (NaN in arrays, −9999 in
-files, as ``gdal_proximity -maxdist``).  The trade-off: the halo costs
-``(tile + 2·halo)² / tile²`` times the work (a 1024-cell tile with a 200-cell halo:
-≈ 1.9×), and without ``max_distance_m`` there is no bound, so the whole grid is one tile
-(≈ 20 bytes per cell at the peak of the distance transform).
+Memory is bounded by processing the grid in square tiles, each grown by a **halo** that
+holds every target which can be the nearest one of a cell in the tile:
+
+* A first pass burns the targets tile by tile and marks which blocks of
+  :data:`COARSE_CELLS`² cells hold one.  For a cell in block *b*, a target in the nearest
+  occupied block *b′* is at most ``d(b, b′) + diagonal of a block`` away (centre to centre,
+  plus half a diagonal at each end), so the true nearest target is within that distance,
+  and the tile's halo is the largest such bound over its blocks.  A dense network gives
+  small halos; nothing has to be known in advance.
+* ``max_distance_m`` caps the halo: a target farther away than that cannot be the nearest
+  one that counts, and cells beyond it get nodata (NaN in arrays, −9999 in files, as
+  ``gdal_proximity -maxdist``).
+
+The EDT of each grown tile is exact, so tiles agree with the transform of the whole grid.
+The tile size is chosen among a few (1024 to 4096 cells, or one tile when the grid is at
+most :data:`WINDOW_MAX_CELLS`) to compute the fewest cells in all, and windows are kept
+under :data:`WINDOW_MAX_CELLS` (about 6 bytes per cell at the peak) where a tiling allows
+it.  Only a network whose nearest feature is far from a large part of the grid (a few
+features in a corner) makes the windows large.
 """
 
 from __future__ import annotations
@@ -53,8 +65,14 @@ from landplan.raster.grid import (
     require_same_crs,
 )
 
-#: tile edge (cells) of the tiled computation
+#: tile edge (cells) of the exact mode, and the smallest tile of the rasterized mode
 TILE_CELLS = 1024
+#: tile edges tried for the rasterized mode (and the whole grid, when it is small enough)
+TILE_CHOICES = (1024, 2048, 4096)
+#: edge (cells) of the blocks of the first pass (which blocks hold a target)
+COARSE_CELLS = 32
+#: largest grown tile (cells) the rasterized mode computes when a tiling allows it
+WINDOW_MAX_CELLS = 1 << 25
 STATUSES = ("built", "all")
 
 
@@ -142,9 +160,13 @@ def tile_windows(grid: GridInfo, /, *, tile: int = TILE_CELLS) -> Iterator[Windo
 def _halo(grid: GridInfo, max_distance_m: float | None) -> tuple[int, int]:
     if max_distance_m is None:
         return grid.height, grid.width
+    return _halo_cells(grid, max_distance_m)
+
+
+def _halo_cells(grid: GridInfo, metres: float) -> tuple[int, int]:
     return (
-        math.ceil(max_distance_m / grid.cellsize_y) + 1,
-        math.ceil(max_distance_m / grid.cellsize_x) + 1,
+        math.ceil(metres / grid.cellsize_y) + 1,
+        math.ceil(metres / grid.cellsize_x) + 1,
     )
 
 
@@ -182,23 +204,141 @@ def _window_bounds(win: Window, grid: GridInfo) -> tuple[float, float, float, fl
     return bounds(win, grid.transform)
 
 
-def _rasterized_tile(tree, geoms, grid, win, hy, hx, max_d) -> np.ndarray:
-    from scipy.ndimage import distance_transform_edt
+def edt_metres(free: np.ndarray, grid: GridInfo, /, *, threads: int = 1) -> np.ndarray:
+    """Exact Euclidean distance (m, float32) from each ``True`` cell to the nearest ``False`` one.
 
-    big = _grown(win, grid, hy, hx)
+    A window without any ``False`` cell gets ``inf``.
+    """
+    import edt
+
+    if free.all():
+        return np.full(free.shape, np.inf, np.float32)
+    return edt.edt(
+        np.ascontiguousarray(free),
+        anisotropy=(grid.cellsize_y, grid.cellsize_x),
+        black_border=False,
+        parallel=threads,
+    )
+
+
+def _window_edt(tree, geoms, grid, big, threads=1) -> np.ndarray | None:
+    """Distances (m) on the grown window ``big`` to its burnt targets; None without any."""
     cand = tree.query(shapely.box(*_window_bounds(big, grid)))
-    out = np.full((int(win.height), int(win.width)), np.nan, np.float32)
     if len(cand) == 0:
-        return out
-    target = burn(geoms[cand], grid, big)
+        return None
+    target = burn(geoms[np.sort(cand)], grid, big)
     if not target.any():
-        return out
-    d = distance_transform_edt(~target, sampling=(grid.cellsize_y, grid.cellsize_x))
+        return None
+    np.logical_not(target, out=target)
+    return edt_metres(target, grid, threads=threads)
+
+
+def _crop(d: np.ndarray | None, win: Window, big: Window, max_d) -> np.ndarray:
+    if d is None:
+        return np.full((int(win.height), int(win.width)), np.nan, np.float32)
     r, c = win.row_off - big.row_off, win.col_off - big.col_off
-    d = d[r : r + int(win.height), c : c + int(win.width)]
+    out = np.array(d[r : r + int(win.height), c : c + int(win.width)], np.float32)
     if max_d is not None:
-        d[d > max_d] = np.nan
-    return d.astype(np.float32)
+        out[out > max_d] = np.nan
+    return out
+
+
+def _rasterized_tile(tree, geoms, grid, win, hy, hx, max_d, threads=1) -> np.ndarray:
+    big = _grown(win, grid, hy, hx)
+    return _crop(_window_edt(tree, geoms, grid, big, threads), win, big, max_d)
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Tiles of the rasterized mode and the halo (rows, cols) of each."""
+
+    tile: int
+    windows: list[Window]
+    halos: list[tuple[int, int]]
+    grown: list[Window]
+
+    @property
+    def cells(self) -> int:
+        """Cells computed in all (the grown windows; a window equal to the one before is reused)."""
+        return sum(
+            int(w.width) * int(w.height)
+            for i, w in enumerate(self.grown)
+            if i == 0 or w != self.grown[i - 1]
+        )
+
+    @property
+    def largest(self) -> int:
+        return max((int(w.width) * int(w.height) for w in self.grown), default=0)
+
+
+def _occupancy(tree, geoms, grid: GridInfo) -> np.ndarray:
+    """Which blocks of COARSE_CELLS² cells hold a burnt target (first pass, tile by tile)."""
+    b = COARSE_CELLS
+    occ = np.zeros((math.ceil(grid.height / b), math.ceil(grid.width / b)), bool)
+    step = max(b, (TILE_CHOICES[-1] // b) * b)
+    for win in tile_windows(grid, tile=step):
+        cand = tree.query(shapely.box(*_window_bounds(win, grid)))
+        if len(cand) == 0:
+            continue
+        t = burn(geoms[np.sort(cand)], grid, win)
+        h, w = t.shape
+        pad = np.zeros((math.ceil(h / b) * b, math.ceil(w / b) * b), bool)
+        pad[:h, :w] = t
+        blocks = pad.reshape(pad.shape[0] // b, b, pad.shape[1] // b, b).any(axis=(1, 3))
+        r0, c0 = win.row_off // b, win.col_off // b
+        occ[r0 : r0 + blocks.shape[0], c0 : c0 + blocks.shape[1]] |= blocks
+    return occ
+
+
+def _block_bounds(occ: np.ndarray, grid: GridInfo) -> np.ndarray:
+    """Per block, a bound (m) on the distance from any of its cells to the nearest target."""
+    import edt
+
+    b = COARSE_CELLS
+    if not occ.any():
+        return np.full(occ.shape, np.inf)
+    d = edt.edt(
+        np.ascontiguousarray(~occ),
+        anisotropy=(b * grid.cellsize_y, b * grid.cellsize_x),
+        black_border=False,
+    ).astype(np.float64)
+    return d + math.hypot(b * grid.cellsize_x, b * grid.cellsize_y) * (1 + 1e-9)
+
+
+def plan_tiles(
+    tree, geoms, grid: GridInfo, /, *, max_distance_m: float | None, tile: int | None = None
+) -> TilePlan:
+    """The tiles of the rasterized mode with their halos (see the module docstring)."""
+    bound = None
+    if max_distance_m is None or tile is None:
+        bound = _block_bounds(_occupancy(tree, geoms, grid), grid)
+    sizes = [tile] if tile is not None else list(TILE_CHOICES)
+    if tile is None and grid.width * grid.height <= WINDOW_MAX_CELLS:
+        sizes.append(max(grid.width, grid.height))
+    plans = []
+    for size in sizes:
+        windows = list(tile_windows(grid, tile=size))
+        halos, grown = [], []
+        for win in windows:
+            metres = max_distance_m if max_distance_m is not None else math.inf
+            if bound is not None:
+                b = COARSE_CELLS
+                r0, c0 = win.row_off // b, win.col_off // b
+                r1 = math.ceil((win.row_off + win.height) / b)
+                c1 = math.ceil((win.col_off + win.width) / b)
+                metres = min(metres, float(bound[r0:r1, c0:c1].max()))
+            hy, hx = (
+                (grid.height, grid.width)
+                if not math.isfinite(metres)
+                else _halo_cells(grid, metres)
+            )
+            halos.append((hy, hx))
+            grown.append(_grown(win, grid, hy, hx))
+        plans.append(TilePlan(size, windows, halos, grown))
+    fits = [p for p in plans if p.largest <= WINDOW_MAX_CELLS]
+    if fits:
+        return min(fits, key=lambda p: (p.cells, -p.tile))
+    return min(plans, key=lambda p: (p.largest, p.cells))
 
 
 def cell_centres(grid: GridInfo, win: Window, /) -> tuple[np.ndarray, np.ndarray]:
@@ -227,25 +367,31 @@ def iter_distance_tiles(
     *,
     max_distance_m: float | None = None,
     exact: bool = False,
-    tile: int = TILE_CELLS,
+    tile: int | None = None,
 ) -> Iterator[tuple[Window, np.ndarray]]:
-    """Yield ``(window, float32 distances in m)`` tile by tile; NaN beyond ``max_distance_m``."""
+    """Yield ``(window, float32 distances in m)`` tile by tile; NaN beyond ``max_distance_m``.
+
+    ``tile`` fixes the tile edge (cells); by default the rasterized mode picks it
+    (:func:`plan_tiles`) and the exact mode uses :data:`TILE_CELLS` capped at 512.
+    """
     if max_distance_m is not None and not max_distance_m > 0:
         raise RasterError(f"max_distance_m must be > 0, not {max_distance_m}")
     geoms = np.asarray(features.values, dtype=object)
     if not shapely.is_valid(geoms).all():
         geoms = shapely.make_valid(geoms)
     tree = shapely.STRtree(geoms)
-    if max_distance_m is None and not exact:
-        tile = max(grid.width, grid.height)  # no bound: one tile (see the module docstring)
     if exact:
-        tile = min(tile, 512)  # a shapely point per cell: keep the tiles small
-    hy, hx = _halo(grid, max_distance_m)
-    for win in tile_windows(grid, tile=tile):
-        if exact:
+        for win in tile_windows(grid, tile=min(tile or TILE_CELLS, 512)):
             yield win, _exact_tile(tree, grid, win, max_distance_m)
-        else:
-            yield win, _rasterized_tile(tree, geoms, grid, win, hy, hx, max_distance_m)
+        return
+    plan = plan_tiles(tree, geoms, grid, max_distance_m=max_distance_m, tile=tile)
+    threads = min(4, os.cpu_count() or 1)
+    last, d = None, None
+    for win, big in zip(plan.windows, plan.grown, strict=True):
+        if big != last:  # tiles far from every target share the same (clipped) window
+            d = None  # free the last window first
+            d, last = _window_edt(tree, geoms, grid, big, threads), big
+        yield win, _crop(d, win, big, max_distance_m)
 
 
 # --------------------------------------------------------------------------- API
@@ -260,7 +406,7 @@ def distance_array(
     status: str = "built",
     max_distance_m: float | None = None,
     exact: bool = False,
-    tile: int = TILE_CELLS,
+    tile: int | None = None,
 ) -> np.ndarray:
     """Distance (m, float32) from every cell centre of ``like`` to the nearest feature.
 
@@ -289,9 +435,10 @@ def distance_raster(
     status: str = "built",
     max_distance_m: float | None = None,
     exact: bool = False,
-    tile: int = TILE_CELLS,
+    tile: int | None = None,
+    cog: bool = True,
 ) -> DistanceResult:
-    """Write the distance raster (float32 COG, metres, nodata −9999) on the grid of ``like``.
+    """Write the distance raster (float32, metres, nodata −9999) on the grid of ``like``.
 
     Parameters
     ----------
@@ -308,19 +455,24 @@ def distance_raster(
         Search radius; beyond it cells are nodata.  It bounds the tile halo, hence memory.
     exact
         Distance to the vector geometry instead of to the nearest burnt cell.
+    tile
+        Tile edge in cells (default: chosen, see the module docstring).
+    cog
+        A Cloud-Optimised GeoTIFF; ``False``: a tiled GeoTIFF (faster).
     """
     grid = read_grid(like)
     feats = select_features(features, kind=kind, status=status)
     _check_crs(feats, grid, str(like) if not isinstance(like, GridInfo) else "the grid")
     tiles, top = 0, -np.inf
-    with cog_writer(out, grid=grid) as dst:
+    with cog_writer(out, grid=grid, cog=cog) as dst:
         for win, arr in iter_distance_tiles(
             feats, grid, max_distance_m=max_distance_m, exact=exact, tile=tile
         ):
             tiles += 1
             if np.isfinite(arr).any():
                 top = max(top, float(np.nanmax(arr)))
-            dst.write(np.where(np.isnan(arr), np.float32(NODATA_OUT), arr), 1, window=win)
+            np.copyto(arr, np.float32(NODATA_OUT), where=np.isnan(arr))
+            dst.write(arr, 1, window=win)
     return DistanceResult(
         Path(out),
         grid.width,

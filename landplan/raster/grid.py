@@ -9,8 +9,9 @@ raster can be unusable into landplan errors that name the file and the fix:
 
 Rasters are processed in full-width row blocks (:func:`plan_blocks`) with a halo of rows
 above and below, read with rasterio windows (:func:`read_block`, nodata → NaN, rows past
-the raster edge → NaN) and written block by block into a temporary GeoTIFF that
-:func:`cog_writer` turns into a Cloud-Optimised GeoTIFF and moves into place atomically.
+the raster edge → NaN) and written block by block into a temporary tiled GeoTIFF that
+:func:`cog_writer` moves into place atomically (or first turns into a Cloud-Optimised
+GeoTIFF).
 Peak memory is a few blocks per worker thread, whatever the raster size.
 """
 
@@ -37,6 +38,9 @@ from landplan.core.errors import CRSError, DataSourceError, RasterError
 NODATA_OUT = -9999.0
 #: GDAL block cache while processing (MiB): keeps peak memory independent of raster size
 GDAL_CACHE_MB = 256
+#: the same in bytes, as ``rasterio.Env(GDAL_CACHEMAX=...)`` takes it (an int there is bytes:
+#: ``GDAL_CACHEMAX=256`` would be a 256-byte cache, which makes rasterize and tiled writes crawl)
+GDAL_CACHE_BYTES = GDAL_CACHE_MB << 20
 #: target cells per processing block (≈ 4 MiB of float32)
 BLOCK_CELLS = 1 << 20
 COG_OPTIONS = {
@@ -47,6 +51,9 @@ COG_OPTIONS = {
     "NUM_THREADS": "ALL_CPUS",
     "OVERVIEW_RESAMPLING": "AVERAGE",
 }
+
+#: layout of the plain (non-COG) GeoTIFFs landplan writes
+TILED_OPTIONS = {"TILED": "YES", "BLOCKXSIZE": "512", "BLOCKYSIZE": "512"}
 
 ProgressFn = Callable[[int, int], None]
 
@@ -299,13 +306,14 @@ def cog_writer(
     nodata: float = NODATA_OUT,
     cog: bool = True,
 ) -> Iterator[rasterio.io.DatasetWriter]:
-    """Yield a float32 GeoTIFF to write into; on success it becomes a COG at ``out_path``.
+    """Yield a float32 GeoTIFF to write into; on success it is moved to ``out_path``.
 
-    The data go to a temporary GeoTIFF in the same directory, which
-    ``rasterio.shutil.copy(..., driver="COG")`` turns into a second temporary file that
-    ``os.replace`` moves over ``out_path``.  A failure leaves ``out_path`` untouched and
-    no temporary file behind.  ``cog=False`` moves the plain (uncompressed, striped)
-    GeoTIFF into place instead: faster, for intermediate rasters.
+    The data go to a temporary tiled GeoTIFF (uncompressed, 512×512 tiles) in the same
+    directory.  ``cog=False`` moves it over ``out_path`` with ``os.replace``: the fastest
+    output, as large as ``gdaldem``'s, and the default of the CLI commands.  ``cog=True``
+    first turns it into a Cloud-Optimised GeoTIFF (DEFLATE, overviews, :data:`COG_OPTIONS`,
+    GDAL's COG driver on all CPUs) in a second temporary file, and moves that.  A failure
+    leaves ``out_path`` untouched and no temporary file behind.
     """
     from rasterio.shutil import copy as rio_copy
 
@@ -326,9 +334,10 @@ def cog_writer(
         "transform": grid.transform,
         "nodata": nodata,
         "BIGTIFF": "IF_SAFER",
+        **TILED_OPTIONS,
     }
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             with rasterio.open(stage, "w", **profile) as dst:
                 yield dst
             if cog:

@@ -89,6 +89,28 @@ def test_costdistance_command_with_polygon_barriers(sample_dir, cost_tif, tmp_pa
     expect = cost_distance(water, cost_tif, barriers=bars, knight=True).accumulated
     assert np.array_equal(written.mask, np.isnan(expect))
     assert np.allclose(written.compressed(), expect[~np.isnan(expect)], rtol=1e-6)
+    assert f"{int((~np.isnan(expect)).sum()):,} cells reached" in run.stdout
+    assert f"max {np.nanmax(expect):.1f}" in run.stdout
+
+
+def test_outputs_are_tiled_geotiffs_by_default_and_cogs_with_cog(sample_dir, cost_tif, tmp_path):
+    nets = sample_dir / "networks.gpkg"
+    for name, extra in (("plain", []), ("cog", ["--cog"])):
+        run = _landplan("distance", nets, tmp_path / f"d_{name}.tif", "--like", cost_tif,
+                        "--layer", "road", *extra, cwd=tmp_path)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        run = _landplan("costdistance", tmp_path / f"c_{name}.tif", "--sources", nets, "--layer",
+                        "road", "--cost", cost_tif, *extra, cwd=tmp_path)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    for kind in ("d", "c"):
+        with (
+            rasterio.open(tmp_path / f"{kind}_plain.tif") as plain,
+            rasterio.open(tmp_path / f"{kind}_cog.tif") as cog,
+        ):
+            assert plain.profile["tiled"] and plain.block_shapes[0] == (512, 512)
+            assert plain.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG"
+            assert cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            assert np.array_equal(plain.read(1), cog.read(1))
 
 
 def test_bad_input_exits_2_with_the_reason(sample_dir, cost_tif, tmp_path):

@@ -57,6 +57,41 @@ def test_terrain_slope_percent_and_algorithm(dem, tmp_path):
     assert (got[0] == -9999).all()
 
 
+def test_terrain_outputs_are_tiled_geotiffs_or_cogs_on_request(dem, tmp_path):
+    assert invoke("terrain", "slope", dem, tmp_path / "s.tif").exit_code == 0
+    assert invoke("terrain", "slope", dem, tmp_path / "c.tif", "--cog").exit_code == 0
+    assert invoke("terrain", "relief", dem, tmp_path / "r.tif", "--cog").exit_code == 0
+    with rasterio.open(tmp_path / "s.tif") as plain, rasterio.open(tmp_path / "c.tif") as cog:
+        assert plain.profile["tiled"] and plain.block_shapes[0] == (512, 512)
+        assert plain.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG"
+        assert cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert cog.compression.name.upper() == "DEFLATE"
+        assert np.array_equal(plain.read(1), cog.read(1))
+    with rasterio.open(tmp_path / "r.tif") as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_zonal_reads_the_named_layer_of_a_geopackage(dem, parcels_file, tmp_path):
+    multi = tmp_path / "multi.gpkg"
+    gpd.read_file(parcels_file).to_file(multi, layer="地块 parcels")
+    gpd.GeoDataFrame({"DKBH": ["X"]}, geometry=[box(0, 0, 10, 10)], crs=GK).to_file(
+        multi, layer="other"
+    )
+    out = tmp_path / "z.csv"
+    res = invoke("zonal", dem, multi, "--id-field", "DKBH", "--out", out, "--stats", "count",
+                 "--layer", "地块 parcels")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out, encoding="utf-8-sig")
+    assert df["DKBH"].tolist() == ["A-1", "A-2"]
+    assert df["count"].tolist() == pytest.approx([300.0, 120 * 91 / 100])
+    res = invoke("zonal", dem, multi, "--id-field", "DKBH", "--out", tmp_path / "y.csv")
+    assert res.exit_code == 2 and "other" in res.output and "layer" in res.output
+    res = invoke("zonal", dem, multi, "--id-field", "DKBH", "--out", tmp_path / "y.csv",
+                 "--layer", "nope")  # fmt: skip
+    assert res.exit_code == 2 and "nope" in res.output
+    assert not (tmp_path / "y.csv").exists()
+
+
 def test_terrain_slope_compute_edges_and_aspect(dem, tmp_path):
     assert invoke("terrain", "slope", dem, tmp_path / "s.tif", "--compute-edges").exit_code == 0
     assert (read(tmp_path / "s.tif") != -9999).all()

@@ -241,6 +241,18 @@ def test_output_is_float32_cog_on_the_input_grid(real_dems, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]  # no temporary files left
 
 
+def test_plain_output_is_a_tiled_geotiff_with_the_cog_values(real_dems, tmp_path):
+    src = real_dems["topobathy"]
+    terrain.slope(src, tmp_path / "cog.tif", block_rows=7)
+    terrain.slope(src, tmp_path / "plain.tif", block_rows=7, cog=False)
+    with rasterio.open(tmp_path / "plain.tif") as b:
+        assert b.profile["tiled"] and b.block_shapes[0] == (512, 512)
+        assert b.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG" and not b.overviews(1)
+        assert b.compression is None and b.nodata == NODATA_OUT
+    assert np.array_equal(read(tmp_path / "plain.tif"), read(tmp_path / "cog.tif"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cog.tif", "plain.tif"]
+
+
 def test_results_do_not_depend_on_blocks_or_threads(real_dems, tmp_path):
     src = real_dems["topobathy"]
     terrain.slope(src, tmp_path / "a.tif", workers=1, block_rows=1000)
