@@ -15,7 +15,10 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 EXIT_BAD_INPUT = 2
-Workspace = Annotated[Path, typer.Argument(help="workspace directory (landplan analyze --out)")]
+Workspace = Annotated[
+    str,
+    typer.Argument(help="workspace (landplan analyze --out): a directory or a postgresql:// DSN"),
+]
 
 
 def _fail(exc: Exception) -> None:
@@ -165,7 +168,7 @@ def compare(
     workspace: Workspace,
     names: Annotated[list[str], typer.Argument(help="scenario names (saved with --save-as)")],
     out: Annotated[Path, typer.Option("--out", help="output directory")],
-    lang: Annotated[str, typer.Option(help="first language of the map: zh or en")] = "zh",
+    lang: Annotated[str, typer.Option(help="first language of the map and table: zh or en")] = "zh",
 ) -> None:
     """Compare saved scenarios side by side: compare.xlsx and map.html."""
     from landplan.core.errors import LandplanError
@@ -174,16 +177,16 @@ def compare(
         export_comparison_xlsx,
         read_scenarios,
     )
-    from landplan.store.workspace import GpkgWorkspace
+    from landplan.store.model import open_workspace
 
     try:
         table = compare_scenarios(workspace, names)
         frame = read_scenarios(workspace)
-        parcels = GpkgWorkspace(workspace).read_layer("result_parcels")
+        parcels = open_workspace(workspace).result_parcels()
     except LandplanError as exc:
         _fail(exc)
     out.mkdir(parents=True, exist_ok=True)
-    export_comparison_xlsx(table, out / "compare.xlsx")
+    export_comparison_xlsx(table, out / "compare.xlsx", lang=lang)
     from landplan.maps import save_map
     from landplan.maps.boundary_map import build_boundary_map
 

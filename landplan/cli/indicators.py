@@ -20,7 +20,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def write_check_outputs(result, table, out: Path) -> tuple[Path, Path]:
+def write_check_outputs(result, table, out: Path, *, lang: str = "zh") -> tuple[Path, Path]:
     """``OUT.csv`` (UTF-8 with BOM, so Excel shows the Chinese) and ``OUT.xlsx`` beside it."""
     import json
 
@@ -65,10 +65,14 @@ def write_check_outputs(result, table, out: Path) -> tuple[Path, Path]:
         ],
         columns=["item", "value"],
     )
-    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xw:
-        result.to_excel(xw, sheet_name="projects", index=False)
-        reasons.to_excel(xw, sheet_name="reasons", index=False)
-        about.to_excel(xw, sheet_name="table", index=False)
+    from landplan.export.xlsx import Sheet, write_workbook
+
+    sheets = [
+        Sheet("项目", "projects", result, wrap=("reasons",)),
+        Sheet("原因", "reasons", reasons),
+        Sheet("指标表", "table", about),
+    ]
+    write_workbook(xlsx_path, sheets, lang=lang)
     return csv_path, xlsx_path
 
 
@@ -94,6 +98,7 @@ def check(
     strict_base: Annotated[
         bool, typer.Option(help="refuse a local table that is looser than its national base")
     ] = False,
+    lang: Annotated[str, typer.Option(help="first language of the tables: zh or en")] = "zh",
 ) -> None:
     """Compute each project's indicators and check them against notice, table and peers."""
     from rich.console import Console
@@ -110,7 +115,7 @@ def check(
         df, encoding = read_input_table(projects)
         peers_df = read_input_table(peers)[0] if peers is not None else None
         result = check_projects(df, table=table, peers_df=peers_df, peer_severity=peer_severity)
-        csv_path, xlsx_path = write_check_outputs(result, table, out)
+        csv_path, xlsx_path = write_check_outputs(result, table, out, lang=lang)
     except LandplanError as exc:
         _fail(exc)
     console = Console(highlight=False, width=140)

@@ -49,7 +49,7 @@ def _console():
 
 def _run_with_progress(
     manifest: Path,
-    out: Path,
+    out: Path | str,
     policy_name: str | None,
     *,
     lang: str,
@@ -62,7 +62,7 @@ def _run_with_progress(
     from landplan.analysis.pipeline import analyze, load_inputs
     from landplan.core.policy import load_policy
     from landplan.io.manifest import load_manifest
-    from landplan.store.workspace import GpkgWorkspace
+    from landplan.store.model import is_dsn, write_result
 
     console = _console()
     policy = load_policy(policy_name)
@@ -96,11 +96,11 @@ def _run_with_progress(
                     inputs, policy, client=client, on_step=step, raster_dir=Path(tmp)
                 )
             step("writing")
-            GpkgWorkspace(out).write_result(
-                result, extras={"map.html": _map_writer(result, lang=lang)}, lang=lang
+            write_result(
+                out, result, extras={"map.html": _map_writer(result, lang=lang)}, lang=lang
             )
         bar.update(task, completed=len(STEPS), description="done")
-    _print_summary(console, result, out.resolve())
+    _print_summary(console, result, out if is_dsn(out) else Path(out).resolve())
 
 
 def _map_writer(result, *, lang: str):
@@ -124,7 +124,7 @@ def _map_writer(result, *, lang: str):
     return write
 
 
-def _print_summary(console, result, out: Path) -> None:
+def _print_summary(console, result, out: Path | str) -> None:
     from rich.table import Table
 
     s = result.summary
@@ -161,6 +161,10 @@ def _print_summary(console, result, out: Path) -> None:
         console.print(rt)
     n_issues = sum(len(r.issues) for r in result.inputs.reports)
     console.print(f"validation findings 数据检查: {n_issues} (see validation_report.json)")
+    if isinstance(out, str):  # a PostGIS workspace
+        console.print(f"workspace 工作空间: {out}")
+        console.print(f"serve 发布: landplan serve --store '{out}'")
+        return
     console.print(f"results 结果: {out / 'results.gpkg'}")
     console.print(f"summary 汇总: {out / 'park_summary.xlsx'}")
     console.print(f"map 地图:     {out / 'map.html'}")
@@ -202,7 +206,13 @@ def analyze(
         Path, typer.Argument(help="manifest TOML naming the input files and their roles")
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="workspace directory to write (replaced atomically)")
+        str,
+        typer.Option(
+            "--out",
+            "-o",
+            help="workspace to write (replaced atomically): a directory, or a PostGIS DSN "
+            "postgresql://...?workspace=NAME",
+        ),
     ],
     policy: Annotated[
         str | None, typer.Option(help="policy profile: a TOML path or a shipped name")

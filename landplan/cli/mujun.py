@@ -31,7 +31,7 @@ def _parse_cutoffs(text: str | None) -> list[float] | None:
     return vals
 
 
-def write_outputs(result, out: Path) -> tuple[Path, Path]:
+def write_outputs(result, out: Path, *, lang: str = "zh") -> tuple[Path, Path]:
     """``OUT.csv`` (UTF-8 with BOM) and ``OUT.xlsx`` with firms, park summary, benchmarks, preset."""
     import pandas as pd
 
@@ -52,11 +52,15 @@ def write_outputs(result, out: Path) -> tuple[Path, Path]:
         ],
         columns=["item", "value"],
     )
-    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xw:
-        result.firms.to_excel(xw, sheet_name="firms", index=False)
-        result.summary.to_excel(xw, sheet_name="park_summary", index=False)
-        result.benchmarks.to_excel(xw, sheet_name="benchmarks", index=False)
-        about.to_excel(xw, sheet_name="preset", index=False)
+    from landplan.export.xlsx import Sheet, write_workbook
+
+    sheets = [
+        Sheet("企业", "firms", result.firms),
+        Sheet("园区汇总", "park summary", result.summary),
+        Sheet("基准值", "benchmarks", result.benchmarks),
+        Sheet("评价办法", "preset", about),
+    ]
+    write_workbook(xlsx_path, sheets, lang=lang)
     return csv_path, xlsx_path
 
 
@@ -83,6 +87,7 @@ def evaluate(
         typer.Option(help="class cut-offs as top shares, e.g. 0.2,0.6,0.95 (overrides the preset)"),
     ] = None,
     chart: Annotated[bool, typer.Option(help="write the class-distribution PNG")] = True,
+    lang: Annotated[str, typer.Option(help="first language of the tables: zh or en")] = "zh",
 ) -> None:
     """Score every firm (S = Σ w·x/b), class it (A/B/C/D), and summarise per park."""
     from rich.console import Console
@@ -98,7 +103,7 @@ def evaluate(
         result = mujun.evaluate(
             df, preset=policy, benchmark_df=bench, cutoffs=_parse_cutoffs(cutoffs)
         )
-        csv_path, xlsx_path = write_outputs(result, out)
+        csv_path, xlsx_path = write_outputs(result, out, lang=lang)
     except LandplanError as exc:
         _fail(exc)
     console = Console(highlight=False, width=140)

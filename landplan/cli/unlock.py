@@ -13,7 +13,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _cost_surface(folder: Path):
+def _cost_surface(ws):
     """The extension cost surface from ``rasters/slope.tif`` (1 + slope/10) or ``suitability.tif``."""
     import numpy as np
 
@@ -22,8 +22,8 @@ def _cost_surface(folder: Path):
     from landplan.raster.grid import grid_info, open_raster
 
     for name in ("slope", "suitability"):
-        path = folder / "rasters" / f"{name}.tif"
-        if path.exists():
+        path = ws.raster(name)
+        if path is not None and path.exists():
             with open_raster(path) as src:
                 arr = src.read(1, masked=True).astype(float).filled(np.nan)
                 grid = grid_info(src)
@@ -68,7 +68,10 @@ def _chart(curve, path: Path, *, baseline_mu: float) -> None:
 
 
 def unlock(
-    workspace: Annotated[Path, typer.Argument(help="workspace written by landplan analyze/demo")],
+    workspace: Annotated[
+        str,
+        typer.Argument(help="workspace written by landplan analyze/demo: a directory or a DSN"),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
     budget_wan: Annotated[
         float | None,
@@ -96,7 +99,7 @@ def unlock(
 
         from landplan.core.policy import load_policy
         from landplan.planning.unlock_answer import unlock_plan
-        from landplan.store.workspace import GpkgWorkspace
+        from landplan.store.model import open_workspace
 
         if budget_wan is not None and budget_wan < 0:
             raise InputTableError(f"--budget-wan must be ≥ 0, not {budget_wan}")
@@ -105,12 +108,11 @@ def unlock(
             if "=" not in scope:
                 raise InputTableError(f"--scope must be COLUMN=VALUE, not {scope!r}")
             where = tuple(scope.split("=", 1))
-        ws = GpkgWorkspace(workspace)
-        ws.metadata()
-        pol = load_policy(policy if policy else workspace / "policy.toml")
-        parcels = ws.read_layer("result_parcels")
-        networks = ws.read_layer("networks") if "networks" in ws.layers() else None
-        cost, cost_text = _cost_surface(workspace)
+        ws = open_workspace(workspace)
+        pol = load_policy(policy) if policy else ws.policy()
+        parcels = ws.result_parcels()
+        networks = ws.networks()
+        cost, cost_text = _cost_surface(ws)
         res = unlock_plan(
             parcels,
             networks,
@@ -126,17 +128,18 @@ def unlock(
         table = res.table.drop(columns=["atoms"])
         table.to_csv(out / "unlock.csv", index=False, encoding="utf-8-sig", float_format="%.4f")
         chosen = res.chosen.steps.drop(columns=["atoms"])
-        with pd.ExcelWriter(out / "unlock.xlsx", engine="openpyxl") as xl:
-            table.round(4).to_excel(xl, sheet_name="ranking", index=False)
-            res.curve.round(4).to_excel(xl, sheet_name="curve", index=False)
-            chosen.round(4).to_excel(xl, sheet_name="chosen", index=False)
-            res.parcels.round(4).to_excel(xl, sheet_name="parcels", index=False)
-            if res.gaps is not None:
-                res.gaps.round(4).to_excel(xl, sheet_name="optimality", index=False)
-            notes = [res.sentence_zh, res.sentence_en, f"extension cost surface: {cost_text}"]
-            pd.DataFrame({"note": notes + list(res.notes)}).to_excel(
-                xl, sheet_name="notes", index=False
-            )
+        from landplan.export.xlsx import Sheet, write_workbook
+
+        notes = [res.sentence_zh, res.sentence_en, f"extension cost surface: {cost_text}"]
+        sheets = [
+            Sheet("排序", "ranking", table),
+            Sheet("释放曲线", "curve", res.curve),
+            Sheet("选定方案", "chosen", chosen),
+            Sheet("地块", "parcels", res.parcels),
+            *([Sheet("最优性", "optimality", res.gaps)] if res.gaps is not None else []),
+            Sheet("说明", "notes", pd.DataFrame({"note": notes + list(res.notes)})),
+        ]
+        write_workbook(out / "unlock.xlsx", sheets, lang="en" if lang == "en" else "zh")
         _chart(res.curve, out / "unlock_curve.png", baseline_mu=res.baseline_mu)
         from landplan.maps.result_map import save_map
         from landplan.maps.unlock_map import build_unlock_map

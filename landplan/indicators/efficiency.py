@@ -203,12 +203,20 @@ def park_efficiency(
         codes = {str(c).strip() for c in industrial_codes}
         frame["industrial"] = parcels[land_use_field].astype(str).str.strip().isin(codes)
     else:
-        missing["industrial"] = f"no land-use column {land_use_field!r} (地类编码)"
+        missing["industrial"] = (
+            f"no land-use column {land_use_field!r} (地类编码)"
+            if land_use_field is not None
+            else "no land-use column given (地类编码): set land_use_field"
+        )
         frame["industrial"] = np.nan
     if floor_area_field is not None and floor_area_field in parcels.columns:
         frame["floor_m2"] = pd.to_numeric(parcels[floor_area_field], errors="coerce")
     else:
-        missing["floor"] = f"no floor-area column {floor_area_field!r} (总建筑面积, m²)"
+        missing["floor"] = (
+            f"no floor-area column {floor_area_field!r} (总建筑面积, m²)"
+            if floor_area_field is not None
+            else "no floor-area column given (总建筑面积, m²): set floor_area_field"
+        )
         frame["floor_m2"] = np.nan
     for col in ("fixed_investment_wan", "tax_wan"):
         frame[col] = _firm_totals(firms, parcels, col, missing)

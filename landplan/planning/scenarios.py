@@ -20,18 +20,13 @@ from landplan.planning.boundary import (
     load_context,
     read_boundary,
 )
-from landplan.store import gpkg_scenarios as storage
 from landplan.store.gpkg_scenarios import FIGURES
 
 
-def _gpkg(workspace_dir) -> Path:
-    from landplan.store.workspace import GpkgWorkspace
+def _workspace(workspace):
+    from landplan.store.model import Workspace, open_workspace
 
-    ws = GpkgWorkspace(workspace_dir)
-    ws.metadata()
-    if not ws.gpkg.exists():
-        raise WorkspaceError(f"{ws.gpkg} is missing; run landplan analyze first")
-    return ws.gpkg
+    return workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
 
 
 def save_scenario(
@@ -54,23 +49,21 @@ def save_scenario(
     name = str(name).strip()
     if not name:
         raise WorkspaceError("a scenario needs a non-empty name")
-    gpkg = _gpkg(workspace_dir)
-    ctx = load_context(workspace_dir, policy=policy)
+    ws = _workspace(workspace_dir)
+    ctx = load_context(ws, policy=policy)
     gdf = read_boundary(boundary, ctx.crs, layer=layer, source_crs=crs)
     geom = boundary_geometry(gdf)
     if evaluation is None:
         evaluation = evaluate_boundary(
             GeoSeries([geom], crs=ctx.crs), ctx, industry_field=industry_field
         )
-    storage.write_scenario(
-        gpkg, name, geom, ctx.crs, evaluation.key_figures(), evaluation.to_json()
-    )
+    ws.save_scenario(name, geom, evaluation)
     return evaluation
 
 
 def read_scenarios(workspace_dir, /) -> GeoDataFrame:
     """Every stored scenario (an empty frame when none was saved)."""
-    return storage.read_scenarios(_gpkg(workspace_dir))
+    return _workspace(workspace_dir).scenarios()
 
 
 def list_scenarios(workspace_dir, /) -> list[str]:
@@ -118,50 +111,24 @@ def comparison_table(
     return out
 
 
-def export_comparison_xlsx(table: pd.DataFrame, path, /) -> Path:
-    """Write the comparison (figures × scenarios) to an XLSX file, atomically."""
-    import os
-    import tempfile
+def export_comparison_xlsx(table: pd.DataFrame, path, /, *, lang: str = "zh") -> Path:
+    """Write the comparison (figures × scenarios) to an XLSX file, atomically.
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".xlsx", dir=target.parent)
-    os.close(fd)
-    try:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
-            table.to_excel(xl, sheet_name="compare 方案比较")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    One row per figure (its machine name in a hidden column, its label with unit beside it),
+    each row formatted by its figure's unit (:mod:`landplan.export.xlsx`).
+    """
+    from landplan.export.xlsx import Sheet, write_workbook
+
+    frame = table.copy()
+    frame.index.name = "figure"
+    sheet = Sheet(
+        "方案比较", "compare", frame, row_formats="figure", wrap=tuple(map(str, frame.columns))
+    )
+    return write_workbook(path, [sheet], lang="en" if lang == "en" else "zh")
 
 
 def boundary_context(store, /):
     """A :class:`landplan.planning.boundary.BoundaryContext` read from any store."""
-    from pyproj import CRS
+    from landplan.store.model import Workspace
 
-    from landplan.planning.boundary import PARK_KIND, BoundaryContext
-    from landplan.store.protocol import store_policy
-
-    crs = CRS.from_user_input(store.metadata()["crs"])
-    constraints, park, parcels = {}, None, None
-    for info in store.collections():
-        if info.id.startswith("constraint_"):
-            gdf = store.read_layer(info.id)
-            gdf = gdf.set_crs(crs, allow_override=True) if gdf.crs is None else gdf.to_crs(crs)
-            kind = info.id.removeprefix("constraint_")
-            if kind == PARK_KIND:
-                park = gdf
-            else:
-                constraints[kind] = gdf
-        elif info.id == "result_parcels":
-            parcels = store.read_layer(info.id)
-            parcels = parcels.set_crs(crs) if parcels.crs is None else parcels
-    suit = store.raster_path("suitability")
-    base = (
-        suit.parent.parent
-        if suit is not None and suit.parent.name == "rasters"
-        else Path("/nonexistent")
-    )
-    return BoundaryContext(base, crs, store_policy(store), constraints, park, parcels)
+    return load_context(Workspace(store))

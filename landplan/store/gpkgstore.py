@@ -38,7 +38,7 @@ from landplan.store.cql2_frame import filter_mask as cql_mask
 from landplan.store.protocol import CollectionInfo, FeaturePage
 from landplan.store.workspace import GpkgWorkspace
 
-HIDDEN_PREFIXES = ("register", "rtree_", "gpkg_")
+HIDDEN_PREFIXES = ("register", "rtree_", "gpkg_", "layer_styles")  # layer_styles: QGIS styles
 _FIELD_TYPES = {"int": "integer", "float": "number", "bool": "boolean"}
 
 

@@ -88,7 +88,7 @@ def _gpkg_layers(gpkg: Path) -> list[tuple[str, Layer]]:
     """Every layer of ``workspace.gpkg`` but the register tables, as Arrow (fids kept)."""
     out = []
     for name, _ in pyogrio.list_layers(gpkg):
-        if name in REGISTER_TABLES:
+        if name in REGISTER_TABLES or name == "layer_styles":  # QGIS styles stay in the file
             continue
         meta, table = pyogrio.read_arrow(gpkg, layer=name, return_fids=True)
         geometry_type = meta.get("geometry_type")

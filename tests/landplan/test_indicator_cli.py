@@ -78,9 +78,9 @@ def test_indicators_check_writes_csv_and_xlsx(tmp_path, encoding):
     # the 2008 Table 1 investment intensity is not set: a warning, never a silent pass
     assert [x["code"] for x in json.loads(r.loc[1, "reasons"])] == ["INDICATORS_NOT_SET"]
     assert r["verdict"].tolist() == ["pass", "pass_with_warnings"]
-    xl = pd.read_excel(tmp_path / "out" / "r.xlsx", sheet_name=None)
-    assert set(xl) == {"projects", "reasons", "table"}
-    assert xl["reasons"]["project_id"].tolist() == ["东山-02"]
+    xl = pd.read_excel(tmp_path / "out" / "r.xlsx", sheet_name=None, header=1)  # row 2: names
+    assert set(xl) == {"项目", "原因", "指标表"}
+    assert xl["原因"]["project_id"].tolist() == ["东山-02"]
 
 
 def test_indicators_check_with_peers_and_a_local_table(tmp_path):
@@ -140,9 +140,9 @@ def test_mujun_evaluate_writes_csv_xlsx_and_chart(tmp_path, encoding):
     assert {"firm_id", "score", "class", "tax_wan_per_mu", "score_tax_wan_per_mu"} <= set(r.columns)
     assert r["firm_id"].str.startswith("企业").all()
     assert set(r["class"]) <= {"A", "B", "C", "D"}
-    xl = pd.read_excel(tmp_path / "m.xlsx", sheet_name=None)
-    assert {"firms", "park_summary", "benchmarks", "preset"} <= set(xl)
-    assert set(xl["park_summary"]["park"]) == {"金山", "华坪"}
+    xl = pd.read_excel(tmp_path / "m.xlsx", sheet_name=None, header=1)  # row 2: column names
+    assert {"企业", "园区汇总", "基准值", "评价办法"} <= set(xl)
+    assert set(xl["园区汇总"]["park"]) == {"金山", "华坪"}
     if "chart skipped" not in run.stdout:
         assert (tmp_path / "m_classes.png").read_bytes()[:4] == b"\x89PNG"
 

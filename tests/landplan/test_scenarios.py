@@ -100,7 +100,12 @@ def test_compare_has_one_column_per_scenario(ws, tmp_path):
     assert "excluded_basic_farmland_mu" in table.index
     out = scenarios.export_comparison_xlsx(table, tmp_path / "c.xlsx")
     sheet = openpyxl.load_workbook(out).active
-    assert [c.value for c in sheet[1]] == ["figure", "B", "A"]
+    assert [c.value for c in sheet[1]] == ["指标", "指标名称", "B", "A"]
+    assert [c.value for c in sheet[2]] == ["figure", "figure_label", "B", "A"]  # hidden row
+    row = {sheet.cell(r, 1).value: r for r in range(3, sheet.max_row + 1)}["gross_mu"]
+    assert sheet.cell(row, 2).value == "毛面积（亩）"
+    assert sheet.cell(row, 4).value == pytest.approx(m2_to_mu(BOX_A.area))
+    assert sheet.cell(row, 4).number_format == "#,##0.00"
     with pytest.raises(NotFoundError, match="nope"):
         compare_scenarios(ws, ["A", "nope"])
 

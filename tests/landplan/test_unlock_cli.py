@@ -37,8 +37,9 @@ def test_unlock_writes_everything_and_answers(workspace, tmp_path):
     for name in ("unlock.csv", "unlock.xlsx", "unlock_curve.png", "unlock_map.html"):
         assert (out / name).stat().st_size > 0
     assert (out / "unlock.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # UTF-8 BOM for Excel
-    sheets = pd.read_excel(out / "unlock.xlsx", sheet_name=None)
-    assert {"ranking", "curve", "chosen", "parcels"} <= set(sheets)
+    sheets = pd.read_excel(out / "unlock.xlsx", sheet_name=None, header=1)  # row 2: column names
+    assert {"排序", "释放曲线", "选定方案", "地块"} <= set(sheets)
+    sheets["chosen"] = sheets["选定方案"]
     ranking = pd.read_csv(out / "unlock.csv", encoding="utf-8-sig")
     assert ranking["rank"].tolist() == list(range(1, len(ranking) + 1))
     assert ranking["cum_mu"].iat[-1] == pytest.approx(

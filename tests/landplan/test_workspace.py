@@ -48,8 +48,9 @@ def test_workspace_contents(sample_result, tmp_path):
     assert csv["gross_mu"].iat[0] == pytest.approx(
         sample_result.summary["gross_mu"].iat[0], abs=1e-4
     )
-    xlsx = pd.read_excel(out / "park_summary.xlsx", sheet_name=None)
-    assert set(xlsx) == {"summary 汇总", "reasons 原因", "validation 数据检查"}
+    xlsx = pd.read_excel(out / "park_summary.xlsx", sheet_name=None, header=1)
+    assert {"汇总", "原因统计", "数据检查", "地块"} <= set(xlsx)
+    assert len(xlsx["地块"]) == len(sample_result.parcels)
     import rasterio
 
     with rasterio.open(out / "rasters" / "dem.tif") as ds:

@@ -1,0 +1,264 @@
+"""Tables and GeoPackages for people: LibreOffice reads the XLSX, GDAL 3.6 and QGIS the GeoPackages.
+
+Oracles: LibreOffice headless (``soffice --convert-to csv/pdf``) renders what a user sees;
+Debian's ``ogrinfo`` (GDAL 3.6) opens every GeoPackage; the XML parser reads the QGIS styles.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+
+from landplan.export.labels import header, reasons_text
+from landplan.export.xlsx import Sheet, read_sheet, write_workbook
+from landplan.store.workspace import GpkgWorkspace
+
+CSV_FILTER = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1"
+
+
+def _tool(name: str) -> str:
+    """Path of a system tool; in CI its absence is a failure (.ci/run installs it), else a skip."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed in CI: .ci/run must install it")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(sample_result, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "ws"
+    GpkgWorkspace(out).write_result(sample_result)
+    return out
+
+
+def _soffice_csv(xlsx: Path, outdir: Path) -> dict[str, list[list[str]]]:
+    """Every sheet of ``xlsx`` as LibreOffice shows it (formatted text), keyed by sheet name."""
+    profile = outdir / "profile"
+    run = subprocess.run(
+        [
+            _tool("soffice"),
+            f"-env:UserInstallation=file://{profile}",
+            "--headless",
+            "--convert-to",
+            CSV_FILTER,
+            "--outdir",
+            str(outdir),
+            str(xlsx),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr
+    sheets = {}
+    for f in outdir.glob(f"{xlsx.stem}-*.csv"):
+        with f.open(encoding="utf-8", newline="") as fh:
+            sheets[f.stem.removeprefix(f"{xlsx.stem}-")] = list(csv.reader(fh))
+    assert sheets, run.stdout + run.stderr
+    return sheets
+
+
+def _soffice_pdf(xlsx: Path, outdir: Path) -> str:
+    profile = outdir / "profile"
+    run = subprocess.run(
+        [
+            _tool("soffice"),
+            f"-env:UserInstallation=file://{profile}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(outdir),
+            str(xlsx),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr
+    pdf = outdir / f"{xlsx.stem}.pdf"
+    text = subprocess.run(
+        [_tool("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return text
+
+
+def _row(sheet: list[list[str]], figure: str) -> list[str]:
+    return next(r for r in sheet if r and r[0] == figure)
+
+
+@pytest.fixture(scope="module")
+def park_csv(workspace, tmp_path_factory) -> dict[str, list[list[str]]]:
+    return _soffice_csv(workspace / "park_summary.xlsx", tmp_path_factory.mktemp("csv"))
+
+
+def test_park_summary_as_libreoffice_shows_it(workspace, park_csv):
+    assert {"汇总", "原因统计", "数据检查", "地块"} <= set(park_csv)
+    for name, rows in park_csv.items():
+        for row in rows:
+            for cell in row:
+                assert "None" not in cell and "{" not in cell and "nan" != cell, (name, cell)
+    gpkg = pyogrio.read_dataframe(workspace / "results.gpkg", layer="parcels", read_geometry=False)
+    summary = park_csv["汇总"]
+    assert summary[0][:2] == ["指标", "指标名称"] and summary[1][0] == "figure"
+    net = _row(summary, "net_available_mu")
+    assert net[1] == "净可用面积（亩）"
+    assert re.fullmatch(r"[\d,]+\.\d\d", net[2])  # 亩: 2 decimals
+    assert float(net[2].replace(",", "")) == pytest.approx(gpkg["net_available_mu"].sum(), abs=0.01)
+    assert _row(summary, "parcels")[2] == f"{len(gpkg):,}"
+    assert _row(summary, "transferable_parcels")[2] == f"{int(gpkg['transferable'].sum()):,}"
+    assert _row(summary, "blocked_parcels")[2] == f"{int((gpkg['verdict'] == 'blocked').sum()):,}"
+    assert re.fullmatch(r"\d+\.\d\d%", _row(summary, "planar_vs_ellipsoidal_pct")[2])
+    # per-parcel sheet: one row per GeoPackage parcel, Chinese headers with units
+    parcels = park_csv["地块"]
+    head, names, body = parcels[0], parcels[1], parcels[2:]
+    assert "净可用面积（亩）" in head and "面积（m²）" in head and "结论" in head
+    assert len(body) == len(gpkg)
+    col = dict(zip(names, range(len(names)), strict=True))
+    by_id = gpkg.set_index("parcel_id")
+    for row in body[:50]:
+        p = by_id.loc[row[col["parcel_id"]]]
+        assert re.fullmatch(r"[\d,]+", row[col["area_m2"]])  # m²: no decimals
+        assert float(row[col["net_available_mu"]].replace(",", "")) == pytest.approx(
+            p["net_available_mu"], abs=0.006
+        )
+        verdict = {"transferable": "可出让", "blocked": "不可出让"}.get(
+            p["verdict"], "有条件可出让"
+        )
+        assert row[col["verdict"]] == verdict
+        for code in filter(None, str(p["reason_codes"] or "").split(";")):
+            assert code in row[col["reasons"]]
+    # reason counts and validation findings: counts agree with the GeoPackage and the messages
+    reasons = pyogrio.read_dataframe(workspace / "workspace.gpkg", layer="reason_counts")
+    shown = {(r[0], r[1]): int(r[2].replace(",", "")) for r in park_csv["原因统计"][2:]}
+    for r in reasons.itertuples():
+        sev = {"block": "否决", "warn": "警告"}[r.severity]
+        assert shown[(r.code, sev)] == r.parcels
+    for row in park_csv["数据检查"][2:]:
+        m = re.match(r"(\d+) features", row[-1])
+        if m:
+            assert row[-2] == m.group(1), row  # count column equals the message's number
+
+
+def test_park_summary_layout_frozen_and_printable(workspace, tmp_path):
+    wb = openpyxl.load_workbook(workspace / "park_summary.xlsx")
+    for ws in wb.worksheets:
+        assert ws.freeze_panes and ws.freeze_panes.endswith("3"), ws.title  # both header rows
+        assert ws.row_dimensions[2].hidden  # machine names
+        assert all(c.font.b for c in ws[1] if c.value)
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        assert ws.print_title_rows == "$1:$2"
+    ws = wb["地块"]
+    names = [c.value for c in ws[2]]
+    assert ws.cell(3, names.index("net_available_mu") + 1).number_format == "#,##0.00"
+    assert ws.cell(3, names.index("area_m2") + 1).number_format == "#,##0"
+    # round trip: the machine names read back
+    back = read_sheet(workspace / "park_summary.xlsx", "地块")
+    assert {"parcel_id", "net_available_mu", "verdict", "reasons"} <= set(back.columns)
+    # printed, the header repeats on every page and no header is cut
+    text = _soffice_pdf(workspace / "park_summary.xlsx", tmp_path)
+    pages = text.split("\f")
+    parcel_pages = [p for p in pages if "530702" in p]
+    assert len(parcel_pages) > 1 and all("净可用面积" in p for p in parcel_pages)
+
+
+def test_english_headers_and_readable_values(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "parcel_id": ["A", "B"],
+            "net_available_mu": [1.23456, None],
+            "steep_share": [0.25, 0.5],
+            "dev_cost_wan": [12.345, 0.0],
+            "verdict": ["blocked", "transferable"],
+            "transferable": [False, True],
+            "reasons": [
+                '[{"code": "RED_LINE_OVERLAP", "severity": "block", "value": 5.0, '
+                '"threshold": 1.0, "unit": "m2", "basis": "红线", "message_zh": "占用红线", '
+                '"message_en": "in the red line"}]',
+                "[]",
+            ],
+            "notes": ['{"composite_far": "no floor area"}', None],
+        }
+    )
+    path = write_workbook(tmp_path / "t.xlsx", [Sheet("表", "table", frame)], lang="en")
+    ws = openpyxl.load_workbook(path)["table"]
+    assert [c.value for c in ws[1]][:4] == [
+        "Parcel ID",
+        "Net available area (mu)",
+        "Steep share",
+        "Development cost (10k CNY)",
+    ]
+    assert ws["B3"].number_format == "#,##0.00" and ws["B4"].value is None
+    assert ws["C3"].number_format == "0.0%" and ws["D3"].number_format == "#,##0.00"
+    assert ws["E3"].value == "Blocked" and ws["F3"].value == "no"
+    assert ws["G3"].value.startswith("1. in the red line (RED_LINE_OVERLAP")
+    assert ws["G4"].value is None and ws["H3"].value == "Composite FAR: no floor area"
+    assert header("net_available_mu") == "净可用面积（亩）"
+    assert "依据：红线" in reasons_text(frame["reasons"][0], "zh")
+
+
+def test_geopackages_open_in_gdal_36_without_warning(workspace):
+    ogrinfo = _tool("ogrinfo")
+    for gpkg in workspace.glob("*.gpkg"):
+        run = subprocess.run(
+            [ogrinfo, "-ro", "-so", "-al", str(gpkg)], capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stderr
+        assert "Warning" not in run.stderr + run.stdout, (gpkg.name, run.stderr)
+
+
+def _fields_in(qml: str) -> set[str]:
+    root = ET.fromstring(qml.split("\n", 1)[1] if qml.startswith("<!DOCTYPE") else qml)
+    fields = set()
+    for r in root.iter("renderer-v2"):
+        if r.get("attr"):
+            fields.add(r.get("attr"))
+    for rule in root.iter("rule"):
+        fields |= set(re.findall(r'"(\w+)"', rule.get("filter", "")))
+    return fields
+
+
+def test_layer_styles_parse_and_reference_existing_fields(workspace):
+    for name in ("results.gpkg", "workspace.gpkg"):
+        gpkg = workspace / name
+        styles = pyogrio.read_dataframe(gpkg, layer="layer_styles")
+        assert styles["useAsDefault"].all()
+        for row in styles.itertuples():
+            fields = set(pyogrio.read_info(gpkg, layer=row.f_table_name)["fields"])
+            assert _fields_in(row.styleQML) <= fields, (name, row.f_table_name)
+            ET.fromstring(row.styleSLD)  # well-formed
+    results = pyogrio.read_dataframe(workspace / "results.gpkg", layer="layer_styles")
+    qml = results.set_index("f_table_name").loc["parcels", "styleQML"]
+    root = ET.fromstring(qml.split("\n", 1)[1])
+    renderer = root.find("renderer-v2")
+    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "verdict"
+    labels = {c.get("value"): c.get("label") for c in renderer.iter("category")}
+    assert labels["blocked"].startswith("不可出让") and labels["transferable"].startswith("可出让")
+    ws = pyogrio.read_dataframe(workspace / "workspace.gpkg", layer="layer_styles")
+    by_table = ws.set_index("f_table_name")["styleQML"]
+    assert 'value="b_diagonal"' in by_table["constraint_red_line"]  # hatched
+    net = ET.fromstring(by_table["networks"].split("\n", 1)[1])
+    styles = {r.get("filter"): r.get("symbol") for r in net.iter("rule")}
+    symbols = {s.get("name"): s for s in net.iter("symbol")}
+
+    def line_style(kind, status):
+        sym = symbols[styles[f"\"kind\" = '{kind}' AND \"status\" = '{status}'"]]
+        return next(o.get("value") for o in sym.iter("Option") if o.get("name") == "line_style")
+
+    assert line_style("road", "built") == "solid" and line_style("road", "planned") == "dash"
+    # the API and the PostGIS push do not treat the style table as data
+    from landplan.store.gpkgstore import GpkgStore
+
+    assert "layer_styles" not in {c.id for c in GpkgStore(workspace).collections()}
