@@ -136,11 +136,13 @@ def _read_networks(
             status = np.where(raw.isin(e.built_values), "built", "planned")
             planned_values = sorted(set(raw[status == "planned"].unique()))
             if planned_values:
+                n_planned = int((status == "planned").sum())
                 rep.add(
                     "STATUS_MAPPED",
                     "warning",
-                    f"{int((status == 'planned').sum())} features counted as planned (values {planned_values}); "
+                    f"{n_planned} features counted as planned (values {planned_values}); "
                     f"built values are {e.built_values}",
+                    count=n_planned,
                 )
             gdf.insert(1, "status", status)
             gdf.insert(2, "status_source", raw.to_numpy())
