@@ -77,12 +77,15 @@ class PlanProblem:
     extra: pd.DataFrame = field(default_factory=pd.DataFrame)  # flagged supply: parcel_id, mu, year
     notes: tuple[str, ...] = ()
 
-    def extra_by_year(self) -> np.ndarray:
-        """Flagged supply (e.g. reclaimed land) available by each plan year, cumulative (亩)."""
+    def extra_by_year(self, *, counted: bool = True) -> np.ndarray:
+        """Flagged supply (reclaimed land) by each plan year, cumulative (亩): only the land not
+        already counted as transferable (``counted``), or all of it."""
         if len(self.extra) == 0:
             return np.zeros(len(self.years))
         yr = self.extra["year"].to_numpy(dtype=int)
         mu = self.extra["mu"].to_numpy(dtype=float)
+        if counted:
+            mu = np.where(self.extra["counted"].to_numpy(dtype=bool), mu, 0.0)
         return np.array([mu[yr <= y].sum() for y in self.years])
 
 
@@ -205,8 +208,10 @@ def build_problem(
 ) -> PlanProblem:
     """Candidates, the network graph, baseline and total of the scope, flagged extra supply.
 
-    ``extra_supply`` (``parcel_id, mu, year``): land that becomes transferable in ``year`` outside
-    the network plan (reclaimed idle land from :mod:`landplan.indicators.review`), flagged.
+    ``extra_supply`` (``parcel_id, mu, year``): land that returns to supply in ``year`` outside
+    the network plan (reclaimed land from :mod:`landplan.indicators.review`), flagged.  It is
+    listed in ``reclaimed_mu``; it adds to the transferable 亩 only when the verdict did not
+    already count it (a reclaimed parcel that met the supply conditions was counted when sold).
     """
     budgets = parse_budgets(budgets)
     if lead_time_years < 0:
@@ -226,13 +231,20 @@ def build_problem(
     root, edges, buildable, notes = network_graph(cands, networks, connect_m=connect_m)
     net_mu = parcels["net_available_mu"].to_numpy(dtype=float)
     transferable = parcels["transferable"].to_numpy(dtype=bool)
-    extra = pd.DataFrame(columns=["parcel_id", "mu", "year"])
+    extra = pd.DataFrame(columns=["parcel_id", "mu", "year", "counted"])
     if extra_supply is not None and len(extra_supply):
         ids = parcels["parcel_id"].astype(str)
-        inside = set(ids[mask]) - set(ids[transferable & mask])
         e = extra_supply.assign(parcel_id=extra_supply["parcel_id"].astype(str))
-        extra = e[e["parcel_id"].isin(inside)][["parcel_id", "mu", "year"]].reset_index(drop=True)
-        extra = extra[~extra["parcel_id"].isin(set(cands.eligible["parcel_id"]))]
+        e = e[e["parcel_id"].isin(set(ids[mask]))].drop_duplicates("parcel_id")
+        known = set(ids[transferable & mask]) | set(cands.eligible["parcel_id"])
+        extra = e.assign(counted=~e["parcel_id"].isin(known))[
+            ["parcel_id", "mu", "year", "counted"]
+        ]
+        extra = extra.reset_index(drop=True)
+        if (~extra["counted"]).any():
+            notes.append(f"{int((~extra['counted']).sum())} reclaimed parcels "
+                         f"({extra.loc[~extra['counted'], 'mu'].sum():.2f} 亩) already count as "
+                         "transferable (they met the supply conditions): listed, not added")  # fmt: skip
     return PlanProblem(
         cands, tuple(budgets), np.array(list(budgets.values()), float), int(lead_time_years),
         bool(carry_over), root, edges, buildable, float(net_mu[transferable & mask].sum()),
@@ -569,8 +581,9 @@ def _tables(pb: PlanProblem, funded: np.ndarray, target_share: float):
     uy = unlocked_year(pb, funded)
     mu = c.eligible["mu"].to_numpy(dtype=float)
     extra = pb.extra_by_year()
+    flagged = pb.extra_by_year(counted=False)
     rows, cum = [], pb.baseline_mu
-    prev_extra = 0.0
+    prev_extra = prev_flag = 0.0
     for j, y in enumerate(pb.years):
         sel = funded == y
         new = float(mu[uy == y].sum()) + extra[j] - prev_extra
@@ -581,10 +594,10 @@ def _tables(pb: PlanProblem, funded: np.ndarray, target_share: float):
             "new_transferable_mu": new, "cumulative_transferable_mu": cum,
             "target_share": target_share,
             "cumulative_share": cum / pb.total_mu if pb.total_mu > 0 else math.nan,
-            "reclaimed_mu": extra[j] - prev_extra,
+            "reclaimed_mu": flagged[j] - prev_flag,
             "segment_ids": ";".join(at["atom_id"].to_numpy()[sel]),
         })  # fmt: skip
-        prev_extra = extra[j]
+        prev_extra, prev_flag = extra[j], flagged[j]
     table = pd.DataFrame(rows)
     table["available_wan"] = (
         np.cumsum(table["budget_wan"]) - np.r_[0.0, np.cumsum(table["spent_wan"])[:-1]]
@@ -604,8 +617,8 @@ def _tables(pb: PlanProblem, funded: np.ndarray, target_share: float):
         unlocked_year=uy,
     )
     if len(pb.extra):
-        flagged = pb.extra.assign(missing="", unlocked_year=pb.extra["year"], reclaimed=True)
-        parcels = pd.concat([parcels.assign(reclaimed=False), flagged], ignore_index=True)
+        rec = pb.extra.assign(missing="", unlocked_year=pb.extra["year"], reclaimed=True)
+        parcels = pd.concat([parcels.assign(reclaimed=False), rec], ignore_index=True)
     return table, schedule, parcels
 
 
@@ -629,6 +642,12 @@ def plan_supply(
     share = 1.0 if target_share is None else float(target_share)
     notes = list(pb.notes)
     na, nt = len(pb.cands.atoms), len(pb.years)
+    if na == 0 or len(pb.cands.pair_parcel) == 0:
+        notes.append("no parcel is blocked by missing networks alone: nothing to build")
+        funded = np.full(na, -1, np.int64)
+        table, schedule, parcels = _tables(pb, funded, share)
+        return SupplyPlan(pb, funded, table, schedule, parcels, "nothing to build", objective,
+                          0.0, 0.0, share, tuple(notes))  # fmt: skip
     big = na * nt > milp_max_vars
     lp_b, lp_x = lp_relaxation(pb) if big else (math.nan, None)
     heur = heuristic_schedule(pb, lp_x=lp_x)
