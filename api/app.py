@@ -82,9 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _routers(app: FastAPI) -> None:
-    from landplan.api.routers import analysis, features, health, maps, register, tiles, uploads
+    from landplan.api.routers import analysis, features, health, maps, register, tables, tiles
+    from landplan.api.routers import tilesets, uploads
 
-    for module in (features, tiles, analysis, register, uploads, maps, health):
+    for module in (features, tables, tiles, tilesets, analysis, register, uploads, maps, health):
         app.include_router(module.router)
     app.include_router(register.audit_router)
     _assets(app)

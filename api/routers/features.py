@@ -1,4 +1,8 @@
-"""OGC API Features Part 1 (Core, GeoJSON) and Part 2 (CRS by reference)."""
+"""OGC API Features Part 1 (Core, GeoJSON), Part 2 (CRS by reference), Part 3 (CQL2 filters).
+
+Only layers with geometry are collections; attribute tables (park summary, reason counts,
+validation findings) are plain JSON / CSV resources under ``/tables``.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,24 @@ from landplan.api.auth import require
 from landplan.api.deps import settings, store
 from landplan.api.errors import BadParameterError, responses
 
+from landplan.core.errors import NotFoundError
 from landplan.core.features import bbox_to_crs84, crs_uri, parse_crs_uri
+from landplan.store.cql2 import FilterError, datetime_filter, parse_filter
+from landplan.store.protocol import CollectionInfo
 
 router = APIRouter(tags=["OGC API Features"], dependencies=[Depends(require("read"))])
-RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}
+RESERVED = {
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "limit",
+    "offset",
+    "f",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+}
 FEATURE_SCHEMA = {
     "type": "object",
     "required": ["type"],
@@ -98,12 +116,23 @@ def conformance():
     return {"conformsTo": ogc.CONFORMANCE}
 
 
+def _feature_collection(s, collection_id: str) -> CollectionInfo:
+    """The collection, if it has geometry; a table answers 404 pointing at ``/tables``."""
+    info = s.collection(collection_id)
+    if info.geometry_type is None:
+        raise NotFoundError(
+            f"{collection_id!r} is an attribute table, not a feature collection: "
+            f"read it at /tables/{collection_id} (JSON) or /tables/{collection_id}?f=csv"
+        )
+    return info
+
+
 @router.get("/collections", summary="Feature collections", response_model=dict)
 def collections(request: Request, s=Depends(store)):
     b = ogc.base(request)
     return {
         "links": [ogc.link(f"{b}/collections", "self", ogc.JSON)],
-        "collections": [ogc.collection_doc(request, c) for c in s.collections()],
+        "collections": [ogc.collection_doc(request, c) for c in s.collections() if c.geometry_type],
     }
 
 
@@ -114,7 +143,22 @@ def collections(request: Request, s=Depends(store)):
     responses=responses(404),
 )
 def collection(collection_id: str, request: Request, s=Depends(store)):
-    return ogc.collection_doc(request, s.collection(collection_id))
+    return ogc.collection_doc(request, _feature_collection(s, collection_id))
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    summary="Queryable properties (JSON Schema)",
+    response_class=Response,
+    responses={
+        200: {"content": {ogc.SCHEMA_JSON: {"schema": {"type": "object"}}}},
+        **responses(404),
+    },
+)
+def queryables(collection_id: str, request: Request, s=Depends(store)):
+    info = _feature_collection(s, collection_id)
+    doc = ogc.queryables_doc(request, info, ogc.reason_codes(s))
+    return Response(JSONResponse(doc).body, media_type=ogc.SCHEMA_JSON)
 
 
 @router.get(
@@ -122,8 +166,14 @@ def collection(collection_id: str, request: Request, s=Depends(store)):
     summary="Features of a collection",
     response_class=GeoJSONResponse,
     responses={200: {"content": {ogc.GEOJSON: {"schema": FEATURE_SCHEMA}}}, **responses(400, 404)},
-    description="Besides the parameters below, any column of the collection may be given as "
-    "`column=value` for an exact-match filter (e.g. `verdict=blocked`).",
+    description="Besides the parameters below, any queryable of the collection may be given as "
+    "`name=value` for an exact-match filter (e.g. `verdict=blocked`). `filter` takes CQL2 "
+    "(OGC API Features Part 3): comparison, LIKE, IN, BETWEEN, IS NULL, CASEI, and "
+    "S_INTERSECTS / S_WITHIN / S_CONTAINS / S_DISJOINT / S_TOUCHES / S_CROSSES / S_OVERLAPS / "
+    "S_EQUALS on `geometry`; see `/collections/{collection_id}/queryables`. `datetime` filters "
+    "on the collection's temporal property (`created_at` of scenarios); collections without "
+    "one accept it and return every feature. A `limit` above the maximum is served at the "
+    "maximum.",
 )
 def items(
     collection_id: str,
@@ -142,23 +192,62 @@ def items(
             max_length=200,
         ),
     ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=10_000, description="page size")] = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="page size (default and maximum: see the schema)"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=100_000_000, description="features to skip")] = 0,
+    datetime_: Annotated[
+        str | None,
+        Query(
+            alias="datetime",
+            description="RFC 3339 instant or interval (start/end, ../end, start/..)",
+            max_length=100,
+        ),
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        Query(alias="filter", description="CQL2 filter (text or JSON)", max_length=100_000),
+    ] = None,
+    filter_lang: Annotated[
+        str | None,
+        Query(
+            alias="filter-lang",
+            description="cql2-text (default) or cql2-json",
+            max_length=20,
+            json_schema_extra={"enum": ["cql2-text", "cql2-json"]},
+        ),
+    ] = None,
+    filter_crs: Annotated[
+        str | None,
+        Query(
+            alias="filter-crs",
+            description="CRS of geometries in the filter (URI; CRS84 by default)",
+            max_length=200,
+        ),
+    ] = None,
     f: Annotated[
         str | None, Query(description="format: json (GeoJSON) only", max_length=20)
     ] = None,
     s=Depends(store),
     cfg=Depends(settings),
 ):
-    info = s.collection(collection_id)
+    info = _feature_collection(s, collection_id)
     if f not in (None, "json", "geojson"):
         raise BadParameterError("only f=json (GeoJSON) is served", parameter="f")
     out_epsg = _epsg(crs, "crs")
     box = _bbox(bbox, bbox_crs)
     filters = _filters(request, info.columns)
+    cql = _cql(info, filter_, filter_lang, filter_crs, datetime_)
     size = min(limit or cfg.default_items_limit, cfg.max_items_limit)
     page = s.features(
-        collection_id, bbox=box, filters=filters, limit=size, offset=offset, out_epsg=out_epsg
+        collection_id,
+        bbox=box,
+        filters=filters,
+        limit=size,
+        offset=offset,
+        out_epsg=out_epsg,
+        cql=cql,
     )
     links = _page_links(request, offset, size, len(page.features), page.number_matched)
     body = (
@@ -169,7 +258,39 @@ def items(
         + JSONResponse(links).body.decode()
         + "}"
     )
-    return GeoJSONResponse(body, headers={"Content-Crs": f"<{crs_uri(out_epsg)}>"})
+    headers = {"Content-Crs": f"<{crs_uri(out_epsg)}>", "Link": _link_header(request, links)}
+    return GeoJSONResponse(body, headers=headers)
+
+
+def _cql(info, text, lang, crs_text, when):
+    """The CQL2 ``filter`` and the ``datetime`` parameter as one checked filter (or None)."""
+    if crs_text is not None and text is None:
+        raise BadParameterError("filter-crs is given without filter", parameter="filter-crs")
+    epsg = _epsg(crs_text, "filter-crs") if crs_text is not None else None
+    try:
+        cql = None
+        if text is not None:
+            cql = parse_filter(
+                text,
+                lang=lang,
+                columns=info.columns,
+                geometry=info.geometry_type is not None,
+                filter_epsg=epsg,
+            )
+        if when is not None:
+            timed = datetime_filter(when, info.columns)
+            cql = timed if cql is None else cql & timed
+    except FilterError as exc:
+        name = exc.where if exc.where in ("datetime", "filter-lang") else "filter"
+        raise BadParameterError(str(exc), parameter=name, where=exc.where) from None
+    return cql
+
+
+def _link_header(request: Request, links: list[dict]) -> str:
+    url = str(request.url).split("?")[0].rsplit("/items", 1)[0]
+    out = [lk for lk in links if lk["rel"] in ("self", "next", "prev")]
+    out.append(ogc.link(f"{url}/queryables", ogc.QUERYABLES_REL, ogc.SCHEMA_JSON, "queryables"))
+    return ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"; type="{lk["type"]}"' for lk in out)
 
 
 def _page_links(
@@ -206,6 +327,7 @@ def item(
 ):
     if f not in (None, "json", "geojson"):
         raise BadParameterError("only f=json (GeoJSON) is served", parameter="f")
+    _feature_collection(s, collection_id)
     out_epsg = _epsg(crs, "crs")
     text = s.feature(collection_id, feature_id, out_epsg=out_epsg)
     b = f"{ogc.base(request)}/collections/{collection_id}"

@@ -105,3 +105,26 @@ def raster_png(
     return _cached(
         request, body, "image/png", s.token() + str(path.stat().st_mtime_ns), cfg.tile_max_age_s
     )
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
+    summary="Mapbox Vector Tile (OGC path: tileMatrix/tileRow/tileCol)",
+    response_class=Response,
+    responses={
+        200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
+        **responses(400, 404),
+    },
+)
+def vector_tile_ogc(
+    collection_id: str,
+    z: Z,
+    y: XY,
+    x: XY,
+    request: Request,
+    s=Depends(store),
+    cfg=Depends(settings),
+):
+    _check_tile(z, x, y)
+    body = s.tile(collection_id, z, x, y)
+    return _cached(request, body, MVT, s.token(), cfg.tile_max_age_s)

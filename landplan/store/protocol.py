@@ -108,6 +108,7 @@ class ServiceStore(Protocol):
         offset: int = 0,
         out_epsg: int | None = None,
         authority_axes: bool = True,
+        cql=None,  # a checked landplan.store.cql2.Filter (CQL2 filter and/or datetime)
     ) -> FeaturePage: ...
 
     def feature(

@@ -50,7 +50,7 @@ def test_landing_and_conformance(client):
 def test_collections_describe_extent_and_crs(client, oracle):
     body = client.get("/collections").json()
     ids = {c["id"] for c in body["collections"]}
-    assert {"result_parcels", "parcels", "networks", "park_summary"} <= ids
+    assert {"result_parcels", "parcels", "networks"} <= ids
     assert not any(i.startswith("register") for i in ids)
     doc = client.get("/collections/result_parcels").json()
     assert (
@@ -140,10 +140,90 @@ def test_feature_properties_are_the_stored_values(client, oracle):
     assert json.loads(props["reasons"]) == json.loads(row.reasons)
 
 
-def test_attribute_table_items_have_null_geometry(client):
-    body = client.get("/collections/park_summary/items").json()
-    assert body["numberMatched"] >= 1
-    assert all(f["geometry"] is None for f in body["features"])
+def test_attribute_tables_are_plain_json_and_csv_not_collections(client, workspace_template):
+    ids = {c["id"] for c in client.get("/collections").json()["collections"]}
+    assert not ids & {"park_summary", "reason_counts", "validation_issues"}
+    r = client.get("/collections/park_summary/items")
+    assert r.status_code == 404 and "/tables/park_summary" in r.json()["detail"]
+    names = {t["name"] for t in client.get("/tables").json()["tables"]}
+    assert {"park_summary", "reason_counts", "validation_issues"} <= names
+    want = pyogrio.read_dataframe(workspace_template / "workspace.gpkg", layer="reason_counts")
+    body = client.get("/tables/reason_counts").json()
+    assert [r["code"] for r in body["rows"]] == want["code"].tolist()
+    assert body["columns"]["parcels"] == "integer"
+    csv = client.get("/tables/reason_counts?f=csv")
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    assert lines[0].split(",")[:2] == ["code", "severity"] and len(lines) == len(want) + 1
+    assert client.get("/tables/result_parcels").status_code == 404
+
+
+def test_limit_above_the_maximum_is_served_at_the_maximum(client, oracle):
+    body = client.get("/collections/result_parcels/items?limit=10001").json()
+    assert body["numberReturned"] == len(oracle)  # 2,912 < the maximum 10,000
+    r = client.get("/collections/parcels/items?limit=99999999")
+    assert r.status_code == 200
+    nxt = next(lk["href"] for lk in r.json()["links"] if lk["rel"] == "self")
+    assert "limit=10000" in nxt
+
+
+def test_openapi_30_at_service_desc_states_limit_default_and_maximum(client):
+    links = {lk["rel"]: lk for lk in client.get("/").json()["links"]}
+    desc = links["service-desc"]
+    assert desc["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    r = client.get(desc["href"])
+    assert r.headers["content-type"].startswith("application/vnd.oai.openapi+json;version=3.0")
+    doc = r.json()
+    assert doc["openapi"].startswith("3.0")
+    text = json.dumps(doc)
+    assert '"type": "null"' not in text and '"const"' not in text
+    op = doc["paths"]["/collections/{collection_id}/items"]["get"]
+    limit = next(p for p in op["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10}
+    from openapi_spec_validator import validate
+
+    validate(doc)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-05-01T00:00:00Z",
+        "2024-05-01",
+        "2024-01-01/2024-12-31",
+        "../2024-12-31T12:00:00Z",
+        "2024-01-01T00:00:00+08:00/..",
+    ],
+)
+def test_datetime_is_accepted_and_ignored_without_a_temporal_property(client, oracle, value):
+    body = client.get(
+        "/collections/result_parcels/items", params={"datetime": value, "limit": 1}
+    ).json()
+    assert body["numberMatched"] == len(oracle)
+
+
+def test_queryables_are_json_schema_with_units_and_enums(client, oracle):
+    r = client.get("/collections/result_parcels/queryables")
+    assert r.headers["content-type"] == "application/schema+json"
+    doc = r.json()
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(doc)
+    props = doc["properties"]
+    assert set(oracle.columns) - {"geometry"} <= set(props)
+    assert props["geometry"]["format"] == "geometry-polygon"
+    assert props["area_mu"]["type"] == "number" and "亩" in props["area_mu"]["description"]
+    assert "米" in props["dist_road_m"]["description"]
+    assert props["land_grade_majority"]["type"] == "integer"
+    assert props["transferable"]["type"] == "boolean"
+    assert set(props["verdict"]["enum"]) == set(oracle["verdict"])
+    codes = set(props["reason_codes"]["x-reason-codes"])
+    used = {c for v in oracle["reason_codes"].dropna() for c in v.split(";") if c}
+    assert used <= codes
+    # every feature's properties validate against the queryables (nullable numbers aside)
+    feature = client.get("/collections/result_parcels/items?limit=1").json()["features"][0]
+    props_only = {k: v for k, v in feature["properties"].items() if v is not None}
+    Draft202012Validator({**doc, "additionalProperties": True}).validate(props_only)
 
 
 def test_feature_etag_gives_304(client, oracle):
@@ -166,6 +246,9 @@ def test_feature_etag_gives_304(client, oracle):
         ("/collections/result_parcels/items?bbox-crs=EPSG:4490", 400),
         ("/collections/result_parcels/items?colour=red", 400),
         ("/collections/result_parcels/items?limit=0", 400),
+        ("/collections/result_parcels/items?datetime=soon", 400),
+        ("/collections/result_parcels/items?filter=verdict%20%3D", 400),
+        ("/collections/park_summary/items", 404),
         ("/collections/result_parcels/items?f=xml", 400),
     ],
 )

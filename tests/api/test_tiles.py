@@ -132,3 +132,136 @@ def test_dense_low_zoom_tiles_are_thinned(client, parcels_3857, centre, monkeypa
     }
     assert 50 < len(thinned) <= 2 * 300 < n_full
     assert thinned <= {f["properties"]["parcel_id"] for f in full["result_parcels"]["features"]}
+
+
+# --------------------------------------------------------------------------- tiles metadata
+# JSON Schemas written from OGC Two Dimensional Tile Matrix Set and Tile Set Metadata 2.0
+# (17-083r4: tileMatrixSet, tileMatrix, tileSet, tileSets list) and TileJSON 3.0.0.
+LINK = {
+    "type": "object",
+    "required": ["href", "rel"],
+    "properties": {"href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+                   "templated": {"type": "boolean"}},
+}  # fmt: skip
+TILE_MATRIX = {
+    "type": "object",
+    "required": ["id", "scaleDenominator", "cellSize", "pointOfOrigin", "tileWidth",
+                 "tileHeight", "matrixWidth", "matrixHeight"],
+    "properties": {
+        "id": {"type": "string"},
+        "scaleDenominator": {"type": "number", "exclusiveMinimum": 0},
+        "cellSize": {"type": "number", "exclusiveMinimum": 0},
+        "cornerOfOrigin": {"enum": ["topLeft", "bottomLeft"]},
+        "pointOfOrigin": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
+        "tileWidth": {"type": "integer", "minimum": 1},
+        "tileHeight": {"type": "integer", "minimum": 1},
+        "matrixWidth": {"type": "integer", "minimum": 1},
+        "matrixHeight": {"type": "integer", "minimum": 1},
+    },
+}  # fmt: skip
+TILE_MATRIX_SET = {
+    "type": "object",
+    "required": ["crs", "tileMatrices"],
+    "properties": {
+        "id": {"type": "string"},
+        "uri": {"type": "string"},
+        "crs": {"type": "string", "pattern": "^http://www.opengis.net/def/crs/"},
+        "orderedAxes": {"type": "array", "items": {"type": "string"}},
+        "tileMatrices": {"type": "array", "minItems": 1, "items": TILE_MATRIX},
+    },
+}
+TILE_SET = {
+    "type": "object",
+    "required": ["dataType", "crs", "links"],
+    "properties": {
+        "dataType": {"enum": ["map", "vector", "coverage"]},
+        "crs": {"type": "string"},
+        "tileMatrixSetURI": {"type": "string"},
+        "links": {"type": "array", "items": LINK,
+                  "contains": {"type": "object", "properties": {"rel": {"const": "item"}}}},
+        "tileMatrixSetLimits": {"type": "array", "items": {
+            "type": "object",
+            "required": ["tileMatrix", "minTileRow", "maxTileRow", "minTileCol", "maxTileCol"]}},
+        "layers": {"type": "array", "items": {"type": "object", "required": ["id"]}},
+    },
+}  # fmt: skip
+TILE_SETS = {
+    "type": "object",
+    "required": ["tilesets"],
+    "properties": {"tilesets": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["dataType", "crs", "links"]}}},
+}  # fmt: skip
+TILEJSON = {
+    "type": "object",
+    "required": ["tilejson", "tiles"],
+    "properties": {
+        "tilejson": {"type": "string", "pattern": r"^3\.0\.\d+$"},
+        "tiles": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "minzoom": {"type": "integer", "minimum": 0, "maximum": 30},
+        "maxzoom": {"type": "integer", "minimum": 0, "maximum": 30},
+        "bounds": {"type": "array", "minItems": 4, "maxItems": 4},
+        "center": {"type": "array", "minItems": 3, "maxItems": 3},
+        "vector_layers": {"type": "array", "items": {
+            "type": "object", "required": ["id", "fields"],
+            "properties": {"fields": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+    },
+}  # fmt: skip
+
+
+def _valid(doc, schema):
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator(schema).validate(doc)
+
+
+def test_tile_matrix_sets_are_valid_and_match_the_tile_maths(client):
+    from landplan.core.features import tile_bounds_3857
+
+    listing = client.get("/tileMatrixSets").json()
+    ids = {t["id"] for t in listing["tileMatrixSets"]}
+    assert {"WebMercatorQuad", "CGCS2000Quad"} <= ids
+    for t in listing["tileMatrixSets"]:
+        doc = client.get(t["links"][0]["href"]).json()
+        _valid(doc, TILE_MATRIX_SET)
+    wmq = client.get("/tileMatrixSets/WebMercatorQuad").json()
+    z12 = next(m for m in wmq["tileMatrices"] if m["id"] == "12")
+    minx, _, maxx, maxy = tile_bounds_3857(12, 0, 0)
+    assert z12["pointOfOrigin"] == pytest.approx([minx, maxy])
+    assert z12["cellSize"] * z12["tileWidth"] == pytest.approx(maxx - minx)
+    cgcs = client.get("/tileMatrixSets/CGCS2000Quad").json()
+    assert cgcs["crs"].endswith("/4490") and cgcs["tileMatrices"][0]["matrixWidth"] == 2
+    assert client.get("/tileMatrixSets/nope").status_code == 404
+
+
+def test_tileset_metadata_and_tilejson_lead_to_the_tiles(client, parcels_3857, centre):
+    listing = client.get("/collections/result_parcels/tiles").json()
+    _valid(listing, TILE_SETS)
+    meta = client.get("/collections/result_parcels/tiles/WebMercatorQuad").json()
+    _valid(meta, TILE_SET)
+    assert meta["layers"][0]["id"] == "result_parcels"
+    tj = client.get("/collections/result_parcels/tiles/WebMercatorQuad/tilejson.json").json()
+    _valid(tj, TILEJSON)
+    assert tj["vector_layers"][0]["id"] == "result_parcels"
+    assert "verdict" in tj["vector_layers"][0]["fields"]
+    tx, ty = tile_for(*centre, 15)
+    url = tj["tiles"][0].format(z=15, x=tx, y=ty).replace("http://testserver", "")
+    xyz = client.get(url)
+    ogc_url = next(lk["href"] for lk in meta["links"] if lk["rel"] == "item")
+    ogc_url = ogc_url.format(tileMatrix=15, tileRow=ty, tileCol=tx)
+    same = client.get(ogc_url.replace("http://testserver", ""))
+    assert xyz.status_code == same.status_code == 200 and xyz.content == same.content
+    assert mapbox_vector_tile.decode(xyz.content)["result_parcels"]["features"]
+    assert client.get("/collections/park_summary/tiles").status_code == 404
+
+
+def test_raster_tilesets_and_style(client):
+    for r in client.get("/rasters").json()["rasters"][:2]:
+        listing = client.get(f"/rasters/{r['name']}/tiles").json()
+        _valid(listing, TILE_SETS)
+        tj = client.get(f"/rasters/{r['name']}/tiles/WebMercatorQuad/tilejson.json").json()
+        _valid(tj, TILEJSON)
+    style = client.get("/styles/parcels-by-verdict").json()
+    assert style["version"] == 8
+    src = style["sources"]["parcels"]["url"].replace("http://testserver", "")
+    assert client.get(src).json()["tilejson"] == "3.0.0"
+    assert {lyr["source-layer"] for lyr in style["layers"] if "source" in lyr} == {"result_parcels"}
