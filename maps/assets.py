@@ -268,6 +268,14 @@ def asset_urls(mode: AssetMode, /, *, base_url: str = "/assets") -> dict[str, di
     }
 
 
+def package_file_url(package: str, file: str, /, *, base_url: str = "/assets") -> str:
+    """The offline URL of one listed file of a manifest package, e.g. Swagger UI's bundle."""
+    pkg = load_manifest().packages[package]
+    if file not in pkg.files:
+        raise AssetError(f"{file!r} is not a listed file of {pkg.dirname} in maps/assets.toml")
+    return f"{base_url.rstrip('/')}/{pkg.dirname}/{file}"
+
+
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""")
 
 

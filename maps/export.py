@@ -40,6 +40,8 @@ CJK_FONTS = (
     "Microsoft YaHei",
 )
 A4_LANDSCAPE_IN = (11.69, 8.27)
+MAP_AXES = (0.03, 0.1, 0.68, 0.8)  # left, bottom, width, height (figure fraction)
+NORTH_XY = (0.76, 0.905)  # the "N" of the north arrow, in the legend column (figure fraction)
 
 
 class FontError(LandplanError, RuntimeError):
@@ -232,7 +234,19 @@ def _nice_length_m(extent_m: float) -> float:
     return max(m * power for m in (1, 2, 5) if m * power <= target)
 
 
-def _scale_bar(ax: Any, length_m: float) -> None:
+def _text_width_in(text: str, fontsize: float) -> float:
+    """Width of ``text`` in inches in the current font (measured, no canvas needed)."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    prop = FontProperties(family=rcParams["font.family"], size=fontsize)
+    return TextPath((0, 0), text, size=fontsize, prop=prop).get_extents().width / 72.0
+
+
+def _scale_bar(ax: Any, length_m: float, *, fontsize: float = 8.0) -> None:
+    """A black/white bar of ``length_m`` at the bottom left, labelled ``0``, the half (only
+    when there is room) and the length with its unit; labels never overlap."""
     from matplotlib.patches import Rectangle
 
     x0, x1 = ax.get_xlim()
@@ -253,35 +267,58 @@ def _scale_bar(ax: Any, length_m: float) -> None:
             )
         )
     unit, div = ("km", 1000.0) if length_m >= 1000 else ("m", 1.0)
-    ticks = ((left, 0.0), (left + half, half), (left + length_m, length_m))
-    for i, (x, value) in enumerate(ticks):
-        text = f"{value / div:g}" + (f" {unit}" if i == len(ticks) - 1 else "")
+    fig_w_in = ax.figure.get_figwidth() * ax.get_position().width
+    half_in = half / (x1 - x0) * fig_w_in  # on paper (aspect equal: x decides)
+    zero, mid = "0", f"{half / div:g}"
+    gap_in = 0.06
+    ticks = [(left, zero, "center")]
+    if _text_width_in(zero, fontsize) / 2 + _text_width_in(mid, fontsize) / 2 + gap_in < half_in:
+        ticks.append((left + half, mid, "center"))
+    # the last label starts at the bar's end (left-aligned): it cannot reach the others
+    ticks.append((left + length_m, f"{length_m / div:g} {unit}", "left"))
+    for x, text, ha in ticks:
         ax.text(
             x,
             base + 1.8 * height,
             text,
-            ha="left" if i == len(ticks) - 1 else "center",
+            ha=ha,
             va="bottom",
-            fontsize=8,
+            fontsize=fontsize,
             zorder=10,
+            gid="lp-scale-label",
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
         )
 
 
-def _north_arrow(ax: Any, lang: str) -> None:
+def _north_arrow(fig: Any, lang: str) -> None:
+    """The north arrow in the legend column, outside the map frame: never on the data."""
     label = "N 北" if lang == "zh" else "N"
-    ax.annotate(
+    fig.text(
+        NORTH_XY[0],
+        NORTH_XY[1],
         label,
-        xy=(0.95, 0.95),
-        xytext=(0.95, 0.86),
-        xycoords="axes fraction",
         ha="center",
         va="center",
         fontsize=10,
         fontweight="bold",
-        arrowprops={"facecolor": "black", "width": 4, "headwidth": 11, "headlength": 10},
-        zorder=10,
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+        gid="lp-north-arrow",
+    )
+    from matplotlib.patches import FancyArrow
+
+    fig.add_artist(
+        FancyArrow(
+            NORTH_XY[0],
+            NORTH_XY[1] - 0.075,
+            0,
+            0.05,
+            width=0.006,
+            head_width=0.018,
+            head_length=0.02,
+            length_includes_head=True,
+            transform=fig.transFigure,
+            color="black",
+            gid="lp-north-arrow",
+        )
     )
 
 
@@ -306,9 +343,10 @@ def _draw_constraints(
             }
         elif cs.fill_color is not None:
             style = {"facecolor": cs.fill_color, "alpha": cs.fill_opacity, "edgecolor": cs.outline}
-        else:
-            style = {"facecolor": "none", "edgecolor": cs.outline, "linestyle": "--"}
-        layer.plot(ax=ax, linewidth=0.8, zorder=2, **style)
+        else:  # an outline (the urban boundary): dash-dot, heavier, as on the web map
+            style = {"facecolor": "none", "edgecolor": cs.outline, "linestyle": "-."}
+        width = 0.8 if cs.fill_color is not None or cs.hatch is not None else cs.weight * 0.6
+        layer.plot(ax=ax, linewidth=width, zorder=2, **style)
         handles.append(Patch(label=cs.label.text(lang), linewidth=0.8, **style))
     return handles
 
@@ -325,10 +363,10 @@ def _draw_networks(ax: Any, networks: GeoDataFrame | None, crs: Any, lang: str) 
         color, label = network_style(str(kind))
         planned = group["status"].astype(str) == "planned"
         if (~planned).any():
-            group[~planned].plot(ax=ax, color=color, linewidth=1.3, zorder=4)
+            group[~planned].plot(ax=ax, color=color, linewidth=0.7, alpha=0.8, zorder=4)
         if planned.any():
             group[planned].plot(
-                ax=ax, color=lighten(color), linewidth=1.1, linestyle="--", zorder=4
+                ax=ax, color=lighten(color), linewidth=0.6, linestyle="--", alpha=0.8, zorder=4
             )
         handles.append(
             Line2D(
@@ -372,7 +410,7 @@ def draw_map(
     crs = require_projected(parcels, what="a static map (scale bar in metres)")
     parcels = parcels[~(parcels.geometry.is_empty | parcels.geometry.isna())]
     fig = Figure(figsize=figsize_in)
-    ax = fig.add_axes((0.03, 0.1, 0.68, 0.8))
+    ax = fig.add_axes(MAP_AXES)
     handles = _draw_constraints(ax, inputs.constraints, crs, lang)
     verdicts = parcels["verdict"].astype(str) if "verdict" in parcels else None
     verdict_handles = []
@@ -406,13 +444,13 @@ def draw_map(
     ax.set_xlabel("")
     ax.set_ylabel("")
     _scale_bar(ax, _nice_length_m(maxx - minx + 2 * pad))
-    _north_arrow(ax, lang)
+    _north_arrow(fig, lang)
     fig.suptitle(title, fontsize=15, fontweight="bold", y=0.96)
     legend = fig.legend(
         handles=verdict_handles,
         title=TEXT["verdict"].text(lang),
         loc="upper left",
-        bbox_to_anchor=(0.73, 0.9),
+        bbox_to_anchor=(0.73, 0.8),
         fontsize=8,
         title_fontsize=9,
         frameon=False,
@@ -423,7 +461,7 @@ def draw_map(
             handles=handles,
             title=TEXT["legend"].text(lang),
             loc="upper left",
-            bbox_to_anchor=(0.73, 0.68),
+            bbox_to_anchor=(0.73, 0.6),
             fontsize=7.5,
             title_fontsize=9,
             frameon=False,

@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_INSTALLED = 1
+FORMATS = {".html": "html", ".htm": "html", ".png": "png", ".pdf": "pdf"}
 DirOpt = Annotated[
     Path | None,
     typer.Option("--dir", help="asset directory (default: $LANDPLAN_ASSETS_DIR or <prefix>/share)"),
@@ -68,7 +69,12 @@ def map(  # the command is `landplan map`
     results: Annotated[
         Path, typer.Argument(help="workspace directory (landplan analyze --out) or results.gpkg")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="file to write (.html, .png, .pdf)")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="file to write; its suffix picks the format: .html, .png, .pdf"
+        ),
+    ],
     basemap: Annotated[str, typer.Option(help="osm | tianditu | gaode | none")] = "osm",
     lang: Annotated[str, typer.Option(help="first language of the labels: zh or en")] = "zh",
     assets: Annotated[
@@ -82,8 +88,12 @@ def map(  # the command is `landplan map`
         bool, typer.Option(help="write the Tianditu key into the HTML (else: open it with ?tk=)")
     ] = False,
     title: Annotated[str | None, typer.Option(help="map title (default: workspace name)")] = None,
-    png: Annotated[bool, typer.Option("--png", help="write a static PNG instead of HTML")] = False,
-    pdf: Annotated[bool, typer.Option("--pdf", help="write a static PDF instead of HTML")] = False,
+    png: Annotated[
+        bool, typer.Option("--png", help="(optional) the --out suffix must be .png")
+    ] = False,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="(optional) the --out suffix must be .pdf")
+    ] = False,
     dpi: Annotated[int, typer.Option(min=50, max=1200, help="PNG resolution")] = 200,
     style_by: Annotated[
         str,
@@ -93,18 +103,16 @@ def map(  # the command is `landplan map`
         ),
     ] = "verdict",
 ) -> None:
-    """Draw a workspace's transfer results as an HTML map, or a static PNG/PDF."""
+    """Draw a workspace's transfer results as an HTML map, or a static PNG/PDF (by the suffix
+    of --out)."""
     from landplan.core.errors import LandplanError
     from landplan.maps.export import export_static, load_results
 
-    if png and pdf:
-        _fail(ValueError("choose one of --png and --pdf"))
+    fmt = _format(out, png=png, pdf=pdf)
     try:
         inputs = load_results(results)
-        if png or pdf:
-            path = export_static(
-                inputs, out, fmt="png" if png else "pdf", title=title, lang=lang, dpi=dpi
-            )
+        if fmt in ("png", "pdf"):
+            path = export_static(inputs, out, fmt=fmt, title=title, lang=lang, dpi=dpi)
         else:
             if style_by == "state":
                 inputs = _with_states(inputs, results)
@@ -112,6 +120,24 @@ def map(  # the command is `landplan map`
     except (LandplanError, ValueError, KeyError) as exc:
         _fail(exc)
     typer.echo(f"map 地图: {path}")
+
+
+def _format(out: Path, *, png: bool, pdf: bool) -> str:
+    """``html``, ``png`` or ``pdf`` from the suffix of ``out`` (exit 2 on anything else)."""
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        _fail(
+            ValueError(
+                f"--out {out}: unknown map format {out.suffix or '(no suffix)'!r}; "
+                "end the file name with .html, .png or .pdf"
+            )
+        )
+    if png and pdf:
+        _fail(ValueError("choose one of --png and --pdf"))
+    flag = "png" if png else "pdf" if pdf else None
+    if flag is not None and flag != fmt:
+        _fail(ValueError(f"--{flag} contradicts --out {out.name}; name the file *.{flag}"))
+    return fmt
 
 
 def _with_states(inputs, results: Path):

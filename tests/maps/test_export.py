@@ -87,3 +87,54 @@ def test_geographic_parcels_are_refused(inputs, tmp_path):
 )
 def test_scale_bar_lengths_are_round(extent_m, bar_m):
     assert _nice_length_m(extent_m) == bar_m
+
+
+def _drawn(inputs, **kwargs):
+    """The static map's figure, drawn on an Agg canvas, and its renderer."""
+    import matplotlib
+    from landplan.maps.export import draw_map
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rc = {"font.family": [find_cjk_font(), "DejaVu Sans"]}
+    with matplotlib.rc_context(rc):
+        fig = draw_map(
+            inputs,
+            title="示例园区",
+            lang="zh",
+            figsize_in=kwargs.get("figsize_in", (11.69, 8.27)),
+            generated_on=DAY,
+        )
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return fig, canvas.get_renderer()
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("figsize_in", [(11.69, 8.27), (4.0, 3.0), (2.2, 2.0)])
+def test_scale_bar_labels_never_overlap(inputs, figsize_in):
+    fig, renderer = _drawn(inputs, figsize_in=figsize_in)
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_gid() == "lp-scale-label"]
+    assert labels[0].get_text() == "0" and labels[-1].get_text().endswith(("m", "km"))
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not _overlap(a, b), [t.get_text() for t in labels]
+
+
+def test_north_arrow_is_outside_the_map_frame(inputs):
+    fig, renderer = _drawn(inputs)
+    frame = fig.axes[0].get_window_extent(renderer)
+    parts = [
+        a for a in fig.get_children() if getattr(a, "get_gid", lambda: None)() == "lp-north-arrow"
+    ]
+    parts += [t for t in fig.texts if t.get_gid() == "lp-north-arrow"]
+    assert len({id(p) for p in parts}) == 2  # the "N 北" label and the arrow
+    for part in parts:
+        assert not _overlap(part.get_window_extent(renderer), frame)
+    legends = [leg.get_window_extent(renderer) for leg in fig.legends]
+    for part in parts:
+        assert not any(_overlap(part.get_window_extent(renderer), box) for box in legends)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from landplan.maps.assets import load_manifest
 from landplan.maps.basemaps import ENV_TIANDITU_TK
 from typer.testing import CliRunner
 
@@ -49,14 +50,26 @@ def test_default_assets_cdn_with_a_warning_when_not_installed(tiny_workspace, tm
     assert "cdn.jsdelivr.net/npm/leaflet@" in out.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("flag", "magic"), [("--png", b"\x89PNG"), ("--pdf", b"%PDF")])
-def test_static_exports(tiny_workspace, tmp_path, flag, magic):
-    out = tmp_path / "map.out"
-    result = runner.invoke(
-        app, ["map", str(tiny_workspace), "--out", str(out), flag, "--dpi", "60"]
-    )
+@pytest.mark.parametrize(("name", "magic"), [("map.png", b"\x89PNG"), ("m.PDF", b"%PDF")])
+def test_static_exports_by_suffix(tiny_workspace, tmp_path, name, magic):
+    out = tmp_path / name
+    result = runner.invoke(app, ["map", str(tiny_workspace), "--out", str(out), "--dpi", "60"])
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["map.out", "map", "map.svg", "map.png.txt"])
+def test_unknown_suffix_is_refused_and_nothing_written(tiny_workspace, tmp_path, name):
+    out = tmp_path / name
+    result = runner.invoke(app, ["map", str(tiny_workspace), "--out", str(out), "--png"])
+    assert result.exit_code == 2 and "unknown map format" in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_flag_must_agree_with_the_suffix(tiny_workspace, tmp_path):
+    out = tmp_path / "map.html"
+    result = runner.invoke(app, ["map", str(tiny_workspace), "--out", str(out), "--png"])
+    assert result.exit_code == 2 and "contradicts" in result.stderr and not out.exists()
 
 
 def test_tianditu_key_handling(tiny_workspace, tmp_path):
@@ -80,7 +93,7 @@ def test_bad_input_exits_2(tiny_workspace, tmp_path):
     )
     assert bad_mode.exit_code == 2 and "--assets must be one of" in bad_mode.stderr
     both = runner.invoke(
-        app, ["map", str(tiny_workspace), "--out", str(tmp_path / "m"), "--png", "--pdf"]
+        app, ["map", str(tiny_workspace), "--out", str(tmp_path / "m.png"), "--png", "--pdf"]
     )
     assert both.exit_code == 2
 
@@ -88,10 +101,11 @@ def test_bad_input_exits_2(tiny_workspace, tmp_path):
 def test_assets_status_and_install(asset_dir, tmp_path):
     empty = runner.invoke(app, ["assets", "status", "--dir", str(tmp_path)])
     assert empty.exit_code == 1 and "MISSING" in empty.stdout
+    n = len(load_manifest().packages)  # Leaflet and plugins, Swagger UI
     ok = runner.invoke(app, ["assets", "status", "--dir", str(asset_dir)])
-    assert ok.exit_code == 0 and ok.stdout.count("verified") == 6
+    assert ok.exit_code == 0 and ok.stdout.count("verified") == n == 7
     again = runner.invoke(app, ["assets", "install", "--dir", str(asset_dir)])
-    assert again.exit_code == 0 and again.stdout.count("skipped") == 6
+    assert again.exit_code == 0 and again.stdout.count("skipped") == n
 
 
 def test_help_lists_the_commands():
