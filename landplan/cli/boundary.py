@@ -132,7 +132,11 @@ def suggest(
     out.mkdir(parents=True, exist_ok=True)
     for path in (out / "regions.gpkg", out / "regions.geojson"):
         path.unlink(missing_ok=True)
-    frame.to_file(out / "regions.gpkg", layer="regions", driver="GPKG")
+    from landplan.export.qgis import GPKG_DATASET_OPTIONS
+
+    frame.to_file(
+        out / "regions.gpkg", layer="regions", driver="GPKG", dataset_options=GPKG_DATASET_OPTIONS
+    )
     frame.to_crs(4326).to_file(out / "regions.geojson", driver="GeoJSON")
     if snapped:
         import geopandas as gpd

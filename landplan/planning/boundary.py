@@ -44,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from geopandas import GeoDataFrame, GeoSeries
 from pyproj import CRS
@@ -80,42 +79,32 @@ class BoundaryContext:
     parcels: GeoDataFrame | None  # ``result_parcels``
 
 
-def load_context(workspace_dir, /, *, policy: Policy | str | Path | None = None) -> BoundaryContext:
-    """Read the workspace's CRS, policy, constraint layers and ``result_parcels``."""
-    if isinstance(workspace_dir, BoundaryContext):
-        return workspace_dir
-    from landplan.store.workspace import GpkgWorkspace
+def load_context(workspace, /, *, policy: Policy | str | Path | None = None) -> BoundaryContext:
+    """Read the workspace's CRS, policy, constraint layers and ``result_parcels``.
 
-    ws = GpkgWorkspace(workspace_dir)
-    meta = ws.metadata()
-    crs = parse_crs(meta["crs"])
+    ``workspace`` is a directory, a ``postgresql://`` DSN or a :class:`landplan.store.model.Workspace`.
+    """
+    if isinstance(workspace, BoundaryContext):
+        return workspace
+    from landplan.store.model import RESULT_PARCELS, Workspace, open_workspace
+
+    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+    crs = ws.crs
     if isinstance(policy, Policy):
         pol = policy
     elif policy is not None:
         pol = load_policy(policy)
-    elif (ws.path / "policy.toml").exists():
-        pol = load_policy(ws.path / "policy.toml")
     else:
-        pol = load_policy()
-    layers = ws.layers()
-    constraints, park = {}, None
-    for name in layers:
-        if not name.startswith("constraint_"):
-            continue
-        kind = name.removeprefix("constraint_")
-        gdf = pyogrio.read_dataframe(ws.gpkg, layer=name)
-        if gdf.crs is None or not gdf.crs.equals(crs):
-            gdf = gdf.set_crs(crs, allow_override=True) if gdf.crs is None else gdf.to_crs(crs)
-        if kind == PARK_KIND:
-            park = gdf
-        else:
-            constraints[kind] = gdf
-    parcels = None
-    if "result_parcels" in layers:
-        parcels = pyogrio.read_dataframe(ws.gpkg, layer="result_parcels")
-        if parcels.crs is None:
-            parcels = parcels.set_crs(crs)
-    return BoundaryContext(ws.path, crs, pol, constraints, park, parcels)
+        pol = ws.policy()
+    constraints = ws.constraints()
+    park = constraints.pop(PARK_KIND, None)
+    parcels = ws.result_parcels() if RESULT_PARCELS in ws.layers() else None
+    suit = ws.raster("suitability")
+    if suit is not None and suit.parent.name == "rasters":
+        base = suit.parent.parent
+    else:
+        base = Path(getattr(ws.store, "path", "/nonexistent"))
+    return BoundaryContext(base, crs, pol, constraints, park, parcels)
 
 
 # --------------------------------------------------------------------------- reading boundaries

@@ -135,12 +135,14 @@ class Workspace:
         self.store.save_scenario(name, geometry, evaluation)
 
     # ------------------------------------------------------------------ writing
-    def write_result(self, result, /, *, extras: Mapping[str, Writer] | None = None) -> None:
+    def write_result(
+        self, result, /, *, extras: Mapping[str, Writer] | None = None, lang: str = "zh"
+    ) -> None:
         """Replace the analysis (inputs, results, exports) atomically; register and scenarios stay."""
         if hasattr(self.store, "conninfo"):  # PostGIS
-            _push_result(self.store.conninfo, self.store.name, result, extras)
+            _push_result(self.store.conninfo, self.store.name, result, extras, lang)
         else:
-            write_result(self.store.path, result, extras=extras)
+            write_result(self.store.path, result, extras=extras, lang=lang)
 
 
 def open_workspace(target: str | Path, /) -> Workspace:
@@ -151,7 +153,12 @@ def open_workspace(target: str | Path, /) -> Workspace:
 
 
 def write_result(
-    target: str | Path, result, /, *, extras: Mapping[str, Writer] | None = None
+    target: str | Path,
+    result,
+    /,
+    *,
+    extras: Mapping[str, Writer] | None = None,
+    lang: str = "zh",
 ) -> str | Path:
     """Write an analysis result to a directory or a PostGIS DSN, atomically; returns the target.
 
@@ -162,20 +169,20 @@ def write_result(
     from landplan.store.workspace import GpkgWorkspace
 
     if not is_dsn(target):
-        GpkgWorkspace(target).write_result(result, extras=extras)
+        GpkgWorkspace(target).write_result(result, extras=extras, lang=lang)
         return Path(target)
     from landplan.store.pgschema import split_dsn
 
     conninfo, name = split_dsn(str(target))
-    _push_result(conninfo, name, result, extras)
+    _push_result(conninfo, name, result, extras, lang)
     return str(target)
 
 
-def _push_result(conninfo: str, name: str, result, extras) -> None:
+def _push_result(conninfo: str, name: str, result, extras, lang: str) -> None:
     from landplan.store.pgtransfer import push
     from landplan.store.workspace import GpkgWorkspace
 
     with tempfile.TemporaryDirectory(prefix="landplan-push-") as tmp:
         stage = Path(tmp) / "workspace"
-        GpkgWorkspace(stage).write_result(result, extras=extras)
+        GpkgWorkspace(stage).write_result(result, extras=extras, lang=lang)
         push(stage, conninfo, name=name, replace=True, carry=True)
