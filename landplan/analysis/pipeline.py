@@ -20,7 +20,13 @@ from pyproj import CRS
 
 from landplan.analysis.constraints import PreparedExclusions, exclusions_for, prepare_exclusions
 from landplan.analysis.networks import network_distances, readiness_frame
-from landplan.analysis.transfer import decide, reason_counts
+from landplan.analysis.transfer import (
+    Verdicts,
+    assess,
+    blocking_codes_of,
+    reason_counts,
+    reason_counts_of,
+)
 from landplan.core import crs as crsmod
 from landplan.core.errors import CRSError, DataSourceError, ManifestError
 from landplan.core.policy import Policy, load_policy
@@ -328,11 +334,21 @@ def finish(
     """The whole-park part of :func:`analyze`: assemble, park summary, efficiency, reason counts.
 
     ``table`` and ``verdicts`` hold one row per parcel of ``inputs.parcels``, in its order.
+    With :class:`~landplan.analysis.transfer.Verdicts` (from ``assess``), the summary and reason
+    counts come from the reason objects; with a plain verdict frame, from its JSON.
     """
+    flagged = verdicts.flagged if isinstance(verdicts, Verdicts) else None
+    verdicts = verdicts.frame if isinstance(verdicts, Verdicts) else verdicts
     out = _assemble(inputs.parcels, table.drop(columns="geometry_empty"), verdicts)
-    summary = park_summary(out, constraint_kinds(inputs, policy), inputs.group_field)
+    blocking = None if flagged is None else blocking_codes_of(flagged)
+    summary = park_summary(
+        out, constraint_kinds(inputs, policy), inputs.group_field, blocking=blocking
+    )
     summary = summary.merge(_efficiency(out, inputs), on="group", how="left")
-    reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
+    if flagged is None:
+        reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
+    else:
+        reasons = reason_counts_of(flagged, out["area_mu"].to_numpy())
     return AnalysisResult(
         inputs.name, inputs.crs, out, summary, reasons, inputs, policy, rasters=rasters or {}
     )
@@ -364,7 +380,7 @@ def analyze(
     )
     table, rasters = development_step(inputs, table, policy, on_step=on_step, raster_dir=raster_dir)
     on_step("verdicts")
-    verdicts = decide(
+    verdicts = assess(
         table, policy, constraint_kinds=constraint_kinds(inputs, policy), network_kinds=net_kinds
     )
     return finish(inputs, table, verdicts, policy, rasters=rasters)
@@ -398,16 +414,27 @@ def _assemble(parcels: GeoDataFrame, table: pd.DataFrame, verdicts: pd.DataFrame
 
 
 def park_summary(
-    parcels: pd.DataFrame, constraint_kinds: list[str], group_field: str | None
+    parcels: pd.DataFrame,
+    constraint_kinds: list[str],
+    group_field: str | None,
+    *,
+    blocking: list[set[str]] | None = None,
 ) -> pd.DataFrame:
-    """Totals for the whole park (and per group): gross, excluded by kind, net, transferable, blocked by code."""
+    """Totals for the whole park (and per group): gross, excluded by kind, net, transferable, blocked by code.
+
+    ``blocking`` holds each row's set of ``block`` reason codes (from the reason objects); without
+    it they are read from the ``reasons`` JSON column (results read back from a store).
+    """
     rows = []
     groups = [(ALL_LABEL, parcels)]
     if group_field is not None:
         groups += [(str(k), g) for k, g in parcels.groupby(group_field, sort=True, dropna=False)]
-    blocking = parcels["reasons"].map(
-        lambda t: {r["code"] for r in json.loads(t) if r["severity"] == "block"}
-    )
+    if blocking is None:
+        blocking = parcels["reasons"].map(
+            lambda t: {r["code"] for r in json.loads(t) if r["severity"] == "block"}
+        )
+    else:
+        blocking = pd.Series(blocking, index=parcels.index, dtype=object)
     codes = sorted(set().union(*blocking)) if len(blocking) else []
     for label, g in groups:
         transferable = g["transferable"].to_numpy(dtype=bool)

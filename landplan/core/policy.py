@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from landplan.core.errors import PolicyError
-from landplan.core.tomlmodel import parse_model, read_source
+from landplan.core.tomlmodel import load_toml, read_source, validate_model
 
 SHIPPED = ("national", "seven-connections")
 
@@ -172,6 +172,11 @@ class Policy(_Model):
 def load_policy(source: str | Path | None = None, /) -> Policy:
     """Load a profile from a TOML file, or a shipped one by name (default ``"national"``).
 
+    A profile may start with ``extends = "national"`` (a shipped name, or a TOML path relative to
+    the profile): it then states only what differs, and inherits everything else, so a reason
+    template or rule added to the shipped profile reaches it too.  Tables merge key by key;
+    any other value (a number, a string, a list) replaces the inherited one.
+
     Examples
     --------
     >>> p = load_policy()
@@ -180,16 +185,58 @@ def load_policy(source: str | Path | None = None, /) -> Policy:
     """
     if source is None:
         source = "national"
-    text, origin, _ = read_source(
+    text, origin, folder = read_source(
         source,
         package="landplan.profiles",
         shipped=SHIPPED,
         what="policy profile",
         error=PolicyError,
     )
-    return parse_policy(text, origin=origin)
+    return parse_policy(text, origin=origin, folder=folder)
 
 
-def parse_policy(text: str, /, *, origin: str = "<string>") -> Policy:
-    """Parse and validate profile TOML text."""
-    return parse_model(Policy, text, origin=origin, error=PolicyError)
+def parse_policy(text: str, /, *, origin: str = "<string>", folder: Path | None = None) -> Policy:
+    """Parse and validate profile TOML text (``extends`` paths are relative to ``folder``)."""
+    data = _with_base(load_toml(text, origin=origin, error=PolicyError), origin, folder, ())
+    return validate_model(Policy, data, origin=origin, error=PolicyError)
+
+
+MAX_EXTENDS_DEPTH = 8
+
+
+def _with_base(data: dict, origin: str, folder: Path | None, chain: tuple[str, ...]) -> dict:
+    """``data`` merged over the profile its ``extends`` names (recursively)."""
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise PolicyError(
+            f"{origin}: extends must be a profile name or a TOML path, not {base_name!r}"
+        )
+    if base_name not in SHIPPED and folder is not None and not Path(base_name).is_absolute():
+        base_name = str(folder / base_name)
+    if base_name in chain or len(chain) >= MAX_EXTENDS_DEPTH:
+        raise PolicyError(
+            f"{origin}: extends {base_name!r} goes round in a circle ({' → '.join([*chain, base_name])}); "
+            "make one profile extend a shipped one"
+        )
+    text, base_origin, base_folder = read_source(
+        base_name,
+        package="landplan.profiles",
+        shipped=SHIPPED,
+        what=f"policy profile (extended by {origin})",
+        error=PolicyError,
+    )
+    base = load_toml(text, origin=base_origin, error=PolicyError)
+    base = _with_base(base, base_origin, base_folder, (*chain, base_name))
+    return _merged(base, data)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
