@@ -18,7 +18,9 @@ def _fail(exc: Exception) -> None:
 
 @app.command("review")
 def review(
-    workspace: Annotated[Path, typer.Argument(help="workspace written by landplan analyze/demo")],
+    workspace: Annotated[
+        str, typer.Argument(help="workspace folder or postgresql://...?workspace=NAME")
+    ],
     year: Annotated[int, typer.Option(help="review year (idle land as of 31 December)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
     firms: Annotated[
@@ -36,13 +38,11 @@ def review(
 
         from landplan.indicators.inputs import read_input_table
         from landplan.indicators.review import efficiency_review
-        from landplan.store.register import Register
-        from landplan.store.workspace import GpkgWorkspace
+        from landplan.store.model import open_workspace
 
-        ws = GpkgWorkspace(workspace)
-        ws.metadata()
-        parcels = ws.read_layer("result_parcels")
-        reg = Register(workspace)
+        ws = open_workspace(workspace)
+        parcels = ws.result_parcels()
+        reg = ws.register()
         firms_df = read_input_table(firms)[0] if firms is not None else None
         res = efficiency_review(parcels, year=year, entries=reg.entries(), audit=reg.audit(),
                                 firms=firms_df, preset=preset, zone_field=zone_field)  # fmt: skip

@@ -36,7 +36,9 @@ def match(
     projects: Annotated[
         Path, typer.Argument(help="PROJECTS.csv (project_id, min_mu, max_mu, ...)")
     ],
-    workspace: Annotated[Path, typer.Argument(help="workspace written by landplan analyze/demo")],
+    workspace: Annotated[
+        str, typer.Argument(help="workspace folder or postgresql://...?workspace=NAME")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
     by: Annotated[
         int | None, typer.Option(help="year by which the land must be ready (with --plan)")
@@ -70,15 +72,13 @@ def match(
         from landplan.cli.plan import read_extra_supply
         from landplan.indicators.inputs import read_input_table
         from landplan.planning.matching import match_projects, read_projects
-        from landplan.store.register import Register
-        from landplan.store.workspace import GpkgWorkspace
+        from landplan.store.model import open_workspace
 
         projs = read_projects(projects)
-        ws = GpkgWorkspace(workspace)
-        ws.metadata()
-        parcels = ws.read_layer("result_parcels")
+        ws = open_workspace(workspace)
+        parcels = ws.result_parcels()
         ready = read_plan_parcels(plan_dir) if plan_dir is not None else None
-        register = Register(workspace).entries()
+        register = ws.register().entries()
         extra = read_extra_supply(reclaimed, by or 0)
         peers_df = read_input_table(peers)[0] if peers is not None else None
         res = match_projects(

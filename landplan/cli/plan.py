@@ -74,7 +74,9 @@ def plan_chart(table, path: Path, *, total_mu: float, target_share: float) -> No
 
 
 def plan(
-    workspace: Annotated[Path, typer.Argument(help="workspace written by landplan analyze/demo")],
+    workspace: Annotated[
+        str, typer.Argument(help="workspace folder or postgresql://...?workspace=NAME")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
     budget: Annotated[
         list[str],
@@ -123,16 +125,15 @@ def plan(
         from landplan.core.policy import load_policy
         from landplan.planning.supply_answer import gap_to_target, plan_sentences
         from landplan.planning.supply_plan import build_problem, parse_budgets, plan_supply
-        from landplan.store.workspace import GpkgWorkspace
+        from landplan.store.model import open_workspace
 
         where = _scope(scope)
         budgets = parse_budgets(budget)
-        ws = GpkgWorkspace(workspace)
-        ws.metadata()
-        pol = load_policy(policy if policy else workspace / "policy.toml")
-        parcels = ws.read_layer("result_parcels")
-        networks = ws.read_layer("networks") if "networks" in ws.layers() else None
-        cost, cost_text = _cost_surface(workspace)
+        ws = open_workspace(workspace)
+        pol = load_policy(policy) if policy else ws.policy()
+        parcels = ws.result_parcels()
+        networks = ws.networks()
+        cost, cost_text = _cost_surface(ws)
         extra = read_extra_supply(reclaimed, min(budgets))
         pb = build_problem(parcels, networks, pol, budgets=budgets, lead_time_years=lead_time_years,
                            scope=where, carry_over=carry_over, extra_supply=extra,
