@@ -33,6 +33,7 @@ from landplan.store.pgschema import (
     shared_workspace_lock,
     split_dsn,
     sql,
+    table_exists,
 )
 from landplan.store.pgstore import PgStore, raster_root, workspace_srid
 from landplan.store.workspace import MARKER, GpkgWorkspace, staged_directory
@@ -210,17 +211,15 @@ def push(
 def _carry_tables(conn, old: str, new: str, /, *, keep_scenarios: bool) -> None:
     """Copy the register tables (and the scenarios layer) of schema ``old`` into ``new``."""
     for table in REGISTER_TABLES:
+        if not (table_exists(conn, old, table) and table_exists(conn, new, table)):
+            continue
         target = sql.Identifier(new, table)
         if conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0]:
             continue  # the pushed directory brought its own register
         conn.execute(
             sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, sql.Identifier(old, table))
         )
-    found = conn.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'scenarios'",
-        (old,),
-    ).fetchone()
-    if keep_scenarios and found:
+    if keep_scenarios and table_exists(conn, old, "scenarios"):
         for statement in (  # a plain copy: no default may point into the schema being dropped
             "CREATE TABLE {new}.scenarios AS SELECT * FROM {old}.scenarios",
             "INSERT INTO {new}.landplan_layers SELECT * FROM {old}.landplan_layers "
@@ -240,9 +239,11 @@ def _store_files(conn, schema: str, files: Mapping[str, bytes]) -> None:
 
 
 def _write_gpkg_layer(gpkg: Path, name: str, layer: Layer) -> None:
-    """Write an Arrow layer (fids kept) into a GeoPackage."""
+    """Write an Arrow layer (fids kept) into a GeoPackage (version 1.3: GDAL 3.6 opens it)."""
+    from landplan.export.qgis import GPKG_DATASET_OPTIONS as opts
+
     if layer.geometry_type is None:
-        pyogrio.write_arrow(layer.table, gpkg, layer=name, driver="GPKG")
+        pyogrio.write_arrow(layer.table, gpkg, layer=name, driver="GPKG", dataset_options=opts)
         return
     pyogrio.write_arrow(
         layer.table,
@@ -252,6 +253,7 @@ def _write_gpkg_layer(gpkg: Path, name: str, layer: Layer) -> None:
         geometry_name="geom",
         geometry_type=layer.geometry_type,
         crs=f"EPSG:{layer.srid}" if layer.srid else None,
+        dataset_options=opts,
     )
 
 
