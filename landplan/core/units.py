@@ -117,12 +117,3 @@ def geod_area_m2(geoms: GeoSeries | GeoDataFrame, /, *, densify_m: float = DENSI
         # exteriors are counter-clockwise, so Geod's signed area is positive
         out[i] = CGCS2000_GEOD.geometry_area_perimeter(g)[0]
     return out
-
-
-def area_columns(prefix: str, area_m2: np.ndarray) -> dict[str, np.ndarray]:
-    """Return ``{prefix_m2, prefix_mu, prefix_ha}`` columns for an area array."""
-    return {
-        f"{prefix}_m2": area_m2,
-        f"{prefix}_mu": m2_to_mu(area_m2),
-        f"{prefix}_ha": m2_to_ha(area_m2),
-    }

@@ -598,9 +598,3 @@ def _constraint_reasons(by_kind: dict[str, float], policy: Policy) -> list[Reaso
             en += f" (below the {tol.sliver_m2:g} m² sliver tolerance: a warning)"
         out.append(Reason(f"BOUNDARY_{rule.code}", severity, mu, 0.0, "亩", rule.basis, zh, en))
     return out
-
-
-def reasons_frame(evaluation: BoundaryEvaluation, /) -> pd.DataFrame:
-    """The evaluation's reasons as a table (one row per reason)."""
-    cols = ["code", "severity", "value", "threshold", "unit", "basis", "message_zh", "message_en"]
-    return pd.DataFrame([r.to_dict() for r in evaluation.reasons], columns=cols)
