@@ -58,6 +58,8 @@ class AccessLog:
                 {
                     "method": scope["method"],
                     "path": scope["path"],
+                    # the query (CQL2 filters, bbox, paging) as sent, cut at 2,000 characters
+                    "query": scope.get("query_string", b"").decode("latin-1")[:2000] or None,
                     "status": status["code"],
                     "ms": round((time.perf_counter() - start) * 1000, 1),
                 }

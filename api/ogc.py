@@ -95,6 +95,7 @@ def collection_doc(request: Request, info: CollectionInfo) -> dict:
             link(b, "self", JSON, "this collection"),
             link(f"{b}/items", "items", GEOJSON, "items"),
             link(f"{b}/queryables", QUERYABLES_REL, SCHEMA_JSON, "queryables"),
+            link(f"{b}/queryables", "queryables", SCHEMA_JSON, "queryables"),
         ],
         "crs": served_crs_uris() if info.geometry_type else [CRS84_URI],
         "storageCrs": crs_uri(info.storage_epsg) if info.storage_epsg else CRS84_URI,
