@@ -439,8 +439,11 @@ def _status(res) -> str:
 
 
 def _gap(res) -> float:
+    """HiGHS's relative MIP gap in % (it stops at 0.01 % by default, so 'optimal' may be > 0)."""
     g = getattr(res, "mip_gap", None)
-    return 0.0 if res.status == 0 else (100.0 * float(g) if g is not None else math.nan)
+    if g is not None and math.isfinite(float(g)):
+        return max(100.0 * float(g), 0.0)
+    return 0.0 if res.status == 0 else math.nan
 
 
 def lp_relaxation(pb: PlanProblem, /) -> tuple[float, np.ndarray]:

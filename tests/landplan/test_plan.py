@@ -195,7 +195,7 @@ def test_hand_built_optimum_matches_brute_force(chain, budgets, lead, carry, las
     pb = build_problem(*chain, POLICY, budgets=budgets, lead_time_years=lead, carry_over=carry,
                        cost_field="cost")  # fmt: skip
     res = plan_supply(pb)
-    assert res.method.startswith("MILP") and res.gap_pct == pytest.approx(0.0)
+    assert res.method.startswith("MILP") and res.gap_pct < 0.01
     got = _evaluate(pb, res.funded, chain[1])
     (b_last, b_cum), _ = _brute(pb, chain[1])
     assert (got[-1], got.sum()) == pytest.approx((b_last, b_cum))
