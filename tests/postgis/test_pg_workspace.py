@@ -41,6 +41,19 @@ def no_dem_manifest(sample_manifest, tmp_path):
     return manifest
 
 
+def _served_parcels(target: str, expected: int) -> None:
+    """The service opens the same PostGIS workspace directly and serves every parcel."""
+    from fastapi.testclient import TestClient
+
+    from landplan.api.app import create_app
+    from landplan.api.settings import Settings
+
+    with TestClient(create_app(Settings(store=target, public_read=True))) as client:
+        page = client.get("/collections/result_parcels/items", params={"limit": 1})
+        assert page.status_code == 200, page.text
+        assert page.json()["numberMatched"] == expected
+
+
 def test_analyze_into_postgis_then_boundary_unlock_and_reanalyze(
     postgis_dsn, no_dem_manifest, tmp_path
 ):
@@ -66,6 +79,8 @@ def test_analyze_into_postgis_then_boundary_unlock_and_reanalyze(
         run = _cli("boundary", "evaluate", target, boundary, "--save-as", "方案A")
         assert run.returncode == 0, run.stderr
         assert list(ws.scenarios()["name"]) == ["方案A"]
+
+        _served_parcels(target, len(files))
 
         run = _cli("unlock", target, "--out", tmp_path / "unlock")
         assert run.returncode == 0, run.stderr
