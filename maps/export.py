@@ -72,47 +72,35 @@ def load_results(path: str | os.PathLike[str], /) -> MapInputs:
     landplan.core.errors.WorkspaceError
         If ``path`` is neither.
     """
-    import json
-
-    import pyogrio
-
     from landplan.core.errors import WorkspaceError
-    from landplan.store.workspace import MARKER
+    from landplan.store.model import RESULT_PARCELS, is_dsn, open_workspace
 
-    p = Path(path)
-    gpkg = p / "workspace.gpkg" if p.is_dir() else p
-    if not gpkg.is_file():
+    p = Path(path) if not is_dsn(path) else None
+    if p is not None and p.is_file():  # a bare results GeoPackage: its parcels layer only
+        import pyogrio
+
+        layers = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+        if "parcels" not in layers:
+            raise WorkspaceError(f"{p} has no parcels layer; it has {layers}")
+        return MapInputs(parcels=pyogrio.read_dataframe(p, layer="parcels"), source=str(p))
+    if p is not None and not (p / "workspace.gpkg").is_file():
         raise WorkspaceError(
             f"{p} is neither a landplan workspace (no workspace.gpkg) nor a GeoPackage; "
             "pass the directory written by `landplan analyze --out` or its results.gpkg"
         )
-    layers = [str(n) for n in pyogrio.list_layers(gpkg)[:, 0]]
-    parcel_layer = "result_parcels" if "result_parcels" in layers else "parcels"
-    if parcel_layer not in layers:
-        raise WorkspaceError(f"{gpkg} has no result_parcels or parcels layer; it has {layers}")
-    constraints = {
-        n.removeprefix("constraint_"): pyogrio.read_dataframe(gpkg, layer=n)
-        for n in layers
-        if n.startswith("constraint_")
-    }
-    networks = pyogrio.read_dataframe(gpkg, layer="networks") if "networks" in layers else None
-    folder = gpkg.parent
-    meta = {}
-    if (folder / MARKER).is_file():
-        meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    overlays = {
-        k: folder / "rasters" / f"{k}.tif"
-        for k in ("slope", "suitability")
-        if (folder / "rasters" / f"{k}.tif").is_file()
-    }
+    ws = open_workspace(path)
+    if RESULT_PARCELS not in ws.layers():
+        raise WorkspaceError(f"{path} has no result_parcels layer; run landplan analyze first")
+    meta = ws.store.metadata()
+    overlays = {k: r for k in ("slope", "suitability") if (r := ws.raster(k)) is not None}
     return MapInputs(
-        parcels=pyogrio.read_dataframe(gpkg, layer=parcel_layer),
-        constraints=constraints,
-        networks=networks,
+        parcels=ws.result_parcels(),
+        constraints=ws.constraints(),
+        networks=ws.networks(),
         overlays=overlays,
         name=meta.get("name"),
         written_at=meta.get("written_at"),
-        source=str(gpkg),
+        source=str(path),
     )
 
 
