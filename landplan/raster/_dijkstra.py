@@ -7,7 +7,8 @@ binary heap of the frontier (16 bytes per entry, with lazy deletion: a cell is p
 when its cost drops and stale entries are skipped when popped).  The frontier of a grid
 search is a small share of the cells, so the heap stays small next to the rasters.
 
-The move table is :data:`MOVES`: the 8 neighbours, then the 8 knight's moves.  A move of
+The raster carries a NaN border of :data:`PAD` cells, so no move leaves it and the kernel
+works on flat indices without bounds checks.  The move table is :data:`MOVES`: the 8 neighbours, then the 8 knight's moves.  A move of
 index ``j`` from *a* to *b* costs ``(c_a + c_b [+ c_m + c_d]) · FACTOR[j]`` with ``FACTOR[j]``
 = length / number of cells averaged, and the via cells *m*, *d* of a knight's move (the
 orthogonal and the diagonal neighbour of *a* towards *b*); see the cost model in
@@ -50,22 +51,24 @@ def move_table(cellsize_x: float, cellsize_y: float, *, knight: bool):
     return dr, dc, via, has_via, factor
 
 
+#: NaN border (cells) around the cost raster: no move leaves the padded array, so the
+#: kernel needs no bounds checks (a knight's move reaches 2 cells)
+PAD = 2
+
+
 def _kernel():
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def dijkstra(cost, seeds, dr, dc, via, has_via, factor, acc, came):  # pragma: no cover
-        h, w = cost.shape
-        nm = dr.shape[0]
+    def dijkstra(cost, seeds, off, via1, via2, has_via, factor, acc, came):  # pragma: no cover
+        """Flat arrays over the padded grid; ``cost`` is NaN on the border."""
+        nm = off.shape[0]
         cap = max(1024, 2 * seeds.shape[0])
         keys = np.empty(cap, np.float64)
         nodes = np.empty(cap, np.int64)
         size = 0
         for s in seeds:
-            r0 = s // w
-            c0 = s - r0 * w
-            acc[r0, c0] = 0.0
-            came[r0, c0] = 255
+            acc[s] = 0.0
             # all keys are 0: appending keeps the heap property
             if size == cap:
                 keys = np.concatenate((keys, keys))
@@ -95,38 +98,32 @@ def _kernel():
                     i = child
                 keys[i] = lk
                 nodes[i] = ln
-            r = node // w
-            c = node - r * w
-            if k > acc[r, c]:
+            if k > acc[node]:
                 continue  # stale: the cell was settled with a smaller cost
-            ca = np.float64(cost[r, c])
+            ca = np.float64(cost[node])
             for j in range(nm):
-                rb = r + dr[j]
-                cb = c + dc[j]
-                if rb < 0 or rb >= h or cb < 0 or cb >= w:
-                    continue
-                vb = np.float64(cost[rb, cb])
+                nb = node + off[j]
+                vb = np.float64(cost[nb])
                 if math.isnan(vb):
                     continue
                 total = ca + vb
                 if has_via[j]:
-                    vm = np.float64(cost[r + via[j, 0], c + via[j, 1]])
-                    vd = np.float64(cost[r + via[j, 2], c + via[j, 3]])
+                    vm = np.float64(cost[node + via1[j]])
+                    vd = np.float64(cost[node + via2[j]])
                     if math.isnan(vm) or math.isnan(vd):
                         continue
                     total += vm
                     total += vd
                 nk = k + total * factor[j]
-                if nk < acc[rb, cb]:
-                    acc[rb, cb] = nk
-                    came[rb, cb] = j
+                if nk < acc[nb]:
+                    acc[nb] = nk
+                    came[nb] = j
                     if size == cap:
                         keys = np.concatenate((keys, keys))
                         nodes = np.concatenate((nodes, nodes))
                         cap *= 2
                     i = size  # sift up
                     size += 1
-                    nn = rb * w + cb
                     while i > 0:
                         parent = (i - 1) >> 1
                         if keys[parent] <= nk:
@@ -135,7 +132,7 @@ def _kernel():
                         nodes[i] = nodes[parent]
                         i = parent
                     keys[i] = nk
-                    nodes[i] = nn
+                    nodes[i] = nb
         return 0
 
     return dijkstra
@@ -144,25 +141,43 @@ def _kernel():
 _KERNEL = None
 
 
+def padded_like(shape: tuple[int, int], dtype) -> np.ndarray:
+    """A NaN array of ``shape`` plus the :data:`PAD` border (the interior is ``[PAD:-PAD, PAD:-PAD]``)."""
+    return np.full((shape[0] + 2 * PAD, shape[1] + 2 * PAD), np.nan, dtype)
+
+
 def accumulate(
-    cost: np.ndarray,
+    padded_cost: np.ndarray,
     seeds: np.ndarray,
     cellsize_x: float,
     cellsize_y: float,
     *,
     knight: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(accumulated, came)``: least total cost from ``seeds`` (flat indices) to every cell.
+    """``(accumulated, came)``: least total cost from ``seeds`` to every cell.
 
-    ``cost`` (float32 or float64, NaN = impassable) is read, not copied.  ``accumulated`` is
-    float64 with ``inf`` where unreached; ``came`` (uint8) holds the index into :data:`MOVES`
-    of the move that reached each cell, :data:`NO_MOVE` at sources and unreached cells.
+    ``padded_cost`` (float32 or float64, NaN = impassable) carries a NaN border of
+    :data:`PAD` cells (:func:`padded_like`); it is read, not copied.  ``seeds`` are flat
+    indices into the interior (unpadded) grid.  ``accumulated`` (float64, ``inf`` where
+    unreached) and ``came`` (uint8: the index into :data:`MOVES` of the move that reached
+    each cell, :data:`NO_MOVE` at sources and unreached cells) are views of the interior.
     """
     global _KERNEL
     if _KERNEL is None:
         _KERNEL = _kernel()
+    hp, wp = padded_cost.shape
+    w = wp - 2 * PAD
     dr, dc, via, has_via, factor = move_table(cellsize_x, cellsize_y, knight=knight)
-    acc = np.full(cost.shape, np.inf, np.float64)
-    came = np.full(cost.shape, NO_MOVE, np.uint8)
-    _KERNEL(cost, np.ascontiguousarray(seeds, np.int64), dr, dc, via, has_via, factor, acc, came)
-    return acc, came
+    off = dr * wp + dc
+    via1 = via[:, 0] * wp + via[:, 1]
+    via2 = via[:, 2] * wp + via[:, 3]
+    seeds = np.asarray(seeds, np.int64)
+    rows, cols = np.divmod(seeds, w)
+    padded_seeds = (rows + PAD) * wp + cols + PAD
+    del rows, cols
+    acc = np.full((hp, wp), np.inf, np.float64)
+    came = np.full((hp, wp), NO_MOVE, np.uint8)
+    _KERNEL(padded_cost.reshape(-1), padded_seeds, off, via1, via2, has_via, factor,
+            acc.reshape(-1), came.reshape(-1))  # fmt: skip
+    inner = (slice(PAD, hp - PAD), slice(PAD, wp - PAD))
+    return acc[inner], came[inner]

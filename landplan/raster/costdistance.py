@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ from geopandas import GeoDataFrame, GeoSeries
 from rasterio.windows import Window
 
 from landplan.core.errors import EmptyLayerError, RasterError
+from landplan.raster._dijkstra import PAD, padded_like
 from landplan.raster.distance import burn, select_features
 from landplan.raster.grid import (
     NODATA_OUT,
@@ -83,10 +84,24 @@ def default_max_cells(*, knight: bool = False) -> int:
 
 @dataclass(frozen=True)
 class CostSurface:
-    """A cost raster in memory: cost per metre (float32 or float64), NaN where impassable."""
+    """A cost raster in memory: cost per metre (float32 or float64), NaN where impassable.
+
+    ``cost`` is the interior of ``padded``, which carries the NaN border the Dijkstra kernel
+    needs (:func:`landplan.raster._dijkstra.padded_like`); built from a plain array, the
+    surface makes that padded copy itself.
+    """
 
     cost: np.ndarray
     grid: GridInfo
+    padded: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.padded is None:
+            cost = np.asarray(self.cost)
+            padded = padded_like(cost.shape, _cost_dtype(cost.dtype))
+            padded[PAD:-PAD, PAD:-PAD] = cost
+            object.__setattr__(self, "padded", padded)
+            object.__setattr__(self, "cost", padded[PAD:-PAD, PAD:-PAD])
 
     @property
     def passable(self) -> np.ndarray:
@@ -254,25 +269,29 @@ def load_cost(
     """
     if isinstance(cost, CostSurface):
         check_budget(cost.grid, knight=knight, max_cells=max_cells)
-        if barriers is None:
-            return cost  # already checked; never written to
-        arr, grid, name = cost.cost.copy(), cost.grid, "the cost surface"
+        # without barriers the check only reads (NaN stays NaN): no copy
+        padded = cost.padded if barriers is None else cost.padded.copy()
+        grid, name = cost.grid, "the cost surface"
     elif isinstance(cost, np.ndarray):
         if grid is None:
             raise RasterError("a cost array needs grid= (a landplan.raster.grid.GridInfo)")
         if cost.shape != (grid.height, grid.width):
             raise RasterError(f"cost array shape {cost.shape} does not match the grid")
         check_budget(grid, knight=knight, max_cells=max_cells)
-        arr, name = np.array(cost, dtype=_cost_dtype(cost.dtype)), "the cost array"
+        padded, name = padded_like(cost.shape, _cost_dtype(cost.dtype)), "the cost array"
+        padded[PAD:-PAD, PAD:-PAD] = cost
     else:
         return _read_cost(cost, barriers=barriers, knight=knight, max_cells=max_cells)
+    arr = padded[PAD:-PAD, PAD:-PAD]
     check = _Checker(name, barrier_mask(barriers, grid))
     step = max(1, _READ_CELLS // max(grid.width, 1))
     for r0 in range(0, grid.height, step):
         block = arr[r0 : r0 + step]
         check.block(block, np.isnan(block), r0)
     check.done()
-    return CostSurface(arr, grid)
+    if isinstance(cost, CostSurface) and barriers is None:
+        return cost
+    return CostSurface(arr, grid, padded)
 
 
 def _read_cost(path, *, barriers, knight: bool, max_cells: int | None) -> CostSurface:
@@ -284,7 +303,8 @@ def _read_cost(path, *, barriers, knight: bool, max_cells: int | None) -> CostSu
         dtype = _cost_dtype(src.dtypes[0])
         nan_nodata = src.nodata is not None and np.isnan(src.nodata)
         check = _Checker(str(path), barrier_mask(barriers, grid))
-        arr = np.empty((grid.height, grid.width), dtype)
+        padded = padded_like((grid.height, grid.width), dtype)
+        arr = padded[PAD:-PAD, PAD:-PAD]
         step = max(1, _READ_CELLS // max(grid.width, 1))
         for r0 in range(0, grid.height, step):
             win = Window(0, r0, grid.width, min(step, grid.height - r0))
@@ -301,7 +321,7 @@ def _read_cost(path, *, barriers, knight: bool, max_cells: int | None) -> CostSu
             check.block(data, nodata, r0)
             arr[r0 : r0 + data.shape[0]] = data
     check.done()
-    return CostSurface(arr, grid)
+    return CostSurface(arr, grid, padded)
 
 
 def source_cells(sources, surface: CostSurface, /) -> np.ndarray:
@@ -334,7 +354,7 @@ def _solve(surface: CostSurface, src: np.ndarray, *, knight: bool):
 
     g = surface.grid
     acc, came = accumulate(
-        surface.cost, np.flatnonzero(src), g.cellsize_x, g.cellsize_y, knight=knight
+        surface.padded, np.flatnonzero(src), g.cellsize_x, g.cellsize_y, knight=knight
     )
     acc[np.isinf(acc)] = np.nan
     return acc, came

@@ -321,7 +321,9 @@ def plan_tiles(
         halos, grown = [], []
         for win in windows:
             metres = max_distance_m if max_distance_m is not None else math.inf
-            if bound is not None:
+            if bound is not None and not np.isfinite(bound).any():
+                metres = 0.0  # no target cell in the grid: nothing to look for in a halo
+            elif bound is not None:
                 b = COARSE_CELLS
                 r0, c0 = win.row_off // b, win.col_off // b
                 r1 = math.ceil((win.row_off + win.height) / b)

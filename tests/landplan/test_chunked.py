@@ -188,6 +188,11 @@ def test_written_cog_has_cog_layout_and_equals_memory(client, tmp_path):
     assert np.array_equal(got, np.where(np.isnan(want), NODATA_OUT, want))
     assert res.tiles == 5 * 6 and res.cells == int(np.isfinite(want).sum())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging removed
+    plain = chunked.write_cog_dask(arr, grid, tmp_path / "plain.tif", cog=False)
+    with rasterio.open(plain.path) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG" and not ds.overviews(1)
+        assert ds.profile["tiled"] and ds.block_shapes[0] == (512, 512)
+        assert np.array_equal(ds.read(1), got)
 
 
 def test_cli_slope_with_two_workers(dems, tmp_path):
