@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from landplan.api.errors import PROBLEM
@@ -68,9 +68,13 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi
     cache: dict = {}
 
-    def api30():
-        if "doc" not in cache:
-            cache["doc"] = to_openapi30(app.openapi())
+    def api30(request: Request):
+        store = request.app.state.store
+        token = store.token()
+        if cache.get("token") != token:
+            doc = to_openapi30(app.openapi())
+            add_collection_paths(doc, [c for c in store.collections() if c.geometry_type])
+            cache.update(doc=doc, token=token)
         return JSONResponse(cache["doc"], media_type=OPENAPI_30)
 
     app.add_api_route("/api", api30, methods=["GET"], include_in_schema=False)
@@ -101,13 +105,64 @@ def _limit_schema(doc: dict, app: FastAPI) -> None:
             )
 
 
+ITEMS = "/collections/{collectionId}/items"
+
+
+def add_collection_paths(doc: dict, collections) -> None:
+    """``/collections/<id>/items`` for every collection, listing its queryables as query
+    parameters (``verdict=blocked``; OGC API Features Part 1 permission 5 and Part 3), so
+    clients read which properties they may filter on from the definition."""
+    generic = doc.get("paths", {}).get(ITEMS, {}).get("get")
+    if generic is None:
+        return
+    for info in collections:
+        op = copy.deepcopy(generic)
+        op["operationId"] = f"items_{info.id}"
+        op["summary"] = f"Features of {info.id}"
+        params = [p for p in op.get("parameters", []) if p.get("in") != "path"]
+        taken = {p["name"] for p in params}
+        for name, kind in info.columns.items():
+            if name in taken:
+                continue
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "style": "form",
+                    "explode": False,
+                    "description": f"exact-match filter on {name}",
+                    "schema": {"type": kind},
+                }
+            )
+        op["parameters"] = params
+        doc["paths"][f"/collections/{info.id}/items"] = {"get": op}
+
+
 def to_openapi30(doc: dict) -> dict:
     """An OpenAPI 3.1 document (as FastAPI writes it) → OpenAPI 3.0.3."""
     out = _schema30(copy.deepcopy(doc))
+    out["paths"] = {_ogc_path(k): _ogc_params(v) for k, v in out.get("paths", {}).items()}
     out["openapi"] = "3.0.3"
     out.pop("jsonSchemaDialect", None)
     out.pop("webhooks", None)
     return out
+
+
+def _ogc_path(path: str) -> str:
+    """``{collection_id}`` → ``{collectionId}``: the parameter name of the OGC API Features
+    specification, which clients such as GDAL's OAPIF driver look up in the definition."""
+    return path.replace("{collection_id}", "{collectionId}").replace("{feature_id}", "{featureId}")
+
+
+def _ogc_params(item: dict) -> dict:
+    for op in item.values():
+        for param in op.get("parameters", []) if isinstance(op, dict) else []:
+            if param.get("in") == "path":
+                param["name"] = {"collection_id": "collectionId", "feature_id": "featureId"}.get(
+                    param["name"], param["name"]
+                )
+    return item
 
 
 #: maps whose keys are names (properties, paths, components), not schema keywords

@@ -36,6 +36,8 @@ RESERVED = {
     "filter-lang",
     "filter-crs",
 }
+#: the least page size a `next` link asks for (see items)
+NEXT_PAGE_MIN = 1000
 FEATURE_SCHEMA = {
     "type": "object",
     "required": ["type"],
@@ -213,9 +215,10 @@ def items(
         str | None,
         Query(
             alias="filter-lang",
-            description="cql2-text (default) or cql2-json",
+            description="cql2-text (default) or cql2-json (cql-text: the draft name, read as "
+            "cql2-text)",
             max_length=20,
-            json_schema_extra={"enum": ["cql2-text", "cql2-json"]},
+            json_schema_extra={"enum": ["cql2-text", "cql2-json", "cql-text"]},
         ),
     ] = None,
     filter_crs: Annotated[
@@ -249,7 +252,12 @@ def items(
         out_epsg=out_epsg,
         cql=cql,
     )
-    links = _page_links(request, offset, size, len(page.features), page.number_matched)
+    # the `next` page holds at least NEXT_PAGE_MIN features: clients that follow `next` links
+    # but never read the API definition (GDAL 3.6 asks for 10) page efficiently
+    next_size = min(max(size, NEXT_PAGE_MIN), cfg.max_items_limit)
+    links = _page_links(
+        request, offset, size, len(page.features), page.number_matched, next_size=next_size
+    )
     body = (
         '{"type":"FeatureCollection","features":['
         + ",".join(page.features)
@@ -294,17 +302,25 @@ def _link_header(request: Request, links: list[dict]) -> str:
 
 
 def _page_links(
-    request: Request, offset: int, size: int, returned: int, matched: int
+    request: Request,
+    offset: int,
+    size: int,
+    returned: int,
+    matched: int,
+    *,
+    next_size: int | None = None,
 ) -> list[dict]:
     url = str(request.url).split("?")[0]
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
 
-    def at(o: int) -> str:
-        return f"{url}?{urlencode([*params, ('limit', size), ('offset', o)])}"
+    def at(o: int, n: int = size) -> str:
+        return f"{url}?{urlencode([*params, ('limit', n), ('offset', o)])}"
 
     links = [ogc.link(at(offset), "self", ogc.GEOJSON, "this page")]
     if offset + returned < matched:
-        links.append(ogc.link(at(offset + size), "next", ogc.GEOJSON, "next page"))
+        links.append(
+            ogc.link(at(offset + size, next_size or size), "next", ogc.GEOJSON, "next page")
+        )
     if offset > 0:
         links.append(ogc.link(at(max(0, offset - size)), "prev", ogc.GEOJSON, "previous page"))
     links.append(ogc.link(url.rsplit("/items", 1)[0], "collection", ogc.JSON, "the collection"))

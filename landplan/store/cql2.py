@@ -116,6 +116,9 @@ def parse_ast(text: str, lang: str | None):
     if len(text) > MAX_FILTER_CHARS:
         raise FilterError(f"the filter is longer than {MAX_FILTER_CHARS} characters")
     lang = (lang or "cql2-text").lower()
+    # "cql-text" is the draft name GDAL's OAPIF driver sends; its comparisons, AND/OR/NOT,
+    # LIKE, IN, BETWEEN and IS NULL read the same as CQL2 text
+    lang = {"cql-text": "cql2-text", "cql-json": "cql2-json"}.get(lang, lang)
     if lang == "cql2-json":
         try:
             doc = json.loads(text)

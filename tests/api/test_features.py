@@ -177,7 +177,7 @@ def test_openapi_30_at_service_desc_states_limit_default_and_maximum(client):
     assert doc["openapi"].startswith("3.0")
     text = json.dumps(doc)
     assert '"type": "null"' not in text and '"const"' not in text
-    op = doc["paths"]["/collections/{collection_id}/items"]["get"]
+    op = doc["paths"]["/collections/{collectionId}/items"]["get"]
     limit = next(p for p in op["parameters"] if p["name"] == "limit")
     assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10}
     from openapi_spec_validator import validate
