@@ -98,6 +98,8 @@ def test_match_with_a_plan(workspace, planned, tmp_path):
     assert {"project_id", "parcel_id", "code", "reason_zh", "reason_en"} <= set(u.columns)
     assert u["reason_zh"].str.len().gt(0).all()
     assert (out / "match.xlsx").stat().st_size > 0
+    html = (out / "match_map.html").read_text(encoding="utf-8")
+    assert all(pid in html for pid in a["parcel_ids"].str.split(";").explode()) or len(a) == 0
 
 
 def test_match_bad_projects_exit_2(workspace, tmp_path):
