@@ -88,6 +88,9 @@ def _routers(app: FastAPI) -> None:
     for module in (features, tables, tiles, tilesets, analysis, register, uploads, maps, health):
         app.include_router(module.router)
     app.include_router(register.audit_router)
+    from landplan.api.routers import sheets  # parcel condition sheets (PDF)
+
+    app.include_router(sheets.router)
     _assets(app)
 
 

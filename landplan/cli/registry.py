@@ -27,7 +27,7 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
 )
 #: modules whose ``COMMANDS`` become top-level commands
 TOP_LEVEL: tuple[str, ...] = (
-    "rasters", "costs", "suit", "unlock", "plan", "match", "serve", "maps_cmd",
+    "rasters", "costs", "suit", "unlock", "plan", "match", "serve", "maps_cmd", "sheet",
 )  # fmt: skip
 
 
