@@ -54,14 +54,15 @@ def review(
         res.supply.to_csv(out / "reclaim.csv", **kw)
         if len(res.parks):
             res.parks.to_csv(out / "parks.csv", **kw, float_format="%.4f")
-        with pd.ExcelWriter(out / "review.xlsx", engine="openpyxl") as xl:
-            res.findings.to_excel(xl, sheet_name="review", index=False)
-            res.supply.to_excel(xl, sheet_name="reclaim", index=False)
-            if len(res.parks):
-                res.parks.round(4).to_excel(xl, sheet_name="parks", index=False)
-            pd.DataFrame({"note": list(res.notes) or [""]}).to_excel(
-                xl, sheet_name="notes", index=False
-            )
+        from landplan.export.xlsx import Sheet, write_workbook
+
+        sheets = [
+            Sheet("复核结果", "review", res.findings),
+            Sheet("可再供应", "reclaim", res.supply),
+            *([Sheet("园区排名", "parks", res.parks)] if len(res.parks) else []),
+            Sheet("说明", "notes", pd.DataFrame({"note": list(res.notes) or [""]})),
+        ]
+        write_workbook(out / "review.xlsx", sheets)
     except LandplanError as exc:
         _fail(exc)
     f = res.findings

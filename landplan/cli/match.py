@@ -14,21 +14,21 @@ def _fail(exc: Exception) -> None:
 
 
 def read_plan_parcels(plan_dir: Path):
-    """The ``parcels`` sheet of ``plan.xlsx`` written by ``landplan plan``."""
+    """``plan_parcels.csv`` written by ``landplan plan`` (``parcel_id, unlocked_year, missing``)."""
     import pandas as pd
 
     from landplan.core.errors import InputTableError
 
-    path = plan_dir / "plan.xlsx" if plan_dir.is_dir() else plan_dir
+    path = plan_dir / "plan_parcels.csv" if plan_dir.is_dir() else plan_dir
     try:
-        df = pd.read_excel(path, sheet_name="parcels", dtype={"parcel_id": str})
-    except (OSError, ValueError) as exc:
+        df = pd.read_csv(path, dtype={"parcel_id": str}, encoding="utf-8-sig")
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputTableError(
             f"cannot read the plan's parcels from {path} ({exc}); give the --out folder of "
             "`landplan plan`"
         ) from exc
     if not {"parcel_id", "unlocked_year"} <= set(df.columns):
-        raise InputTableError(f"{path}: sheet 'parcels' needs parcel_id and unlocked_year")
+        raise InputTableError(f"{path}: needs columns parcel_id and unlocked_year")
     return df
 
 
@@ -93,14 +93,16 @@ def match(
         m = res.matches
         m.to_csv(out / "match.csv", index=False, encoding="utf-8-sig", float_format="%.4f")
         res.unmatched.to_csv(out / "unmatched_reasons.csv", index=False, encoding="utf-8-sig")
-        with pd.ExcelWriter(out / "match.xlsx", engine="openpyxl") as xl:
-            m.round(4).to_excel(xl, sheet_name="match", index=False)
-            res.summary.round(4).to_excel(xl, sheet_name="summary", index=False)
-            counts = res.unmatched.groupby(["project_id", "code"]).size().rename("parcels")
-            counts.reset_index().to_excel(xl, sheet_name="unmatched_counts", index=False)
-            pd.DataFrame({"note": list(res.notes) or [""]}).to_excel(
-                xl, sheet_name="notes", index=False
-            )
+        from landplan.export.xlsx import Sheet, write_workbook
+
+        counts = res.unmatched.groupby(["project_id", "code"]).size().rename("parcels")
+        sheets = [
+            Sheet("候选地块", "match", m.drop(columns=["reasons"], errors="ignore")),
+            Sheet("分配比较", "summary", res.summary),
+            Sheet("未得地块原因", "unmatched", counts.reset_index()),
+            Sheet("说明", "notes", pd.DataFrame({"note": list(res.notes) or [""]})),
+        ]
+        write_workbook(out / "match.xlsx", sheets, lang="en" if lang == "en" else "zh")
         from landplan.maps.plan_map import build_match_map
         from landplan.maps.result_map import save_map
 

@@ -149,11 +149,16 @@ def plan(
                  f"bound (亩 unlocked by the last year): {res.bound_mu:.4f}",
                  f"gap to bound: {res.gap_pct:.4f}%", f"extension cost surface: {cost_text}",
                  *res.notes]  # fmt: skip
-        with pd.ExcelWriter(out / "plan.xlsx", engine="openpyxl") as xl:
-            res.table.round(4).to_excel(xl, sheet_name="plan", index=False)
-            res.schedule.round(4).to_excel(xl, sheet_name="schedule", index=False)
-            res.parcels.round(4).to_excel(xl, sheet_name="parcels", index=False)
-            pd.DataFrame({"note": notes}).to_excel(xl, sheet_name="notes", index=False)
+        from landplan.export.xlsx import Sheet, write_workbook
+
+        res.parcels.to_csv(out / "plan_parcels.csv", index=False, encoding="utf-8-sig")
+        sheets = [
+            Sheet("分年计划", "plan", res.table),
+            Sheet("投资安排", "schedule", res.schedule),
+            Sheet("地块", "parcels", res.parcels),
+            Sheet("说明", "notes", pd.DataFrame({"note": notes})),
+        ]
+        write_workbook(out / "plan.xlsx", sheets, lang="en" if lang == "en" else "zh")
         (out / "answer.txt").write_text(zh + "\n" + en + "\n", encoding="utf-8")
         plan_chart(res.table, out / "plan_curve.png", total_mu=pb.total_mu,
                    target_share=res.target_share)  # fmt: skip

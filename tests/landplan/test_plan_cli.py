@@ -58,8 +58,15 @@ def test_plan_writes_everything_and_answers(planned):
         last["cumulative_transferable_mu"], abs=0.005
     )
     assert float(m.group(2)) == pytest.approx(100 * last["cumulative_share"], abs=0.05)
+    from landplan.export.xlsx import read_sheet
+
     sheets = pd.read_excel(out / "plan.xlsx", sheet_name=None)
-    assert {"plan", "schedule", "parcels", "notes"} <= set(sheets)
+    assert {"分年计划", "投资安排", "地块", "说明"} <= set(sheets)
+    back = read_sheet(out / "plan.xlsx", "分年计划")
+    assert back["cumulative_transferable_mu"].tolist() == pytest.approx(
+        table["cumulative_transferable_mu"].tolist(), abs=1e-3
+    )
+    assert (out / "plan_parcels.csv").stat().st_size > 0
     html = (out / "plan_map.html").read_text(encoding="utf-8")
     assert "<span>2026</span>" in html and "年份 Year" in html  # the legend
     for sid in ";".join(table["segment_ids"].fillna("")).split(";"):
