@@ -29,11 +29,17 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from landplan.maps.sheet_inset import (
+    A4_PORTRAIT_IN,
+    CONSTRAINT_STYLE,
+    VERDICT_COLORS,
+    draw_inset,
+    draw_legend,
+)
 
 from landplan.core.errors import LandplanError, NotFoundError, WorkspaceError
 
 Lang = Literal["zh", "en"]
-A4_PORTRAIT_IN = (8.27, 11.69)
 #: the standard-land indicators a sheet lists, in order (keys of landplan.indicators.tables.INDICATORS)
 SHEET_INDICATORS = (
     "invest_wan_per_mu_min",
@@ -44,11 +50,6 @@ SHEET_INDICATORS = (
     "admin_share_max",
     "tax_wan_per_mu_min",
 )
-VERDICT_COLORS = {
-    "transferable": "#2e7d32",
-    "transferable_with_warnings": "#f9a825",
-    "blocked": "#c62828",
-}
 VERDICTS = ("transferable", "transferable_with_warnings", "blocked")
 WRAP = 118  # display cells per text line at the body size
 BODY_PT = 7.6
@@ -255,21 +256,6 @@ VERDICT_LABELS = {
     "transferable_with_warnings": ("有条件可出让", "Transferable with warnings"),
     "blocked": ("不可出让", "Blocked"),
 }
-CONSTRAINT_STYLE = {  # kind → (colour, hatch, label zh, label en)
-    "red_line": ("#b71c1c", "////", "生态保护红线", "red line"),
-    "basic_farmland": ("#8d6e63", "\\\\\\\\", "永久基本农田", "basic farmland"),
-    "urban_boundary": ("#6a1b9a", None, "城镇开发边界", "urban boundary"),
-    "inundation": ("#0288d1", "----", "水库淹没区", "inundation zone"),
-}
-NETWORK_COLORS = {
-    "road": "#424242",
-    "water": "#1565c0",
-    "sewer": "#6d4c41",
-    "power": "#ef6c00",
-    "gas": "#fbc02d",
-    "heat": "#d32f2f",
-    "telecom": "#7b1fa2",
-}
 
 
 def _width(text: str) -> int:
@@ -373,178 +359,6 @@ def _hline(fig, x0: float, x1: float, y: float):
     return Line2D([x0, x1], [y, y], transform=fig.transFigure, color="#888888", linewidth=0.5)
 
 
-def _paths(geoms) -> list:
-    """Matplotlib paths of (multi)polygons, holes kept."""
-    import shapely
-    from matplotlib.path import Path as MPath
-
-    out = []
-    for g in geoms:
-        if g is None or g.is_empty:
-            continue
-        polys = getattr(g, "geoms", [g])
-        verts, codes = [], []
-        for p in polys:
-            if p.geom_type != "Polygon" or p.is_empty:
-                continue
-            for ring in [p.exterior, *p.interiors]:
-                xy = np.asarray(shapely.get_coordinates(ring))
-                if len(xy) < 3:
-                    continue
-                verts.append(xy)
-                c = np.full(len(xy), MPath.LINETO, dtype=np.uint8)
-                c[0], c[-1] = MPath.MOVETO, MPath.CLOSEPOLY
-                codes.append(c)
-        if verts:
-            out.append(MPath(np.concatenate(verts), np.concatenate(codes)))
-    return out
-
-
-def _lines(geoms) -> list[np.ndarray]:
-    import shapely
-
-    out = []
-    for g in geoms:
-        if g is None or g.is_empty:
-            continue
-        for part in getattr(g, "geoms", [g]):
-            if part.geom_type == "LineString" and not part.is_empty:
-                out.append(np.asarray(shapely.get_coordinates(part)))
-    return out
-
-
-def _nice_length(extent_m: float) -> float:
-    target = max(extent_m / 4.0, 1.0)
-    power = 10 ** math.floor(math.log10(target))
-    return max(m * power for m in (1, 2, 5) if m * power <= target)
-
-
-def _draw_inset(ctx: SheetContext, ax, pid: str, lang: Lang) -> None:
-    import shapely
-    from matplotlib.collections import LineCollection, PathCollection
-    from matplotlib.patches import Rectangle
-
-    parcels = ctx.parcels
-    geom = parcels.geometry.loc[pid]
-    minx, miny, maxx, maxy = geom.bounds
-    size = max(maxx - minx, maxy - miny) * 1.6 + 120.0
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    w_in, h_in = (
-        ax.get_position().width * A4_PORTRAIT_IN[0],
-        ax.get_position().height * A4_PORTRAIT_IN[1],
-    )
-    half_w = size / 2 * max(1.0, w_in / h_in)
-    half_h = size / 2 * max(1.0, h_in / w_in)
-    box = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
-    rect = shapely.box(*box)
-    ax.set_xlim(box[0], box[2])
-    ax.set_ylim(box[1], box[3])
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    geoms = parcels.geometry.to_numpy()
-    hits = ctx.tree("parcels", geoms).query(rect)
-    hits = np.sort(hits)
-    near = shapely.clip_by_rect(geoms[hits], *box)
-    colors = [VERDICT_COLORS.get(str(v), "#9e9e9e") for v in parcels["verdict"].to_numpy()[hits]]
-    ax.add_collection(
-        PathCollection(
-            _paths(near),
-            facecolors=colors,
-            edgecolors="white",
-            linewidths=0.4,
-            alpha=0.35,
-            zorder=1,
-        )
-    )
-    for kind, layer in sorted(ctx.constraints.items()):
-        color, hatch, _, _ = CONSTRAINT_STYLE.get(kind, ("#616161", "xx", kind, kind))
-        g = layer.geometry.to_numpy()
-        idx = np.sort(ctx.tree(f"c:{kind}", g).query(rect))
-        if not len(idx):
-            continue
-        clipped = shapely.clip_by_rect(g[idx], *box)
-        ax.add_collection(
-            PathCollection(
-                _paths(clipped),
-                facecolors="none",
-                edgecolors=color,
-                hatch=hatch,
-                linewidths=0.8,
-                linestyles="--" if hatch is None else "-",
-                zorder=2,
-            )
-        )
-    if ctx.networks is not None and len(ctx.networks):
-        g = ctx.networks.geometry.to_numpy()
-        idx = np.sort(ctx.tree("networks", g).query(rect))
-        net = ctx.networks.iloc[idx]
-        for (kind, status), group in net.groupby(["kind", "status"], sort=True):
-            segs = _lines(shapely.clip_by_rect(group.geometry.to_numpy(), *box))
-            if segs:
-                ax.add_collection(
-                    LineCollection(
-                        segs,
-                        colors=NETWORK_COLORS.get(str(kind), "#757575"),
-                        linewidths=1.2 if status == "built" else 0.9,
-                        linestyles="-" if status == "built" else (0, (4, 3)),
-                        zorder=3,
-                    )
-                )
-    ax.add_collection(
-        PathCollection(
-            _paths([geom]),
-            facecolors=VERDICT_COLORS.get(str(parcels.at[pid, "verdict"]), "#9e9e9e"),
-            edgecolors="black",
-            linewidths=1.6,
-            alpha=0.75,
-            zorder=4,
-        )
-    )
-    # scale bar (lower left, on a white box) and north arrow (upper right, on a white box)
-    length = _nice_length(box[2] - box[0])
-    x0, y0 = box[0] + 0.05 * (box[2] - box[0]), box[1] + 0.05 * (box[3] - box[1])
-    bar_h = 0.012 * (box[3] - box[1])
-    ax.add_patch(
-        Rectangle(
-            (x0 - 0.02 * (box[2] - box[0]), y0 - 0.02 * (box[3] - box[1])),
-            length + 0.1 * (box[2] - box[0]),
-            0.09 * (box[3] - box[1]),
-            facecolor="white",
-            edgecolor="none",
-            alpha=0.85,
-            zorder=9,
-        )
-    )
-    for i, color in enumerate(("black", "white")):
-        ax.add_patch(
-            Rectangle(
-                (x0 + i * length / 2, y0),
-                length / 2,
-                bar_h,
-                facecolor=color,
-                edgecolor="black",
-                linewidth=0.6,
-                zorder=10,
-            )
-        )
-    ax.text(x0, y0 + 2.2 * bar_h, "0", fontsize=6.5, ha="center", va="bottom", zorder=10)
-    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    ax.text(x0 + length, y0 + 2.2 * bar_h, label, fontsize=6.5, ha="center", va="bottom", zorder=10)
-    ax.annotate(
-        "N",
-        xy=(0.93, 0.95),
-        xytext=(0.93, 0.83),
-        xycoords="axes fraction",
-        ha="center",
-        va="center",
-        fontsize=8,
-        zorder=10,
-        arrowprops={"facecolor": "black", "width": 2.5, "headwidth": 8, "headlength": 7},
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0},
-    )
-
-
 def _indicator_lines(ctx: SheetContext, pid: str, lang: Lang) -> tuple[str, list[list[str]]]:
     """(heading note, rows of [indicator, requirement, kind, basis · source])."""
     from landplan.indicators.tables import INDICATORS
@@ -642,8 +456,9 @@ def _draw(ctx: SheetContext, pid: str, lang: Lang, scale: float):
         color=VERDICT_COLORS.get(verdict, "black"),
     )
     fig.add_artist(_hline(fig, 0.06, 0.95, 0.932))
-    ax = fig.add_axes((0.06, 0.64, 0.44, 0.285))
-    _draw_inset(ctx, ax, pid, lang)
+    ax = fig.add_axes((0.06, 0.655, 0.44, 0.27))
+    draw_inset(ctx, ax, pid)
+    draw_legend(ctx, fig, x=0.055, y=0.652, lang=lang)
     # right column: id, location, areas
     right = _Page(fig, 0.925, left=0.53, right=0.95)
     right.text(f"{_t(lang, '地块编号', 'Parcel ID')}: {pid}", size=8.5)
@@ -681,7 +496,7 @@ def _draw(ctx: SheetContext, pid: str, lang: Lang, scale: float):
         right.row(
             [label, _num(r.get(m2), 0), _num(r.get(mu), 2)], xs, bold=m2 == "net_available_m2"
         )
-    page = _Page(fig, 0.625, scale=scale)
+    page = _Page(fig, 0.618, scale=scale)
     # verdict and reasons
     page.heading(_t(lang, "结论与原因", "Verdict and reasons") + f" — {_t(lang, vz, ve)}")
     reasons = json.loads(r["reasons"]) if isinstance(r.get("reasons"), str) and r["reasons"] else []
