@@ -314,3 +314,21 @@ def test_sample_match(sample_result, tmp_path):
     assert not sold & set(ids)
     ready = set(parcels.loc[parcels["transferable"], "parcel_id"])
     assert set(ids) <= ready
+
+
+def test_peer_average_blocks_weak_projects():
+    parcels = _grid([10.0, 10.0], cols=2)
+    projects = validate_projects(pd.DataFrame({
+        "project_id": ["weak", "strong"], "industry_code": ["C2661", "C2661"],
+        "min_mu": [10, 10], "max_mu": [10, 10], "invest_wan": [2000.0, 4000.0],
+        "networks": ["road", "road"]}))  # fmt: skip
+    # peers of division 26 average 300 万元/亩: weak (200) fails, strong (400) passes
+    peers = pd.DataFrame({"industry_code": ["C2661", "C2614"], "land_area_mu": [10.0, 10.0],
+                          "fixed_investment_wan": [2000.0, 4000.0]})  # fmt: skip
+    res = match_projects(projects, parcels, peers=peers)
+    c = res.candidates.set_index("project_id")
+    assert not c.loc["weak", "pass"].any() and c.loc["strong", "pass"].all()
+    assert "低于同类已建项目平均" in c.loc["weak", "reasons_zh"].iat[0]
+    u = res.unmatched[res.unmatched["project_id"] == "weak"]
+    assert set(u["code"]) == {"INDICATOR_NOT_MET"}
+    assert res.matches["project_id"].unique().tolist() == ["strong"]
