@@ -106,6 +106,26 @@ def _limit_schema(doc: dict, app: FastAPI) -> None:
 
 
 ITEMS = "/collections/{collectionId}/items"
+#: bbox and datetime as OGC API Features Part 1 defines them (comma-separated forms)
+OGC_PARAMETERS = {
+    "bbox": {
+        "style": "form",
+        "explode": False,
+        "required": False,
+        "schema": {
+            "type": "array",
+            "minItems": 4,
+            "maxItems": 6,
+            "items": {"type": "number"},
+        },
+    },
+    "datetime": {
+        "style": "form",
+        "explode": False,
+        "required": False,
+        "schema": {"type": "string"},
+    },
+}
 
 
 def add_collection_paths(doc: dict, collections) -> None:
@@ -143,6 +163,12 @@ def to_openapi30(doc: dict) -> dict:
     """An OpenAPI 3.1 document (as FastAPI writes it) → OpenAPI 3.0.3."""
     out = _schema30(copy.deepcopy(doc))
     out["paths"] = {_ogc_path(k): _ogc_params(v) for k, v in out.get("paths", {}).items()}
+    for param in out["paths"].get(ITEMS, {}).get("get", {}).get("parameters", []):
+        if param.get("name") in OGC_PARAMETERS:
+            description = param.get("description") or param.get("schema", {}).get("description")
+            param.update(copy.deepcopy(OGC_PARAMETERS[param["name"]]))
+            if description:
+                param["description"] = description
     out["openapi"] = "3.0.3"
     out.pop("jsonSchemaDialect", None)
     out.pop("webhooks", None)
