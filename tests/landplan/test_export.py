@@ -262,3 +262,73 @@ def test_layer_styles_parse_and_reference_existing_fields(workspace):
     from landplan.store.gpkgstore import GpkgStore
 
     assert "layer_styles" not in {c.id for c in GpkgStore(workspace).collections()}
+
+
+def _all_cells_clean(sheets: dict[str, list[list[str]]]) -> None:
+    for name, rows in sheets.items():
+        for row in rows:
+            for cell in row:
+                assert "None" not in cell and "{" not in cell and cell != "nan", (name, cell)
+
+
+def test_every_other_workbook_as_libreoffice_shows_it(workspace, tmp_path):
+    """unlock.xlsx, indicators, 亩均 and the scenario comparison: headers, formats, no JSON/None."""
+    import sys
+
+    from landplan.cli.indicators import write_check_outputs
+    from landplan.cli.mujun import write_outputs
+    from landplan.indicators import mujun
+    from landplan.indicators.check import check_projects
+    from landplan.indicators.tables import load_indicator_table
+    from landplan.planning.scenarios import export_comparison_xlsx
+    from tests.landplan.test_indicator_cli import PROJECTS, _firms
+
+    table = load_indicator_table("national-2008")
+    result = check_projects(PROJECTS, table=table)
+    _, indicators = write_check_outputs(result, table, tmp_path / "ind" / "r.csv")
+    _, efficiency = write_outputs(
+        mujun.evaluate(_firms(), preset="huaian-2024"), tmp_path / "mj" / "m.csv"
+    )
+    compare = pd.DataFrame(
+        {"A": [12.345, 0.5, 3], "B": [7.0, 0.25, 5]},
+        index=pd.Index(["net_available_mu", "steep_share", "transferable_parcels"], name="figure"),
+    )
+    scenarios = export_comparison_xlsx(compare, tmp_path / "cmp" / "compare.xlsx")
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("landplan")),
+            "unlock",
+            str(workspace),
+            "--out",
+            str(tmp_path / "u"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    books = {
+        "indicators": indicators,
+        "mujun": efficiency,
+        "compare": scenarios,
+        "unlock": tmp_path / "u" / "unlock.xlsx",
+    }
+    shown = {k: _soffice_csv(v, tmp_path / f"csv-{k}") for k, v in books.items()}
+    for book in shown.values():
+        _all_cells_clean(book)
+    projects = shown["indicators"]["项目"]
+    assert projects[1][0] == "project_id" and "项目编号" in projects[0]
+    assert any(h.endswith("（亩）") for h in projects[0]) and any(
+        "（万元/亩）" in h for h in projects[0]
+    )
+    assert len(projects) - 2 == len(PROJECTS)
+    firms = shown["mujun"]["企业"]
+    assert len(firms) - 2 == len(_firms()) and "企业编号" in firms[0]
+    cmp_rows = {r[0]: r for r in shown["compare"]["方案比较"][2:]}
+    assert cmp_rows["net_available_mu"][1:] == ["净可用面积（亩）", "12.35", "7.00"]
+    assert cmp_rows["steep_share"][2:] == ["50.0%", "25.0%"]
+    assert cmp_rows["transferable_parcels"][2:] == ["3", "5"]
+    ranking = shown["unlock"]["排序"]
+    ranking_csv = pd.read_csv(tmp_path / "u" / "unlock.csv", encoding="utf-8-sig")
+    assert len(ranking) - 2 == len(ranking_csv)  # the same rows as the CSV
+    assert ranking[1][: len(ranking_csv.columns)] == list(ranking_csv.columns)
