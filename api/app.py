@@ -6,11 +6,12 @@ short; errors go through :mod:`api.errors`.
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from landplan.api import errors, logs, openapi
+from landplan.api import errors, logs, openapi, scratch
 from landplan.api.jobs import JobRunner
 from landplan.api.limits import BodyLimit
 from landplan.api.settings import Settings
@@ -33,8 +34,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.store = open_store(settings.store)
-        app.state.jobs = JobRunner(workers=settings.job_workers)
+        scratch.clear_stale(settings.upload_dir, stale_s=settings.scratch_stale_s)
+        store = open_store(settings.store)
+        clear_orphans = getattr(store, "clear_orphans", None)
+        if clear_orphans is not None:
+            clear_orphans()
+        app.state.store = store
+        app.state.server_roots = errors.server_roots(
+            getattr(store, "path", None),
+            settings.upload_dir,
+            settings.assets_dir,
+            os.environ.get("LANDPLAN_RASTER_ROOT"),
+        )
+        app.state.jobs = JobRunner(
+            workers=settings.job_workers,
+            upload_dir=settings.upload_dir,
+            files_ttl_s=settings.job_files_ttl_s,
+            roots=app.state.server_roots,
+        )
         try:
             yield
         finally:
@@ -68,7 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     _routers(app)
-    app.add_middleware(BodyLimit, default_mb=settings.max_body_mb, upload_mb=settings.max_upload_mb)
+    app.add_middleware(
+        BodyLimit,
+        default_mb=settings.max_body_mb,
+        upload_mb=settings.max_upload_mb,
+        timeout_s=settings.body_timeout_s,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -3,6 +3,10 @@
 Roles are not a ladder: a *planner* draws boundaries and scenarios, a *registrar* records
 transfers, an *admin* may do both and upload layers; every role may read.  Keys arrive in the
 ``X-API-Key`` header and are compared by SHA-256 digest in constant time.
+
+``public_read`` opens only ``read`` (published map and feature data) to callers without a
+key.  The register and the audit trail (``records``: clerk names, contract prices) always
+need a key, whatever ``public_read`` says.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ KEY_HEADER = APIKeyHeader(
 #: which roles may do what
 PERMITS: dict[str, frozenset[str]] = {
     "read": frozenset({"viewer", "planner", "registrar", "admin"}),
+    "records": frozenset({"viewer", "planner", "registrar", "admin"}),
     "plan": frozenset({"planner", "admin"}),
     "register": frozenset({"registrar", "admin"}),
     "upload": frozenset({"admin"}),
@@ -44,6 +49,10 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+#: actions open to callers without a key when ``public_read`` is on
+PUBLIC_ACTIONS = frozenset({"read"})
+
+
 def identify(request: Request, key: str | None) -> Caller | None:
     if not key:
         return None
@@ -61,7 +70,7 @@ def require(action: str):
     def check(request: Request, key: str | None = Depends(KEY_HEADER)) -> Caller:
         caller = identify(request, key)
         if caller is None:
-            if action == "read" and request.app.state.settings.public_read:
+            if action in PUBLIC_ACTIONS and request.app.state.settings.public_read:
                 return ANONYMOUS
             raise UnauthorizedError(
                 f"this request needs an API key with one of the roles {sorted(roles)}"

@@ -7,7 +7,12 @@ anything else becomes a 500 with a correlation id that is also logged.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import tempfile
 import uuid
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -71,9 +76,43 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+def server_roots(*extra: str | Path | None) -> tuple[str, ...]:
+    """Folders of this server that must never appear in a response: the temp dir, the
+    working directory, the home and the interpreter prefix, plus ``extra`` (workspace,
+    upload and raster folders).  Longest first, with their resolved forms."""
+    import sys
+
+    found: set[str] = set()
+    for root in (tempfile.gettempdir(), os.getcwd(), Path.home(), sys.prefix, *extra):
+        if not root:
+            continue
+        for form in (str(root), os.path.realpath(root)):
+            if len(form) > 1:
+                found.add(form.rstrip("/"))
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def scrub(text: str, roots: Iterable[str]) -> str:
+    """``text`` with every path under one of ``roots`` replaced by its last component."""
+    for root in roots:
+        if root in text:
+            text = re.sub(
+                re.escape(root) + r"(/[^\s'\"]*)?",
+                lambda m: Path(m.group(0)).name or "(server folder)",
+                text,
+            )
+    return text
+
+
+def roots_of(request: Request | None) -> tuple[str, ...]:
+    state = getattr(getattr(request, "app", None), "state", None)
+    return getattr(state, "server_roots", None) or server_roots()
+
+
 def problem(
     status: int, title: str, detail: str, request: Request | None = None, **extra
 ) -> JSONResponse:
+    detail = scrub(str(detail), roots_of(request))
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if request is not None:
         body["instance"] = str(request.url.path)

@@ -72,8 +72,16 @@ def embed_token(secret: str, expires_at: int) -> str:
 
 
 def check_embed_token(secret: str, token: str) -> None:
+    """403 unless ``token`` is ``<expiry>.<mac>`` made with ``secret`` and not expired.
+
+    Only ASCII digits count as an expiry (``str.isdigit`` also accepts ``²`` or ``١``), and
+    the MACs are compared as bytes, so no token a client can send raises."""
     expires, _, _ = token.partition(".")
-    if not expires.isdigit() or not hmac.compare_digest(embed_token(secret, int(expires)), token):
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+        raise ForbiddenError("the embed token is not valid")
+    if not hmac.compare_digest(
+        embed_token(secret, int(expires)).encode(), token.encode("utf-8", "replace")
+    ):
         raise ForbiddenError("the embed token is not valid")
     if int(expires) < time.time():
         raise ForbiddenError("the embed token has expired; ask for a new one")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: a JSON number that is finite and not a boolean
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Problem(BaseModel):
@@ -93,10 +96,28 @@ class SuitabilityJobIn(BaseModel):
     """New factor weights (name → weight > 0) for the policy's suitability factors, on a bbox."""
 
     model_config = ConfigDict(extra="forbid")
-    weights: dict[str, float] = Field(min_length=1, max_length=20)
-    bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="CRS84 lon/lat; default: the whole raster"
+    weights: dict[
+        Annotated[str, Field(min_length=1, max_length=40)],
+        Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=1e6)],
+    ] = Field(min_length=1, max_length=20)
+    bbox: tuple[Number, Number, Number, Number] | None = Field(
+        default=None,
+        description="CRS84 lon/lat minx, miny, maxx, maxy with minx < maxx, miny < maxy; "
+        "default: the whole raster",
     )
+
+    @field_validator("bbox")
+    @classmethod
+    def _ordered(cls, v):
+        if v is None:
+            return v
+        minx, miny, maxx, maxy = v
+        if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+            raise ValueError(
+                "bbox must be [minx, miny, maxx, maxy] in CRS84 degrees with minx < maxx and "
+                "miny < maxy, within ±180°, ±90°"
+            )
+        return v
 
 
 class JobOut(BaseModel):

@@ -1,20 +1,17 @@
-"""What the analysis routes do, kept out of the route functions (which stay short)."""
+"""What the analysis routes do, kept out of the route functions (which stay short).
+
+Services take plain values (the store, parsed parameters, the boundary context); they never
+see the FastAPI application or the request.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
-from pathlib import Path
 
 import pandas as pd
-from landplan.api.errors import BadParameterError
 
 from landplan.core.errors import NotFoundError
-from landplan.core.features import parse_crs_uri
-from landplan.planning.scenarios import boundary_context
 from landplan.store.protocol import scenarios_frame
-
-_CTX_LOCK = threading.Lock()
 
 
 def verdict(store, parcel_id: str) -> dict:
@@ -33,33 +30,15 @@ def verdict(store, parcel_id: str) -> dict:
     }
 
 
-def context(app, store):
-    """The boundary context, read once per data version of the store."""
-    token = store.token()
-    cached = getattr(app.state, "boundary_ctx", None)
-    if cached is not None and cached[0] == token:
-        return cached[1]
-    with _CTX_LOCK:
-        cached = getattr(app.state, "boundary_ctx", None)
-        if cached is None or cached[0] != token:
-            app.state.boundary_ctx = (token, boundary_context(store))
-        return app.state.boundary_ctx[1]
-
-
-def evaluate(app, store, geojson: dict, crs: str | None):
-    """Evaluate a posted boundary; returns the evaluation and the dissolved geometry (workspace CRS)."""
+def evaluate(ctx, geojson: dict, epsg: int | None):
+    """Evaluate a posted boundary (given in ``epsg``, ``None`` = CRS84) against the boundary
+    context; returns the evaluation and the dissolved geometry (workspace CRS)."""
     from geopandas import GeoSeries
 
     from landplan.planning.boundary import boundary_geometry, evaluate_boundary, read_boundary
 
-    try:
-        epsg = parse_crs_uri(crs)
-    except ValueError as exc:
-        raise BadParameterError(str(exc), parameter="crs") from None
-    ctx = context(app, store)
     source_crs = "OGC:CRS84" if epsg is None else f"EPSG:{epsg}"
-    body = _to_xy(geojson, epsg)
-    gdf = read_boundary(body, ctx.crs, source_crs=source_crs)
+    gdf = read_boundary(_to_xy(geojson, epsg), ctx.crs, source_crs=source_crs)
     geom = boundary_geometry(gdf)
     ev = evaluate_boundary(GeoSeries([geom], crs=ctx.crs), ctx)
     return ev, geom
@@ -127,7 +106,8 @@ def check_indicators(body) -> list[dict]:
     return json.loads(result.to_json(orient="records", force_ascii=False, double_precision=15))
 
 
-def suitability_work(store, body, scratch: Path):
+def suitability_work(store, body):
+    """The background work of a suitability job; it writes into the job's scratch folder."""
     from landplan.raster.rerun import rerun_suitability
     from landplan.store.protocol import store_policy
 
@@ -137,9 +117,9 @@ def suitability_work(store, body, scratch: Path):
 
     def work(job) -> dict:
         result = rerun_suitability(
-            policy, store.raster_path, weights, scratch, bbox_crs84=bbox, on_progress=job.report
+            policy, store.raster_path, weights, job.scratch, bbox_crs84=bbox, on_progress=job.report
         )
-        job.files["suitability.tif"] = scratch / "suitability.tif"
+        job.files["suitability.tif"] = job.scratch / "suitability.tif"
         return result
 
     return work

@@ -53,3 +53,26 @@ class Settings(BaseSettings):
     embed_origins: list[str] = Field(default_factory=list, description="who may frame /maps/embed")
     log_level: str = "info"
     tile_max_age_s: int = Field(default=300, ge=0)
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="a connection must send complete headers within this",
+    )
+    keep_alive_s: int = Field(
+        default=5, ge=1, le=600, description="idle keep-alive connections close"
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="longest wait for the next piece of a request body"
+    )
+    max_connections: int = Field(
+        default=200, ge=1, description="open connections per worker; above it new requests get 503"
+    )
+    backlog: int = Field(default=512, ge=1, description="pending TCP connections the OS queues")
+    max_header_kb: int = Field(default=16, ge=1, le=1024, description="request line + headers")
+    job_files_ttl_s: int = Field(
+        default=3600, ge=0, description="a finished job's files are deleted after this"
+    )
+    scratch_stale_s: int = Field(
+        default=86_400, ge=0, description="scratch folders older than this are cleared at start-up"
+    )

@@ -1,11 +1,15 @@
-"""Reading an uploaded file into the store (errors never show the server's scratch paths)."""
+"""Reading an uploaded file into the store.
+
+The validation report names the file as the client knows it (the uploaded file name, or its
+member path inside the zip), never the server's scratch folder; error texts are scrubbed of
+server paths where every error is answered (:func:`landplan.api.errors.problem`).
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from landplan.core.errors import LandplanError, UploadError
+from landplan.core.errors import UploadError
 from landplan.io.uploads import PROTECTED, detect_format, safe_extract, vector_in
 
 
@@ -22,11 +26,7 @@ def ingest(
 ) -> dict:
     if name in PROTECTED or name.startswith(("register", "gpkg_", "rtree_")):
         raise UploadError(f"layer {name!r} is written by the analysis and cannot be uploaded")
-    try:
-        return _ingest(store, name, saved, scratch, crs=crs, encoding=encoding, id_field=id_field)
-    except LandplanError as exc:
-        text = re.sub(re.escape(str(scratch)) + r"[^\s'\"]*", saved.name, str(exc))
-        raise type(exc)(text) if type(exc).__init__ is LandplanError.__init__ else exc from None
+    return _ingest(store, name, saved, scratch, crs=crs, encoding=encoding, id_field=id_field)
 
 
 def _ingest(store, name, saved, scratch, *, crs, encoding, id_field) -> dict:
@@ -57,6 +57,7 @@ def _ingest(store, name, saved, scratch, *, crs, encoding, id_field) -> dict:
     if name == "parcels" and "parcel_id" not in gdf.columns:
         raise UploadError("a parcels upload needs its id field: give id_field=<column>")
     store.replace_layer(name, gdf)
+    report.path = source.relative_to(scratch).as_posix()  # as the client named it
     return {"layer": name, "features": len(gdf), "validation": report.to_dict()}
 
 

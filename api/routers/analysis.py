@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path as FsPath
+import mimetypes
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import FileResponse
 from landplan.api import services
 from landplan.api.auth import require
-from landplan.api.deps import jobs, settings, store
+from landplan.api.deps import BodyCrs, BoundaryCtx, JobsDep, StoreDep
 from landplan.api.errors import responses
 from landplan.api.schemas import (
     BoundaryResult,
@@ -30,10 +29,11 @@ from landplan.core.errors import NotFoundError
 router = APIRouter(tags=["Analysis"])
 READ = Depends(require("read"))
 PLAN = Depends(require("plan"))
-CrsQ = Annotated[
-    str | None, Query(description="CRS of the posted geometry (URI; default CRS84)", max_length=200)
-]
 Name = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[^/\\\x00-\x1f]+$")]
+ParcelId = Annotated[
+    str, Path(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="parcel id")
+]
+JobId = Annotated[str, Path(max_length=64, description="job id")]
 
 
 @router.get(
@@ -42,7 +42,7 @@ Name = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[^/\\\x00-\x1
     dependencies=[READ],
     responses=responses(404),
 )
-def verdict(parcel_id: str, s=Depends(store)):
+def verdict(parcel_id: ParcelId, s: StoreDep):
     """Is the parcel transferable now, and every reason it is not (zh-CN and English)."""
     return services.verdict(s, parcel_id)
 
@@ -53,16 +53,14 @@ def verdict(parcel_id: str, s=Depends(store)):
     dependencies=[READ],
     responses=responses(400, 422),
 )
-def evaluate(
-    request: Request, body: Annotated[GeoJSONBody, Body()], crs: CrsQ = None, s=Depends(store)
-):
+def evaluate(body: Annotated[GeoJSONBody, Body()], crs: BodyCrs, ctx: BoundaryCtx):
     """Gross, excluded (by kind) and net available area (亩) of a drawn boundary, parcels inside."""
-    ev, _ = services.evaluate(request.app, s, body.model_dump(), crs)
+    ev, _ = services.evaluate(ctx, body.model_dump(), crs)
     return {"evaluation": ev.to_dict(), "key_figures": ev.key_figures()}
 
 
 @router.get("/scenarios", response_model=ScenarioList, dependencies=[READ])
-def scenarios(s=Depends(store)):
+def scenarios(s: StoreDep):
     return {"scenarios": services.list_scenarios(s)}
 
 
@@ -73,14 +71,10 @@ def scenarios(s=Depends(store)):
     responses=responses(400, 401, 403, 422),
 )
 def save_scenario(
-    name: Name,
-    request: Request,
-    body: Annotated[GeoJSONBody, Body()],
-    crs: CrsQ = None,
-    s=Depends(store),
+    name: Name, body: Annotated[GeoJSONBody, Body()], crs: BodyCrs, ctx: BoundaryCtx, s: StoreDep
 ):
     """Evaluate the boundary and store it as scenario ``name`` (replacing one of that name)."""
-    ev, geom = services.evaluate(request.app, s, body.model_dump(), crs)
+    ev, geom = services.evaluate(ctx, body.model_dump(), crs)
     s.save_scenario(name, geom, ev)
     return {"name": name, "key_figures": ev.key_figures()}
 
@@ -90,7 +84,7 @@ def save_scenario(
 )
 def compare(
     names: Annotated[list[str], Query(min_length=2, max_length=8, description="scenario names")],
-    s=Depends(store),
+    s: StoreDep,
 ):
     """Scenarios side by side: one row per figure, one column per scenario."""
     return services.compare(s, names)
@@ -114,17 +108,13 @@ def indicators(body: IndicatorCheckIn):
     dependencies=[PLAN],
     responses=responses(401, 403, 422),
 )
-def suitability_job(
-    body: SuitabilityJobIn, s=Depends(store), runner=Depends(jobs), cfg=Depends(settings)
-):
+def suitability_job(body: SuitabilityJobIn, s: StoreDep, runner: JobsDep):
     """Re-score suitability with new weights (background job; poll ``/jobs/{id}``)."""
-    scratch = FsPath(tempfile.mkdtemp(prefix="landplan-job-", dir=cfg.upload_dir))
-    job = runner.submit("suitability", services.suitability_work(s, body, scratch))
-    return job.to_dict()
+    return runner.submit("suitability", services.suitability_work(s, body)).to_dict()
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[READ], responses=responses(404))
-def job(job_id: str, runner=Depends(jobs)):
+def job(job_id: JobId, runner: JobsDep):
     return runner.get(job_id).to_dict()
 
 
@@ -133,12 +123,18 @@ def job(job_id: str, runner=Depends(jobs)):
     response_class=FileResponse,
     dependencies=[READ],
     responses={
-        200: {"content": {"image/tiff": {"schema": {"type": "string", "format": "binary"}}}},
+        200: {
+            "content": {
+                "image/tiff": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        },
         **responses(404),
     },
 )
-def job_file(job_id: str, name: str, runner=Depends(jobs)):
+def job_file(job_id: JobId, name: Annotated[str, Path(max_length=80)], runner: JobsDep):
     path = runner.get(job_id).files.get(name)
     if path is None or not path.exists():
         raise NotFoundError(f"job {job_id} has no file {name!r}")
-    return FileResponse(path, media_type="image/tiff", filename=name)
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media, filename=name)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
-from landplan.api.deps import store
-from landplan.api.errors import responses
+from fastapi import APIRouter
+from landplan.api.deps import StoreDep
+from landplan.api.errors import problem, responses
 from landplan.api.version import VERSION
 
 from landplan.core.errors import LandplanError
@@ -14,19 +13,13 @@ router = APIRouter(tags=["Operations"])
 
 
 @router.get("/healthz", response_model=dict, responses=responses(503))
-def healthz(s=Depends(store)):
+def healthz(s: StoreDep):
     """Liveness and store reachability (no key needed); 503 when the store cannot be read."""
     try:
         meta = s.metadata()
         token = s.token()
-    except LandplanError:
-        body = {
-            "type": "about:blank",
-            "title": "Store unavailable",
-            "status": 503,
-            "detail": f"the workspace store {s.name!r} cannot be read",
-        }
-        return JSONResponse(body, status_code=503, media_type="application/problem+json")
+    except (LandplanError, OSError):
+        return problem(503, "Store unavailable", f"the workspace store {s.name!r} cannot be read")
     return {
         "status": "ok",
         "version": VERSION,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from landplan.api.auth import Caller, require
-from landplan.api.deps import store
+from landplan.api.deps import StoreDep
 from landplan.api.errors import BadParameterError, PreconditionRequiredError, responses
 from landplan.api.schemas import AuditOut, RegisterRow, TransitionIn, UpdateIn
 
@@ -21,7 +21,12 @@ from landplan.store.register import STATE_ZH, STATES, TRANSITIONS
 
 router = APIRouter(prefix="/register", tags=["Register"])
 READ = Depends(require("read"))
-REGISTRAR = require("register")
+#: the register and the audit trail always need a key (public_read does not open them)
+RECORDS = Depends(require("records"))
+Registrar = Annotated[Caller, Depends(require("register"))]
+ParcelId = Annotated[
+    str, Path(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="parcel id")
+]
 IfMatch = Annotated[
     str | None,
     Header(description='the version read, e.g. "3" (ETag of GET /register/{id})', max_length=40),
@@ -57,8 +62,8 @@ def states():
     }
 
 
-@router.get("", response_model=dict, dependencies=[READ])
-def entries(state: Annotated[str | None, Query(max_length=40)] = None, s=Depends(store)):
+@router.get("", response_model=dict, dependencies=[RECORDS], responses=responses(401, 403))
+def entries(s: StoreDep, state: Annotated[str | None, Query(max_length=40)] = None):
     frame = s.register().entries(state=state)
     return {
         "entries": json.loads(
@@ -68,9 +73,12 @@ def entries(state: Annotated[str | None, Query(max_length=40)] = None, s=Depends
 
 
 @router.get(
-    "/{parcel_id}", response_model=RegisterRow, dependencies=[READ], responses=responses(404)
+    "/{parcel_id}",
+    response_model=RegisterRow,
+    dependencies=[RECORDS],
+    responses=responses(401, 403, 404),
 )
-def row(parcel_id: str, response: Response, s=Depends(store)):
+def row(parcel_id: ParcelId, response: Response, s: StoreDep):
     current = s.register().get(parcel_id)
     if current is None:
         raise NotFoundError(f"parcel {parcel_id} is not in the register")
@@ -79,12 +87,12 @@ def row(parcel_id: str, response: Response, s=Depends(store)):
 
 @router.post("/{parcel_id}/transitions", response_model=RegisterRow, responses=WRITE_ERRORS)
 def transition(
-    parcel_id: str,
+    parcel_id: ParcelId,
     body: TransitionIn,
     response: Response,
+    caller: Registrar,
+    s: StoreDep,
     if_match: IfMatch = None,
-    caller: Caller = Depends(REGISTRAR),
-    s=Depends(store),
 ):
     """Move a parcel to a new state (e.g. ``transferred`` = 出让) — one audited transaction."""
     version = _version(if_match, body.expected_version)
@@ -101,12 +109,12 @@ def transition(
 
 @router.patch("/{parcel_id}", response_model=RegisterRow, responses=WRITE_ERRORS)
 def update(
-    parcel_id: str,
+    parcel_id: ParcelId,
     body: UpdateIn,
     response: Response,
+    caller: Registrar,
+    s: StoreDep,
     if_match: IfMatch = None,
-    caller: Caller = Depends(REGISTRAR),
-    s=Depends(store),
 ):
     """Change contract or progress fields without a state change."""
     version = _version(if_match, body.expected_version)
@@ -116,16 +124,26 @@ def update(
     return _row_response(new, response)
 
 
-@router.get("/{parcel_id}/audit", response_model=AuditOut, dependencies=[READ])
-def parcel_audit(parcel_id: str, s=Depends(store)):
+@router.get(
+    "/{parcel_id}/audit",
+    response_model=AuditOut,
+    dependencies=[RECORDS],
+    responses=responses(401, 403),
+)
+def parcel_audit(parcel_id: ParcelId, s: StoreDep):
     return {"audit": _audit(s, parcel_id)}
 
 
 audit_router = APIRouter(tags=["Register"])
 
 
-@audit_router.get("/audit", response_model=AuditOut, dependencies=[READ])
-def audit(parcel_id: Annotated[str | None, Query(max_length=80)] = None, s=Depends(store)):
+@audit_router.get(
+    "/audit", response_model=AuditOut, dependencies=[RECORDS], responses=responses(401, 403)
+)
+def audit(
+    s: StoreDep,
+    parcel_id: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+):
     """Every register change: who, when (UTC), what, the row before and after."""
     return {"audit": _audit(s, parcel_id)}
 

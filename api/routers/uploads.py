@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi import Path as PathParam
+from landplan.api import scratch as scratch_dirs
 from landplan.api.auth import require
-from landplan.api.deps import settings, store
+from landplan.api.deps import SettingsDep, StoreDep
 from landplan.api.errors import responses
 from landplan.api.schemas import UploadOut
 from landplan.api.upload_service import ingest
@@ -44,16 +44,21 @@ def upload_layer(
     id_field: Annotated[
         str | None, Query(description="parcel id field (for parcels)", max_length=60)
     ] = None,
-    s=Depends(store),
-    cfg=Depends(settings),
+    *,
+    s: StoreDep,
+    cfg: SettingsDep,
 ):
     """Validate the file (the report is in the response) and replace layer ``name`` in one step."""
-    scratch = Path(tempfile.mkdtemp(prefix="landplan-upload-", dir=cfg.upload_dir))
+    scratch = scratch_dirs.make("upload", cfg.upload_dir)
     try:
-        original = re.sub(r"[^\w.\-]", "_", Path(file.filename or "upload").name)[:100] or "upload"
-        saved = scratch / original
+        saved = scratch / _safe_name(file.filename)
         with saved.open("wb") as out:
             shutil.copyfileobj(file.file, out, 1 << 20)
         return ingest(s, name, saved, scratch, crs=crs, encoding=encoding, id_field=id_field)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch_dirs.remove(scratch)
+
+
+def _safe_name(filename: str | None) -> str:
+    name = re.sub(r"[^\w.\-]", "_", Path(filename or "upload").name)[:100].lstrip(".")
+    return name or "upload"

@@ -27,7 +27,12 @@ def _fail(exc: Exception) -> None:
 def push(
     workspace: Annotated[Path, typer.Argument(help="workspace directory (landplan analyze --out)")],
     to: Annotated[
-        str, typer.Option("--to", help="postgresql://user@host:port/db[?workspace=NAME]")
+        str,
+        typer.Option(
+            "--to",
+            help="PostgreSQL DSN: postgresql://user@host:port/db[?workspace=NAME], "
+            "postgresql:///db (local socket) or host=... dbname=...",
+        ),
     ],
     name: Annotated[
         str | None,
@@ -52,6 +57,21 @@ def push(
         f"{report.register_rows} register rows ({report.audit_rows} audit rows), "
         f"{len(report.rasters)} rasters"
     )
+    typer.echo(f"serve it with:\n  {serve_command(to, report.name)}")
+
+
+def serve_command(dsn: str, name: str) -> str:
+    """The shell command that serves workspace ``name`` of ``dsn`` (with the raster root the
+    push used, when it is not the default)."""
+    import os
+    import shlex
+
+    from landplan.store.pgschema import with_workspace
+    from landplan.store.pgstore import RASTER_ROOT_ENV
+
+    command = f"landplan serve --store {shlex.quote(with_workspace(dsn, name))}"
+    root = os.environ.get(RASTER_ROOT_ENV)
+    return f"{RASTER_ROOT_ENV}={shlex.quote(root)} {command}" if root else command
 
 
 @app.command()

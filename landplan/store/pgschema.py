@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from landplan.core.errors import DataSourceError, WorkspaceError
 from landplan.store.register_schema import STATES
@@ -89,15 +89,64 @@ def check_column_name(name: str, /) -> str:
     return text
 
 
+URI_PREFIXES = ("postgresql://", "postgres://")
+#: ``workspace=NAME`` in a key=value DSN (libpq itself would refuse the unknown keyword)
+_KV_WORKSPACE = re.compile(r"(?:^|\s)workspace\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']+)")
+
+
 def split_dsn(dsn: str, /) -> tuple[str, str]:
-    """``(conninfo without ?workspace=, workspace name)``; the name defaults to ``landplan``."""
-    parts = urlsplit(str(dsn))
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    names = [v for k, v in query if k == "workspace"]
-    rest = urlencode([(k, v) for k, v in query if k != "workspace"])
-    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
-    name = names[-1] if names else DEFAULT_WORKSPACE
-    return conninfo, check_workspace_name(name)
+    """``(conninfo, workspace name)`` of a DSN in any libpq form; the name defaults to ``landplan``.
+
+    URIs (``postgresql:///db`` for the local socket, ``postgresql://u@h:5433/db?sslmode=..``,
+    ``?host=/socket/dir``, ``?options=-c...``) carry the workspace as ``?workspace=NAME``;
+    key=value strings (``host=/tmp dbname=db``) as ``workspace=NAME``.  The rest is parsed by
+    libpq (``conninfo_to_dict``) and rebuilt with ``make_conninfo``, so every form libpq
+    accepts works and nothing is pasted together by hand.
+    """
+    text = str(dsn).strip()
+    if text.startswith(URI_PREFIXES):
+        parts = urlsplit(text)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        names = [v for k, v in query if k == "workspace"]
+        rest = urlencode([(k, v) for k, v in query if k != "workspace"], quote_via=quote)
+        text = f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{rest}" if rest else "")
+    else:
+        names = [m.group(1).strip("'") for m in _KV_WORKSPACE.finditer(text)]
+        text = _KV_WORKSPACE.sub(" ", text).strip()
+    name = check_workspace_name(names[-1] if names else DEFAULT_WORKSPACE)
+    if psycopg is None:
+        return text, name
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(text)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise DataSourceError(
+            f"not a PostgreSQL connection string ({reason}); use postgresql://user@host:port/db, "
+            "postgresql:///db for the local socket, or host=... dbname=..."
+        ) from None
+    return psycopg.conninfo.make_conninfo("", **params), name
+
+
+def with_workspace(dsn: str, name: str, /) -> str:
+    """``dsn`` (URI or key=value, as the user wrote it) naming workspace ``name``."""
+    text = str(dsn).strip()
+    if text.startswith(URI_PREFIXES):
+        parts = urlsplit(text)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        query = [(k, v) for k, v in query if k != "workspace"] + [("workspace", name)]
+        base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return f"{base}?{urlencode(query, quote_via=quote)}"
+    return f"{_KV_WORKSPACE.sub(' ', text).strip()} workspace={name}".strip()
+
+
+def list_workspaces(conninfo: str, /) -> list[str]:
+    """Names of the landplan workspaces in the database (schemas with a ``landplan_meta``)."""
+    with connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = 'landplan_meta' ORDER BY 1"
+        ).fetchall()
+    return [r[0] for r in rows if "__" not in r[0]]  # staging schemas of a push are hidden
 
 
 def describe(conninfo: str, /) -> str:

@@ -127,10 +127,7 @@ class PgStore:
         self._info_cache: tuple[str, dict[str, CollectionInfo]] | None = None
         with connect(conninfo) as conn:
             if not schema_exists(conn, self.name):
-                raise NotFoundError(
-                    f"no landplan workspace {self.name!r} at {describe(conninfo)}; push one with "
-                    f"`landplan workspace push DIR --to DSN --name {self.name}`"
-                )
+                raise NotFoundError(_missing_workspace(conninfo, self.name))
             if pgschema_version(conn, self.name) != SCHEMA_VERSION:  # readers need no DDL rights
                 with conn.transaction():
                     migrate(conn, self.name)
@@ -301,6 +298,9 @@ class PgStore:
             if column not in info.columns:
                 raise NotFoundError(f"collection {info.id} has no column {column!r}")
             kind = info.columns[column]
+            if "\x00" in str(value):  # PostgreSQL text cannot hold NUL: nothing matches
+                terms.append(sql.SQL("FALSE"))
+                continue
             ident = sql.Identifier(column)
             terms.append(sql.SQL("t.{}::text = %s").format(ident))
             params.append(_canonical(kind, value))
@@ -358,11 +358,13 @@ class PgStore:
         """One Feature as GeoJSON text; :class:`NotFoundError` when there is none of that id."""
         info = self.collection(collection_id)
         key: object = str(feature_id)
+        missing = NotFoundError(f"{collection_id} has no feature {feature_id!r}")
+        if "\x00" in key:  # PostgreSQL text cannot hold NUL: no row has this id
+            raise missing
         if info.id_column == "fid":
-            try:
-                key = int(str(feature_id))
-            except ValueError:
-                raise NotFoundError(f"{collection_id} has no feature {feature_id!r}") from None
+            if not (key.isascii() and key.isdigit() and len(key) <= 19 and int(key) < 2**63):
+                raise missing  # not a bigint: no row has this fid
+            key = int(key)
         table = self._table(info.id)
         query = self._feature_sql(info, out_epsg, authority_axes, table) + sql.SQL(
             " WHERE t.{} = %s ORDER BY t.fid LIMIT 1"
@@ -527,6 +529,24 @@ def workspace_srid(meta: Mapping) -> int | None:
     from pyproj import CRS
 
     return CRS.from_user_input(crs).to_epsg()
+
+
+def _missing_workspace(conninfo: str, name: str) -> str:
+    """Why workspace ``name`` cannot be opened, with the workspaces that can."""
+    from landplan.store.pgschema import list_workspaces
+
+    found = list_workspaces(conninfo)
+    there = (
+        f"workspaces there: {', '.join(found[:20])}{' …' if len(found) > 20 else ''}; "
+        "name one with ?workspace=NAME in the DSN "
+        "(workspace=NAME in key=value form)"
+        if found
+        else "the database holds no landplan workspace"
+    )
+    return (
+        f"no landplan workspace {name!r} at {describe(conninfo)}; {there}; or push one with "
+        f"`landplan workspace push DIR --to DSN --name {name}`"
+    )
 
 
 def _canonical(kind: str, value: str) -> str:

@@ -49,7 +49,9 @@ def test_fifty_concurrent_transfers_one_wins(live_server, ready_ids):
     assert conflict.headers["content-type"] == "application/problem+json"
     assert conflict.json()["current"]["version"] == 1
     assert conflict.json()["current"]["note"] == winner.json()["note"]
-    audit = httpx.get(f"{live_server.url}/register/{pid}/audit", timeout=30).json()["audit"]
+    audit = httpx.get(
+        f"{live_server.url}/register/{pid}/audit", headers=auth("viewer"), timeout=30
+    ).json()["audit"]
     assert len(audit) == 1 and audit[0]["who"] == "registrar-user"
 
     # the same race on the next step (ready → listed at version 1)
@@ -92,14 +94,14 @@ def test_transfer_flow_and_audit(client, ready_ids):
         headers=auth("registrar"),
     )
     assert r.status_code == 200, r.text
-    row = client.get(f"/register/{pid}").json()
+    row = client.get(f"/register/{pid}", headers=auth("viewer")).json()
     assert (
         row["state"] == "transferred"
         and row["version"] == 3
         and row["transferred_on"] == "2026-11-20"
     )
     assert row["contract_no"] == "丽自然资出〔2026〕12号" and row["land_price_wan"] == 1180.5
-    audit = client.get(f"/audit?parcel_id={pid}").json()["audit"]
+    audit = client.get(f"/audit?parcel_id={pid}", headers=auth("viewer")).json()["audit"]
     assert [a["action"] for a in audit] == ["create", "transition", "transition"]
     assert audit[-1]["before"]["state"] == "listed" and audit[-1]["after"]["state"] == "transferred"
     assert all(a["who"] == "registrar-user" and a["at"] for a in audit)
@@ -125,7 +127,7 @@ def test_stale_version_gets_409_with_current_state(client, ready_ids):
     )
     assert stale.status_code == 409
     assert stale.json()["current"]["note"] == "first" and stale.json()["current"]["version"] == 2
-    assert client.get(f"/register/{pid}").json()["note"] == "first"
+    assert client.get(f"/register/{pid}", headers=auth("viewer")).json()["note"] == "first"
 
 
 def test_blocked_parcel_cannot_become_ready(client, blocked_id):
@@ -135,7 +137,7 @@ def test_blocked_parcel_cannot_become_ready(client, blocked_id):
         headers=auth("registrar"),
     )
     assert r.status_code == 409 and r.json()["requested"] == "ready"
-    assert client.get(f"/register/{blocked_id}").status_code == 404
+    assert client.get(f"/register/{blocked_id}", headers=auth("viewer")).status_code == 404
 
 
 def test_writes_need_version_and_role(client, ready_ids):

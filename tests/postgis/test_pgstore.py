@@ -414,8 +414,17 @@ def test_raster_paths(store, sample_ws, raster_root):
 
 
 def test_dsn_workspace_parameter_is_stripped():
+    from psycopg.conninfo import conninfo_to_dict
+
     conninfo, name = pgschema.split_dsn("postgresql://u@h:5432/db?sslmode=disable&workspace=park_1")
-    assert (conninfo, name) == ("postgresql://u@h:5432/db?sslmode=disable", "park_1")
+    assert name == "park_1"
+    assert conninfo_to_dict(conninfo) == {
+        "user": "u",
+        "host": "h",
+        "port": "5432",
+        "dbname": "db",
+        "sslmode": "disable",
+    }
     assert pgschema.split_dsn("postgresql://u@h/db")[1] == "landplan"
 
 

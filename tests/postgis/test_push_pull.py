@@ -273,3 +273,152 @@ def test_cli_errors_exit_2_without_secrets(sample_ws, tmp_path):
     assert r.exit_code == 2 and "not allowed" in r.stderr
     r = _run("push", tmp_path, "--to", "postgresql://u@127.0.0.1:1/db")
     assert r.exit_code == 2 and "not a landplan workspace" in r.stderr
+
+
+# ----------------------------------------------------------------------------- DSN forms
+
+
+def _socket_dsns(postgis_dsn: str, name: str) -> list[str]:
+    """The same database in every libpq form: URI with host and port, the local socket
+    (``postgresql:///db``), a socket directory, ``?options``, and key=value."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(postgis_dsn)
+    db, user = info["dbname"], info.get("user", "postgres")
+    with psycopg.connect(postgis_dsn) as conn:
+        socket_dir = conn.execute("SHOW unix_socket_directories").fetchone()[0].split(",")[0]
+    host, port = info.get("host", "127.0.0.1"), info.get("port", "5432")
+    quoted_dir = socket_dir.replace("/", "%2F")
+    return [
+        f"postgresql://{user}@{host}:{port}/{db}?workspace={name}",
+        f"postgresql:///{db}?user={user}&workspace={name}",
+        f"postgres://{user}@/{db}?workspace={name}",
+        f"postgresql://{user}@{quoted_dir}/{db}?workspace={name}",
+        f"postgresql:///{db}?host={socket_dir}&user={user}&workspace={name}",
+        f"postgresql:///{db}?user={user}&options=-c%20statement_timeout%3D60000"
+        f"&application_name=landplan%20test&workspace={name}",
+        f"host={socket_dir} dbname={db} user={user} workspace={name}",
+        f"host={host} port={port} dbname={db} user={user} workspace={name}",
+        f"dbname={db} user={user} workspace={name} connect_timeout=5",
+    ]
+
+
+def test_every_libpq_dsn_form_opens_the_workspace(postgis_dsn, pushed):
+    from landplan.store.open import open_store
+
+    name = pgschema.split_dsn(pushed)[1]
+    expected = PgStore.from_dsn(pushed).collection("result_parcels").count
+    for dsn in _socket_dsns(postgis_dsn, name):
+        store = open_store(dsn)
+        assert isinstance(store, PgStore) and store.name == name, dsn
+        assert store.collection("result_parcels").count == expected, dsn
+
+
+def test_split_dsn_parses_with_libpq_and_keeps_every_part():
+    from psycopg.conninfo import conninfo_to_dict
+
+    cases = {
+        "postgresql:///db": ({"dbname": "db"}, "landplan"),
+        "postgresql:///db?workspace=w1": ({"dbname": "db"}, "w1"),
+        "postgresql://%2Fvar%2Frun%2Fpostgresql/db": (
+            {"dbname": "db", "host": "/var/run/postgresql"},
+            "landplan",
+        ),
+        "postgresql://u:p%40ss@h:5433/db?sslmode=disable&options=-c%20search_path%3Dx"
+        "&workspace=w2": (
+            {
+                "user": "u",
+                "password": "p@ss",
+                "host": "h",
+                "port": "5433",
+                "dbname": "db",
+                "sslmode": "disable",
+                "options": "-c search_path=x",
+            },
+            "w2",
+        ),
+        "host=/tmp dbname=db workspace=w3": ({"host": "/tmp", "dbname": "db"}, "w3"),
+        "host='/a b' dbname=db": ({"host": "/a b", "dbname": "db"}, "landplan"),
+    }
+    for dsn, (params, name) in cases.items():
+        conninfo, got = pgschema.split_dsn(dsn)
+        assert (conninfo_to_dict(conninfo), got) == (params, name), dsn
+        again = pgschema.with_workspace(dsn, "other")
+        assert pgschema.split_dsn(again) == (conninfo, "other"), (dsn, again)
+
+
+def test_a_dsn_libpq_refuses_is_a_clear_error():
+    from landplan.core.errors import DataSourceError
+
+    with pytest.raises(DataSourceError, match="not a PostgreSQL connection string"):
+        pgschema.split_dsn("postgresql://h/db?no_such_option=1")
+
+
+def test_push_to_the_local_socket_prints_the_serve_command_that_serves_it(
+    postgis_dsn, sample_ws, names, tmp_path
+):
+    """``landplan workspace push DIR --to postgresql:///db``, then the printed command, run
+    as printed, serves the pushed workspace on 127.0.0.1 over the local socket."""
+    import shlex
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from psycopg.conninfo import conninfo_to_dict
+
+    from tests.api.conftest import free_port
+
+    info = conninfo_to_dict(postgis_dsn)
+    target = f"postgresql:///{info['dbname']}"
+    try:  # the OS user may have no role of its own (CI): then name the role, still the socket
+        psycopg.connect(target, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        target += f"?user={info.get('user', 'postgres')}"
+    name = names("socket")
+    copy = tmp_path / name  # push names the workspace after the folder
+    shutil.copytree(sample_ws, copy)
+    r = _run("push", copy, "--to", target)
+    assert r.exit_code == 0, r.stderr
+    command = r.stdout.strip().splitlines()[-1].strip()
+    assert pgschema.with_workspace(target, name) in command, command
+    argv = shlex.split(command)
+    env = dict(os.environ)
+    while "=" in argv[0]:  # LANDPLAN_RASTER_ROOT=... prefix
+        key, value = argv.pop(0).split("=", 1)
+        env[key] = value
+    assert argv[:2] == ["landplan", "serve"]
+    port = free_port()
+    exe = str(Path(sys.executable).with_name("landplan"))
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [exe, *argv[1:], "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert body is not None, log.read_text()
+        assert body["status"] == "ok" and body["workspace"] == name
+        items = httpx.get(f"http://127.0.0.1:{port}/collections/result_parcels/items?limit=1")
+        assert items.status_code == 200 and items.json()["numberMatched"] > 0
+        assert httpx.get(f"http://127.0.0.1:{port}/rasters").json()["rasters"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_with_a_missing_workspace_lists_the_ones_there(postgis_dsn, pushed):
+    from landplan.cli.main import app as main_app
+
+    name = pgschema.split_dsn(pushed)[1]
+    absent = f"t_absent_{os.getpid()}"
+    r = CliRunner().invoke(main_app, ["serve", "--store", f"{postgis_dsn}?workspace={absent}"])
+    assert r.exit_code == 2, r.output
+    assert f"no landplan workspace {absent!r}" in r.stderr
+    assert name in r.stderr and "?workspace=" in r.stderr
