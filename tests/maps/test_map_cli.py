@@ -101,9 +101,9 @@ def test_bad_input_exits_2(tiny_workspace, tmp_path):
 def test_assets_status_and_install(asset_dir, tmp_path):
     empty = runner.invoke(app, ["assets", "status", "--dir", str(tmp_path)])
     assert empty.exit_code == 1 and "MISSING" in empty.stdout
-    n = len(load_manifest().packages)  # Leaflet and plugins, Swagger UI
+    n = len(load_manifest().packages)  # Leaflet and plugins, Swagger UI, MapLibre
     ok = runner.invoke(app, ["assets", "status", "--dir", str(asset_dir)])
-    assert ok.exit_code == 0 and ok.stdout.count("verified") == n == 7
+    assert ok.exit_code == 0 and ok.stdout.count("verified") == n == 8
     again = runner.invoke(app, ["assets", "install", "--dir", str(asset_dir)])
     assert again.exit_code == 0 and again.stdout.count("skipped") == n
 
