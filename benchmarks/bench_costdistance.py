@@ -1,6 +1,6 @@
 """Benchmark landplan's distance and cost-distance rasters against gdal_proximity and GRASS r.cost.
 
-    /work/venv/bin/python benchmarks/bench_costdistance.py [--sizes 1000 2000 4000 8000]
+    .venv/bin/python benchmarks/bench_costdistance.py [--sizes 2000 4000] [--only cost16 ...]
 
 For each size N (an N × N grid of 10 m cells, EPSG:4542) the script writes a synthetic
 terrain (smoothed noise, a few nodata "reservoirs"), a cost raster from its slope
@@ -8,19 +8,23 @@ terrain (smoothed noise, a few nodata "reservoirs"), a cost raster from its slop
 runs, each in its own subprocess under ``/usr/bin/time`` (wall time and peak RSS):
 
 * ``landplan distance`` — :func:`landplan.raster.distance.distance_raster` from the road file to a
-  COG, with no search radius (one tile) and with ``max_distance_m = 1000`` (tiled);
+  tiled GeoTIFF (the CLI default), with no search radius and with ``max_distance_m = 1000``;
 * ``gdal_rasterize`` + ``gdal_proximity.py -distunits GEO`` (the same burnt cells);
-* ``landplan cost distance`` — :func:`landplan.raster.costdistance.cost_distance`, 8 neighbours and
-  knight's moves (the budget is lifted with ``max_cells``; a run whose estimate exceeds
-  70 % of the available RAM is skipped and recorded as such);
+* ``landplan cost distance`` — :func:`landplan.raster.costdistance.cost_distance` and
+  ``write_cost_distance`` (tiled GeoTIFF, the CLI default), 8 neighbours and knight's moves
+  (the budget is lifted with ``max_cells``; a run whose estimate exceeds 70 % of the
+  available RAM is skipped and recorded as such).  The numba kernel is compiled (and cached
+  on disk) once before the timed runs, as after the first run of an installation;
 * GRASS ``r.cost`` and ``r.cost -k`` (``memory=4000``) from the burnt roads.  GRASS runs
   in a ``--tmp-location``; the script wraps ``r.cost`` itself in ``/usr/bin/time``, so its
   time and peak memory exclude location creation, ``r.in.gdal`` and ``r.out.gdal``
   (reported separately as ``total_s``).
 
 The landplan workers also report their own compute time (excluding interpreter start and
-imports) and the RSS of the interpreter after imports (``base_mb``).  Each run is killed
-after ``--timeout`` seconds (default 300) and recorded as ``timeout``.  Outputs are compared
+imports) and the RSS of the interpreter after imports (``base_mb``).  Every run also records
+its CPU seconds (user + system): on a shared machine the wall times of both sides stretch
+with the load, and the CPU ratio is the steadier figure.  Each run is killed after
+``--timeout`` seconds (default 300) and recorded as ``timeout``.  Outputs are compared
 (distance: max |landplan − gdal|; cost: max relative difference on cells both reach).
 Writes ``benchmarks/results/costdistance_<N>.json`` and prints a ratio table.
 """
@@ -107,7 +111,7 @@ def timed(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
         t0 = time.perf_counter()
         try:
             run = subprocess.run(
-                [TIME, "-f", "%e %M", "-o", tf.name, *cmd],
+                [TIME, "-f", "%e %M %U %S", "-o", tf.name, *cmd],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -119,8 +123,9 @@ def timed(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
         parts = Path(tf.name).read_text().split()
     if run.returncode != 0:
         return {"status": "failed", "wall_s": wall, "stderr": run.stderr[-1500:]}
-    peak = int(parts[-1]) / 1024 if parts else None
-    return {"status": "ok", "wall_s": wall, "peak_mb": peak, "stdout": run.stdout}
+    peak = int(parts[-3]) / 1024 if parts else None
+    cpu = float(parts[-2]) + float(parts[-1]) if parts else None
+    return {"status": "ok", "wall_s": wall, "peak_mb": peak, "cpu_s": cpu, "stdout": run.stdout}
 
 
 def worker_cmd(*args) -> list[str]:
@@ -143,11 +148,12 @@ def worker(argv: list[str]) -> None:
     info: dict = {}
     if what.startswith("distance"):
         maxd = float(argv[4]) if len(argv) > 4 else None
-        distance_raster(feats, cost, out, max_distance_m=maxd)
+        res = distance_raster(feats, cost, out, max_distance_m=maxd, cog=False)
+        info["tiles"] = res.tiles
     else:
         res = cost_distance(feats, cost, knight=what == "cost16", max_cells=2**40)
         info["compute_s"] = time.perf_counter() - t0
-        write_cost_distance(res, out)
+        write_cost_distance(res, out, cog=False)
     info.setdefault("compute_s", time.perf_counter() - t0)
     info["total_s"] = time.perf_counter() - t0
     info["base_mb"] = base
@@ -158,7 +164,7 @@ GRASS_SCRIPT = """set -e
 r.in.gdal -o input={cost} output=cost --quiet
 r.in.gdal -o input={start} output=start --quiet
 g.region raster=cost
-{time} -f "%e %M" -o {tfile} r.cost {flags} input=cost start_raster=start output=acc memory=4000 --quiet
+{time} -f "%e %M %U %S" -o {tfile} r.cost {flags} input=cost start_raster=start output=acc memory=4000 --quiet
 r.out.gdal -c -f input=acc output={out} format=GTiff type=Float32 createopt=TILED=YES --quiet
 """
 
@@ -173,8 +179,9 @@ def run_grass(cost: Path, start: Path, out: Path, d: Path, *, knight: bool, time
     )
     res = timed(["grass", "--tmp-location", CRS, "--exec", "bash", str(script)], timeout)
     if res["status"] == "ok":
-        wall, kb = tfile.read_text().split()[-2:]
-        res.update(total_s=res["wall_s"], wall_s=float(wall), peak_mb=int(kb) / 1024)
+        wall, kb, user, system = tfile.read_text().split()[-4:]
+        res.update(total_s=res["wall_s"], wall_s=float(wall), peak_mb=int(kb) / 1024,
+                   cpu_s=float(user) + float(system))  # fmt: skip
     return res
 
 
@@ -221,7 +228,12 @@ def machine_info() -> dict:
     }
 
 
-def bench_size(n: int, timeout: float, keep: bool) -> dict:
+TASKS = ("distance", "cost8", "cost16")
+
+
+def bench_size(
+    n: int, timeout: float, keep: bool, only: tuple[str, ...] = TASKS, grass: bool = True
+) -> dict:
     from landplan.raster.costdistance import BYTES_PER_CELL
 
     d = Path(tempfile.mkdtemp(prefix=f"bench_cd_{n}_"))
@@ -238,12 +250,13 @@ def bench_size(n: int, timeout: float, keep: bool) -> dict:
             return res
 
         print(f"[{n}] data {gen_s:.1f} s", flush=True)
-        runs["landplan_distance"] = with_worker(
-            lp("distance", data["roads"], data["cost"], d / "lp_dist.tif")
-        )
-        runs["landplan_distance_max1000"] = with_worker(
-            lp("distance", data["roads"], data["cost"], d / "lp_dist1k.tif", MAXDIST)
-        )
+        if "distance" in only:
+            runs["landplan_distance"] = with_worker(
+                lp("distance", data["roads"], data["cost"], d / "lp_dist.tif")
+            )
+            runs["landplan_distance_max1000"] = with_worker(
+                lp("distance", data["roads"], data["cost"], d / "lp_dist1k.tif", MAXDIST)
+            )
         prox = shutil.which("gdal_proximity.py") or "gdal_proximity"
         burnt = d / "roads_burnt.tif"
         runs["gdal_rasterize"] = timed(
@@ -254,16 +267,19 @@ def bench_size(n: int, timeout: float, keep: bool) -> dict:
             ],
             timeout,
         )
-        runs["gdal_proximity"] = timed(
-            [
-                *(prox, "-q", str(burnt), str(d / "gdal_dist.tif"), "-distunits", "GEO"),
-                *("-ot", "Float32", "-use_input_nodata", "NO", "-co", "TILED=YES"),
-            ],
-            timeout,
-        )
-        print(f"[{n}] distance done", flush=True)
+        if "distance" in only:
+            runs["gdal_proximity"] = timed(
+                [
+                    *(prox, "-q", str(burnt), str(d / "gdal_dist.tif"), "-distunits", "GEO"),
+                    *("-ot", "Float32", "-use_input_nodata", "NO", "-co", "TILED=YES"),
+                ],
+                timeout,
+            )
+            print(f"[{n}] distance done", flush=True)
         avail = mem_available_gb()
         for nb, key in ((8, "cost8"), (16, "cost16")):
+            if key not in only:
+                continue
             need = n * n * BYTES_PER_CELL[nb] / 2**30
             if need > 0.7 * avail:
                 runs[f"landplan_{key}"] = {
@@ -273,17 +289,25 @@ def bench_size(n: int, timeout: float, keep: bool) -> dict:
                 runs[f"landplan_{key}"] = with_worker(
                     lp(key, data["roads"], data["cost"], d / f"lp_{key}.tif")
                 )
-            runs[f"r.cost{' -k' if nb == 16 else ''}"] = run_grass(
-                data["cost"], burnt, d / f"grass_{key}.tif", d, knight=nb == 16, timeout=timeout
-            )
+            if grass:
+                runs[f"r.cost{' -k' if nb == 16 else ''}"] = run_grass(
+                    data["cost"], burnt, d / f"grass_{key}.tif", d, knight=nb == 16,
+                    timeout=timeout,
+                )  # fmt: skip
             print(f"[{n}] {key} done", flush=True)
         agree = {}
-        if all(runs[k]["status"] == "ok" for k in ("landplan_distance", "gdal_proximity")):
+        if all(
+            runs.get(k, {}).get("status") == "ok" for k in ("landplan_distance", "gdal_proximity")
+        ):
             agree["distance_max_abs_m"] = compare(
                 d / "lp_dist.tif", d / "gdal_dist.tif", relative=False
             )
         for key, g in (("cost8", "r.cost"), ("cost16", "r.cost -k")):
-            if runs[f"landplan_{key}"]["status"] == "ok" and runs[g]["status"] == "ok":
+            if (
+                runs.get(f"landplan_{key}", {}).get("status")
+                == runs.get(g, {}).get("status")
+                == "ok"
+            ):
                 agree[f"{key}_max_rel"] = compare(
                     d / f"lp_{key}.tif", d / f"grass_{key}.tif", scale_b=CELL, relative=True
                 )
@@ -310,56 +334,74 @@ def _secs(run: dict) -> float:
     return run.get("total_s", run["wall_s"]) if "base_mb" in run else run["wall_s"]
 
 
-def _cell(run: dict) -> tuple[str, str]:
-    if run.get("status") != "ok":
-        return (run.get("status", "-").split(":")[0], "")
-    mb = f"{run['peak_mb']:.0f}"
-    if "base_mb" in run:
-        mb += f" ({run['base_mb']:.0f})"
-    return f"{_secs(run):.2f}", mb
+def _ok(*runs: dict) -> bool:
+    return all(r.get("status") == "ok" for r in runs)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else "-"
 
 
 def table(results: list[dict]) -> str:
-    rows = [
-        (
-            "size",
-            "task",
-            "landplan s",
-            "MB",
-            "peer",
-            "peer s",
-            "MB",
-            "ratio",
-            "agreement",
-        )
-    ]
+    head = ("size", "task", "lp s", "lp wall", "lp cpu", "lp MB", "peer", "peer s", "peer cpu",
+            "peer MB", "time", "wall", "cpu", "RSS", "agreement")  # fmt: skip
+    rows = [head]
     for r in results:
         runs, ag, n = r["runs"], r["agreement"], r["size"]
-        gdal = runs["gdal_proximity"]
-        gdal_both = dict(gdal)
-        if gdal.get("status") == "ok" and runs["gdal_rasterize"].get("status") == "ok":
-            gdal_both["wall_s"] = gdal["wall_s"] + runs["gdal_rasterize"]["wall_s"]
+        gdal = dict(runs.get("gdal_proximity", {"status": "-"}))
+        raster = runs["gdal_rasterize"]
+        if _ok(gdal, raster):
+            gdal["wall_s"] += raster["wall_s"]
+            gdal["cpu_s"] += raster["cpu_s"]
+            gdal["peak_mb"] = max(gdal["peak_mb"], raster["peak_mb"])
         specs = [
-            ("distance", "landplan_distance", "rasterize+proximity", gdal_both,
+            ("distance", "landplan_distance", "rasterize+proximity", gdal,
              f"max |Δ| {ag.get('distance_max_abs_m', float('nan')):.2f} m"),
-            ("distance ≤1 km", "landplan_distance_max1000", "rasterize+proximity", gdal_both, ""),
-            ("cost 8", "landplan_cost8", "r.cost", runs["r.cost"],
+            ("distance ≤1 km", "landplan_distance_max1000", "rasterize+proximity", gdal, ""),
+            ("cost 8", "landplan_cost8", "r.cost", runs.get("r.cost", {}),
              f"max rel {ag.get('cost8_max_rel', float('nan')):.1e}"),
-            ("cost 16", "landplan_cost16", "r.cost -k", runs["r.cost -k"],
+            ("cost 16", "landplan_cost16", "r.cost -k", runs.get("r.cost -k", {}),
              f"max rel {ag.get('cost16_max_rel', float('nan')):.1e}"),
         ]  # fmt: skip
         for task, key, peer_name, peer, agreement in specs:
-            ours = runs[key]
-            ratio = (
-                f"{_secs(ours) / _secs(peer):.2f}"
-                if ours.get("status") == "ok" and peer.get("status") == "ok"
-                else "-"
-            )
-            rows.append((f"{n}²", task, *_cell(ours), peer_name, *_cell(peer), ratio, agreement))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+            ours = runs.get(key)
+            if ours is None:
+                continue
+            if not _ok(ours):
+                rows.append((f"{n}²", task, ours.get("status", "-")[:40], *[""] * 12))
+                continue
+            lp = (f"{_secs(ours):.2f}", f"{ours['wall_s']:.2f}", f"{ours['cpu_s']:.1f}",
+                  f"{ours['peak_mb']:.0f}")  # fmt: skip
+            if not _ok(peer):
+                rows.append((f"{n}²", task, *lp, peer_name, peer.get("status", "-"), *[""] * 7))
+                continue
+            rows.append((
+                f"{n}²", task, *lp, peer_name, f"{_secs(peer):.2f}", f"{peer['cpu_s']:.1f}",
+                f"{peer['peak_mb']:.0f}", _ratio(_secs(ours), _secs(peer)),
+                _ratio(ours["wall_s"], peer["wall_s"]), _ratio(ours["cpu_s"], peer["cpu_s"]),
+                _ratio(ours["peak_mb"], peer["peak_mb"]), agreement,
+            ))  # fmt: skip
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     return "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
     )
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's disk cache) the Dijkstra kernel once, untimed."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from landplan.raster.costdistance import cost_distance
+    from landplan.raster.grid import GridInfo
+
+    g = GridInfo(20, 20, rasterio.crs.CRS.from_user_input(CRS), from_origin(X0, Y0, CELL, CELL),
+                 None, CELL, CELL)  # fmt: skip
+    start = np.zeros((20, 20), bool)
+    start[5, 5] = True
+    for knight in (False, True):
+        for dtype in (np.float32, np.float64):
+            cost_distance(start, np.ones((20, 20), dtype), grid=g, knight=knight)
 
 
 def main() -> None:
@@ -367,19 +409,24 @@ def main() -> None:
         worker(sys.argv[2:])
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000])
+    ap.add_argument("--only", nargs="+", choices=TASKS, default=list(TASKS))
+    ap.add_argument("--skip-grass", action="store_true", help="landplan only (no r.cost run)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     ap.add_argument("--keep", action="store_true", help="keep the temporary rasters")
     args = ap.parse_args()
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     info = machine_info()
+    warm_up()
     results = []
     for n in args.sizes:
-        r = bench_size(n, args.timeout, args.keep)
+        r = bench_size(n, args.timeout, args.keep, tuple(args.only), not args.skip_grass)
         r["machine"] = info
         r["date"] = dt.datetime.now().isoformat(timespec="seconds")
-        (out_dir / f"costdistance_{n}.json").write_text(json.dumps(r, indent=2, default=str))
+        part = "" if set(args.only) == set(TASKS) else "_" + "_".join(args.only)
+        part += "_no_grass" if args.skip_grass else ""
+        (out_dir / f"costdistance_{n}{part}.json").write_text(json.dumps(r, indent=2, default=str))
         results.append(r)
         print(table([r]), flush=True)
     print()
@@ -387,11 +434,11 @@ def main() -> None:
         f"machine: {info['cpu_model']} × {info['nproc']}, {info['ram_gb']} GB RAM; {info['grass']}"
     )
     print(
-        "seconds: landplan = read + compute + write COG in its worker (interpreter start and "
-        "imports excluded, see wall_s in the JSON); r.cost = the r.cost process alone; "
-        "rasterize+proximity = both GDAL processes. MB = peak RSS of that process "
-        "(landplan: in brackets, the interpreter after imports). "
-        "ratio = landplan / peer"
+        "lp s: landplan's read + compute + write (tiled GeoTIFF) in its worker, interpreter "
+        "start and imports excluded; lp wall: the whole worker process; r.cost: the r.cost "
+        "process alone; rasterize+proximity: both GDAL processes. cpu = user + system seconds. "
+        "MB = peak RSS. time / wall / cpu / RSS = landplan ÷ peer (below 1: landplan is "
+        "faster or smaller)"
     )
     print(table(results))
 

@@ -4,9 +4,12 @@ For each size (default 2000², 4000², 8000² cells of 10 m) it makes a seeded f
 (float32 GeoTIFF, EPSG:4542) and 10 000 seeded parcels, then times, in the same run and
 each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isolated):
 
-* slope → GTiff: ``landplan.raster.terrain.slope(cog=False)`` vs ``gdaldem slope -of GTiff``;
-* slope → COG: ``landplan.raster.terrain.slope`` vs ``gdaldem slope`` + ``gdal_translate -of COG``
-  with landplan's COG options (the same final file);
+* slope, the command as a user runs it: ``landplan terrain slope DEM OUT`` (its default, a
+  tiled GeoTIFF) vs ``gdaldem slope``, both whole processes (interpreter start included);
+* slope ``--cog``: ``landplan terrain slope --cog`` vs ``gdaldem slope`` + ``gdal_translate -of
+  COG`` with landplan's COG options (the same final file);
+* slope → GTiff, the library call: ``landplan.raster.terrain.slope(cog=False)`` (seconds inside
+  the call) vs ``gdaldem slope -of GTiff``;
 * relief 3×3 vs ``gdaldem roughness`` (max − min of the 3×3 window: the same number);
 * relief 15×15 (the 双评价 window for 10 m cells) vs scipy max/min filters on the whole
   array in memory (no tool in GDAL computes it; this is the naive in-memory peer);
@@ -14,10 +17,10 @@ each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isol
   ``exactextract.exact_extract`` called directly (seconds inside the call; both read the
   same GeoPackage first).
 
-Writes ``benchmarks/results/terrain_<size>.json`` and prints a ratio table
-(ratio = peer seconds / landplan seconds: > 1 means landplan is faster).
+Writes ``benchmarks/results/terrain_<size>.json`` and prints a table with the ratios
+landplan ÷ peer of seconds and of peak RSS (below 1: landplan is faster or smaller).
 
-    python benchmarks/bench_terrain.py [--sizes 2000 4000 8000] [--workdir DIR]
+    python benchmarks/bench_terrain.py [--sizes 2000 4000 8000] [--tasks slope relief zonal]
 """
 
 from __future__ import annotations
@@ -204,7 +207,15 @@ def max_diff(a_path: Path, b_path: Path, *, rows: int = 2000) -> float:
     return float(np.abs(x[ok].astype(float) - y[ok]).max())
 
 
-def run_size(n: int, work: Path) -> dict:
+TASKS = ("slope", "relief", "zonal")
+
+
+def cli_cmd(*args) -> list[str]:
+    """The ``landplan`` command itself, as a user runs it (``python -m landplan``)."""
+    return [sys.executable, "-m", "landplan", *map(str, args)]
+
+
+def run_size(n: int, work: Path, tasks: tuple[str, ...] = TASKS) -> dict:
     dem = work / f"dem_{n}.tif"
     parcels = work / f"parcels_{n}.gpkg"
     if not dem.exists():
@@ -214,14 +225,35 @@ def run_size(n: int, work: Path) -> dict:
     o = work / f"out_{n}"
     o.mkdir(exist_ok=True)
     rows = {}
+    if "slope" in tasks:
+        _slope_rows(rows, dem, o)
+    if "relief" in tasks:
+        _relief_rows(rows, dem, o, n)
+    if "zonal" in tasks:
+        _zonal_rows(rows, dem, parcels)
+    shutil.rmtree(o)
+    return {"size": n, "cells": n * n, "cell_m": CELL, "rows": rows, "machine": machine(),
+            "loadavg_after": os.getloadavg()}  # fmt: skip
+
+
+def _slope_rows(rows: dict, dem: Path, o: Path) -> None:
+    gd = measure(["gdaldem", "slope", "-q", str(dem), str(o / "gd_default.tif")])
+    lp = measure(cli_cmd("terrain", "slope", dem, o / "cli_slope.tif"))
+    rows["slope CLI (tiled GTiff) vs gdaldem"] = {
+        "landplan": lp, "peer": gd, "peer_name": "gdaldem slope (whole process)",
+        "max_abs_diff": max_diff(o / "cli_slope.tif", o / "gd_default.tif"),
+    }  # fmt: skip
+    lp = measure(cli_cmd("terrain", "slope", dem, o / "cli_slope_cog.tif", "--cog"))
+    gd2 = measure(cog_cmd(o / "gd_default.tif", o / "gd_default_cog.tif"))
+    rows["slope CLI --cog vs gdaldem+COG"] = {"landplan": lp, "peer": chain(gd, gd2),
+                                             "peer_name": "gdaldem slope + gdal_translate -of COG"}  # fmt: skip
     lp = measure(landplan_cmd("slope", dem, o / "lp_slope.tif", "gtiff"))
     gd = measure(["gdaldem", "slope", "-q", "-of", "GTiff", str(dem), str(o / "gd_slope.tif")])
-    rows["slope → GTiff vs gdaldem"] = {"landplan": lp, "peer": gd, "peer_name": "gdaldem slope",
+    rows["slope library → GTiff vs gdaldem"] = {"landplan": lp, "peer": gd, "peer_name": "gdaldem slope",
                                         "max_abs_diff": max_diff(o / "lp_slope.tif", o / "gd_slope.tif")}  # fmt: skip
-    lp = measure(landplan_cmd("slope", dem, o / "lp_slope_cog.tif", "cog"))
-    gd2 = measure(cog_cmd(o / "gd_slope.tif", o / "gd_slope_cog.tif"))
-    rows["slope → COG vs gdaldem+COG"] = {"landplan": lp, "peer": chain(gd, gd2),
-                                          "peer_name": "gdaldem slope + gdal_translate -of COG"}  # fmt: skip
+
+
+def _relief_rows(rows: dict, dem: Path, o: Path, n: int) -> None:
     lp = measure(landplan_cmd("relief", dem, o / "lp_relief3.tif", 3))
     gd = measure(["gdaldem", "roughness", "-q", "-of", "GTiff", str(dem), str(o / "gd_rough.tif")])
     rows["relief 3×3 vs gdaldem roughness"] = {"landplan": lp, "peer": gd, "peer_name": "gdaldem roughness",
@@ -230,6 +262,9 @@ def run_size(n: int, work: Path) -> dict:
     sp = measure(landplan_cmd("relief_scipy", dem, o / "sp_relief15.tif", 15))
     rows["relief 15×15 vs scipy in-memory"] = {"landplan": lp, "peer": sp, "peer_name": "scipy max/min filter (whole array)",
                                               "max_abs_diff": max_diff(o / "lp_relief15.tif", o / "sp_relief15.tif", rows=min(n, 2000) - 8)}  # fmt: skip
+
+
+def _zonal_rows(rows: dict, dem: Path, parcels: Path) -> None:
     lp = measure(landplan_cmd("zonal_landplan", dem, parcels))
     ee = measure(landplan_cmd("zonal_exactextract", dem, parcels))
     rows[f"zonal {N_PARCELS // 1000}k parcels vs exactextract"] = {
@@ -241,9 +276,6 @@ def run_size(n: int, work: Path) -> dict:
         "landplan": lp, "peer": rs, "peer_name": "exact_extract strategy=raster-sequential",
         "max_abs_diff": abs(lp["mean_of_means"] - rs["mean_of_means"]),
     }  # fmt: skip
-    shutil.rmtree(o)
-    return {"size": n, "cells": n * n, "cell_m": CELL, "rows": rows, "machine": machine(),
-            "loadavg_after": os.getloadavg()}  # fmt: skip
 
 
 def machine() -> dict:
@@ -262,15 +294,19 @@ def machine() -> dict:
 
 
 def print_table(results: list[dict]) -> None:
-    head = f"{'size':>6} | {'task':<34} | {'landplan s':>10} | {'peer s':>8} | {'ratio':>6} | {'lp MB':>7} | {'peer MB':>7} | peer"
+    head = (f"{'size':>6} | {'task':<36} | {'landplan s':>10} | {'peer s':>8} | {'lp/peer':>7} | "
+            f"{'lp MB':>7} | {'peer MB':>7} | {'RSS ratio':>9} | {'max |Δ|':>9} | peer")  # fmt: skip
     print(head)
     print("-" * len(head))
     for r in results:
         for task, v in r["rows"].items():
             a, b = v["landplan"], v["peer"]
-            ratio = b["seconds"] / a["seconds"] if a["seconds"] else float("nan")
-            print(f"{r['size']:>6} | {task:<34} | {a['seconds']:>10.2f} | {b['seconds']:>8.2f} | "
-                  f"{ratio:>6.2f} | {a['peak_mb']:>7.0f} | {b['peak_mb']:>7.0f} | {v['peer_name']}")  # fmt: skip
+            ratio = a["seconds"] / b["seconds"] if b["seconds"] else float("nan")
+            diff = v.get("max_abs_diff")
+            diff = f"{diff:.1e}" if diff is not None else ""
+            print(f"{r['size']:>6} | {task:<36} | {a['seconds']:>10.2f} | {b['seconds']:>8.2f} | "
+                  f"{ratio:>7.2f} | {a['peak_mb']:>7.0f} | {b['peak_mb']:>7.0f} | "
+                  f"{a['peak_mb'] / b['peak_mb']:>9.2f} | {diff:>9} | {v['peer_name']}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -280,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000])
+    ap.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     ap.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "landplan-bench-terrain"
     )
@@ -289,8 +326,11 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = []
     for n in args.sizes:
-        r = run_size(n, args.workdir)
-        (RESULTS / f"terrain_{n}.json").write_text(json.dumps(r, indent=2, ensure_ascii=False))
+        r = run_size(n, args.workdir, tuple(args.tasks))
+        part = "" if set(args.tasks) == set(TASKS) else "_" + "_".join(args.tasks)
+        (RESULTS / f"terrain_{n}{part}.json").write_text(
+            json.dumps(r, indent=2, ensure_ascii=False)
+        )
         results.append(r)
     print_table(results)
 
