@@ -38,6 +38,7 @@ def sheet(
         str | None,
         typer.Option(help="indicator table: a shipped name (national-2008, ...) or a TOML path"),
     ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="processes drawing sheets")] = 1,
 ) -> None:
     """Write one A4 PDF condition sheet per parcel: areas, map, verdict and reasons, indicators."""
     from landplan.core.errors import LandplanError
@@ -45,12 +46,20 @@ def sheet(
     if lang not in ("zh", "en"):
         _fail(ValueError(f"--lang must be zh or en, not {lang!r}"))
     try:
-        from landplan.maps.sheets import load_sheet_context, select_parcels, write_sheets
+        from landplan.maps.sheets import load_sheet_context, select_parcels, write_sheets_parallel
 
         ctx = load_sheet_context(workspace, industry=industry, table=table)
         ids = select_parcels(ctx, ids=tuple(parcel or ()), all_parcels=all_parcels, where=where)
         started = time.perf_counter()
-        paths = write_sheets(ctx, ids, out, lang=lang)  # type: ignore[arg-type]
+        paths = write_sheets_parallel(
+            ctx,
+            ids,
+            out,
+            lang=lang,
+            jobs=jobs,
+            industry=industry,
+            table=table,  # type: ignore[arg-type]
+        )
         seconds = time.perf_counter() - started
     except LandplanError as exc:
         _fail(exc)

@@ -148,3 +148,16 @@ def test_selection_and_bad_input(workspace, parcels, tmp_path):
     )
     assert run.returncode == 2 and "no-such-parcel" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "o").exists()
+
+
+def test_parallel_sheets_are_the_same_bytes(workspace, written, chosen, parcels, tmp_path):
+    from landplan.maps.sheets import write_sheets_parallel
+
+    ctx = load_sheet_context(workspace, industry="13", table="national-2008")
+    ids = [*chosen, *[p for p in parcels.index[:4] if p not in chosen]][:4]
+    paths = write_sheets_parallel(ctx, ids, tmp_path, jobs=2, industry="13", table="national-2008")
+    assert [p.stem for p in paths] == ids
+    for p in paths:
+        if (written / p.name).exists():
+            assert p.read_bytes() == (written / p.name).read_bytes()
+        assert p.read_bytes() == sheet_pdf(ctx, p.stem)
