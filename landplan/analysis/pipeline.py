@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from geopandas import GeoDataFrame
 from pyproj import CRS
 
@@ -28,12 +29,13 @@ from landplan.analysis.transfer import (
     reason_counts_of,
 )
 from landplan.core import crs as crsmod
-from landplan.core.errors import CRSError, DataSourceError, ManifestError
+from landplan.core.errors import CRSError, DataSourceError, EmptyLayerError, ManifestError
 from landplan.core.policy import Policy, load_policy
 from landplan.core.types import ALL_LABEL
 from landplan.core.units import ellipsoidal_area_m2, m2_to_ha, m2_to_mu
+from landplan.io.checks import check_dem, check_extents, overlap_counted_before_m2
 from landplan.io.manifest import Manifest, NetworkEntry, load_manifest
-from landplan.io.vector import LayerReport, read_vector
+from landplan.io.vector import MAX_PROJECTED_COORD, LayerReport, check_source, read_vector
 
 StepCallback = Callable[[str], None]
 
@@ -94,20 +96,83 @@ def choose_workspace_crs(manifest: Manifest, /) -> CRS:
     path = manifest.resolve(entry.path)
     if not path.exists():
         raise DataSourceError(f"parcels file not found: {path}")
+    check_source(path, entry.layer)  # sidecars, truncation, layers: the same refusals as reading
     try:
         info = pyogrio.read_info(path, layer=entry.layer, force_total_bounds=True)
     except Exception as exc:
         raise DataSourceError(
             f"cannot open the parcels file {path.name} ({type(exc).__name__})"
         ) from exc
+    if info.get("features") == 0:
+        raise EmptyLayerError(
+            f"layer 'parcels' ({path.name}) has no features; fix the export, or remove it from the manifest"
+        )
     source = entry.crs or info.get("crs")
     if source is None:
         raise CRSError(
-            f"the parcels ({path.name}) have no CRS, so the workspace zone cannot be chosen; state it under "
-            '[parcels] with crs = "EPSG:...."'
+            f"the parcels ({path.name}) have no CRS (no .prj or SRS), so the workspace zone cannot be "
+            'chosen; state it under [parcels], e.g. crs = "EPSG:4542" (CGCS2000 GK CM 99°E) or '
+            'crs = "EPSG:4490" (CGCS2000 longitude/latitude)'
         )
-    lon, _ = crsmod.lonlat_of_bounds(tuple(info["total_bounds"]), crsmod.parse_crs(source))
+    return workspace_zone(path, entry.layer, crsmod.parse_crs(source), info.get("total_bounds"))
+
+
+def workspace_zone(path: Path, layer: str | None, source: CRS, bounds) -> CRS:
+    """The CGCS2000 3° GK zone (CM form) of the parcels, from their extent in ``source``.
+
+    Zone-prefixed eastings name their zone; features with non-finite or absurd coordinates
+    are left out of the extent (validation reports them by id).
+    """
+    bounds = tuple(float(v) for v in bounds) if bounds is not None else (np.nan,) * 4
+    plausible = np.all(np.isfinite(bounds)) and max(map(abs, bounds)) < MAX_PROJECTED_COORD
+    if not plausible:
+        bounds = _finite_bounds(path, layer, source)
+    if source.is_geographic and not crsmod.looks_like_degrees(bounds):
+        raise CRSError(
+            f"layer 'parcels' ({path.name}) declares {source.to_string()} (degrees) but its coordinates "
+            f"reach {bounds[2]:.0f}, {bounds[3]:.0f}: they are metres of a projected CRS; state it, e.g. "
+            'crs = "EPSG:4542"'
+        )
+    gk = crsmod.gk3_zone_of_crs(source)
+    if gk is not None:
+        prefix = {
+            crsmod.prefixed_zone_of_easting(bounds[0]),
+            crsmod.prefixed_zone_of_easting(bounds[2]),
+        }
+        zone = prefix.pop() if len(prefix) == 1 and None not in prefix else gk[0]
+        if crsmod.GK3_MIN_ZONE <= zone <= crsmod.GK3_MAX_ZONE:
+            return CRS.from_epsg(4534 + zone - crsmod.GK3_MIN_ZONE)
+    lon, lat = crsmod.lonlat_of_bounds(bounds, source)
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        raise CRSError(
+            f"the parcels ({path.name}) have coordinates {_fmt_bounds(bounds)} that {source.to_string()} "
+            'cannot place on Earth; check the CRS, or state it under [parcels] with crs = "EPSG:...."'
+        )
     return crsmod.gk_zone_crs(lon)
+
+
+def _fmt_bounds(b) -> str:
+    return "(" + ", ".join(f"{v:.6g}" for v in b) + ")"
+
+
+def _finite_bounds(path: Path, layer: str | None, source: CRS) -> tuple[float, ...]:
+    from landplan.io.vector import bad_coordinates
+
+    try:
+        geoms = pyogrio.read_dataframe(path, layer=layer, columns=[]).geometry.values
+    except Exception as exc:
+        raise DataSourceError(
+            f"cannot read the parcels file {path.name} ({type(exc).__name__})"
+        ) from exc
+    geoms = np.asarray(geoms, dtype=object)
+    ok = ~bad_coordinates(geoms, bool(source.is_geographic)) & ~shapely.is_empty(geoms)
+    ok &= ~shapely.is_missing(geoms)
+    if not ok.any():
+        raise CRSError(
+            f"no parcel in {path.name} has finite, plausible coordinates (all NaN, infinite or beyond "
+            f"{MAX_PROJECTED_COORD:.0e}); check the export"
+        )
+    return tuple(float(v) for v in shapely.total_bounds(geoms[ok]))
 
 
 def _read_networks(
@@ -176,11 +241,7 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         duplicate_ids=p.duplicate_ids,
     )
     reports.append(rep)
-    if p.group_field is not None and p.group_field not in parcels.columns:
-        raise ManifestError(
-            f"[parcels] group_field {p.group_field!r} is not a field of the parcels"
-        )
-    parcels.insert(0, "parcel_id", parcels[p.id_field].astype(str))
+    fields = _source_fields(p, parcels)
     on_step("constraints")
     constraints = {}
     for c in manifest.constraints:
@@ -197,21 +258,17 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         constraints[c.kind] = gdf
     on_step("networks")
     networks = _read_networks(manifest, manifest.networks, crs, reports)
+    check_extents(manifest, parcels, constraints, networks, reports)
     dem_path = None
     if manifest.dem is not None:
         dem_path = manifest.resolve(manifest.dem.path)
-        if not dem_path.exists():
-            raise DataSourceError(f"DEM not found: {dem_path}")
-    for opt in ("status_field", "land_use_field", "floor_area_field"):
-        name = getattr(p, opt)
-        if name is not None and name not in parcels.columns:
-            raise ManifestError(f"[parcels] {opt} {name!r} is not a field of the parcels")
+        reports.append(check_dem(dem_path, parcels, crs, stated_crs=manifest.dem.crs))
     efficiency = {
-        "status_field": p.status_field,
+        "status_field": fields["status_field"],
         "supplied_values": tuple(p.supplied_values),
         "built_values": tuple(p.built_values),
-        "land_use_field": p.land_use_field,
-        "floor_area_field": p.floor_area_field,
+        "land_use_field": fields["land_use_field"],
+        "floor_area_field": fields["floor_area_field"],
     }
     return Inputs(
         manifest.name,
@@ -220,10 +277,23 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         constraints,
         networks,
         reports,
-        p.group_field,
+        fields["group_field"],
         dem_path,
         efficiency,
     )
+
+
+def _source_fields(p, parcels: GeoDataFrame) -> dict[str, str | None]:
+    """The manifest's [parcels] fields as columns of the read parcels (``parcel_id`` → ``src_parcel_id``)."""
+    out: dict[str, str | None] = {}
+    for opt in ("group_field", "status_field", "land_use_field", "floor_area_field"):
+        name = getattr(p, opt)
+        if name == "parcel_id":
+            name = "src_parcel_id"
+        if name is not None and name not in parcels.columns:
+            raise ManifestError(f"[parcels] {opt} {name!r} is not a field of the parcels")
+        out[opt] = name
+    return out
 
 
 # --------------------------------------------------------------------------- analysis
@@ -277,11 +347,14 @@ def parcel_table(
     """
     on_step("areas")
     table = _area_block(parcels)
-    table["geometry_empty"] = (
-        parcels.geometry.is_empty.to_numpy() | parcels.geometry.isna().to_numpy()
-    )
+    status = geometry_status(parcels)
+    table["geometry_empty"] = status != "ok"
+    table["geometry_invalid"] = status == "invalid"
     on_step("overlay")
     excl = exclusions_for(parcels, exclusions).frame()
+    # floating-point leftovers (a parcel wholly inside a red line keeps 1e-10 m²) are no land
+    noise = excl["net_available_m2"].to_numpy() < policy.tolerances.ignore_below_m2
+    excl.loc[noise, "net_available_m2"] = 0.0
     for kind in exclusions.kinds:
         excl[f"excluded_{kind}_mu"] = m2_to_mu(excl[f"excluded_{kind}_m2"])
     excl["excluded_mu"] = m2_to_mu(excl["excluded_m2"])
@@ -289,9 +362,27 @@ def parcel_table(
     excl["net_available_ha"] = m2_to_ha(excl["net_available_m2"])
     on_step("networks")
     dist = network_distances(parcels, networks, kinds=network_kinds)
-    return pd.concat(
-        [table, excl, dist, readiness_frame(dist, policy, kinds=network_kinds)], axis=1
-    )
+    ready = readiness_frame(dist, policy, kinds=network_kinds)
+    provided = set(networks["kind"].unique()) if networks is not None and len(networks) else set()
+    for kind in network_kinds:  # absent is not none: no layer at all is "not provided"
+        if kind not in provided and f"net_{kind}_status" in ready:
+            ready[f"net_{kind}_status"] = "not_provided"
+    return pd.concat([table, excl, dist, ready], axis=1)
+
+
+def geometry_status(parcels: GeoDataFrame, /) -> np.ndarray:
+    """``ok`` / ``empty`` / ``degenerate`` / ``invalid`` per parcel (validation's column, else computed)."""
+    if "geometry_status" in parcels.columns:
+        return parcels["geometry_status"].to_numpy(dtype=object)
+    from landplan.io.vector import DEGENERATE_AREA_M2, bad_coordinates
+
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    bad = bad_coordinates(geoms, False) | (~missing & ~shapely.is_valid(geoms))
+    tiny = ~missing & ~bad & (shapely.area(geoms) < DEGENERATE_AREA_M2)
+    out = np.full(len(geoms), "ok", dtype=object)
+    out[tiny], out[bad], out[missing] = "degenerate", "invalid", "empty"
+    return out
 
 
 def development_step(
@@ -339,7 +430,11 @@ def finish(
     """
     flagged = verdicts.flagged if isinstance(verdicts, Verdicts) else None
     verdicts = verdicts.frame if isinstance(verdicts, Verdicts) else verdicts
-    out = _assemble(inputs.parcels, table.drop(columns="geometry_empty"), verdicts)
+    table = table.drop(columns=["geometry_empty", "geometry_invalid"], errors="ignore")
+    overlap = overlap_counted_before_m2(np.asarray(inputs.parcels.geometry.values, dtype=object))
+    table = table.assign(overlap_counted_m2=overlap)
+    out, renamed = _assemble(inputs.parcels, table, verdicts)
+    inputs = _renamed_inputs(inputs, renamed)
     blocking = None if flagged is None else blocking_codes_of(flagged)
     summary = park_summary(
         out, constraint_kinds(inputs, policy), inputs.group_field, blocking=blocking
@@ -397,20 +492,47 @@ def _efficiency(parcels: GeoDataFrame, inputs: Inputs) -> pd.DataFrame:
     return eff.drop(columns=[c for c in eff.columns if c != "group" and c in ("parcels",)])
 
 
-def _assemble(parcels: GeoDataFrame, table: pd.DataFrame, verdicts: pd.DataFrame) -> GeoDataFrame:
+def _assemble(
+    parcels: GeoDataFrame, table: pd.DataFrame, verdicts: pd.DataFrame
+) -> tuple[GeoDataFrame, dict[str, str]]:
+    """landplan's columns first, then the source attributes; returns the frame and the renames.
+
+    The one rule of the column namespace: a source attribute keeps its name unless a landplan
+    column has it, then it becomes ``src_<name>`` (``src_src_<name>`` if that is taken too).
+    """
+    from landplan.io.vector import source_name
+
     computed = pd.concat([table, verdicts], axis=1)
-    source = parcels.drop(columns=[parcels.geometry.name, "parcel_id"])
-    clash = [c for c in source.columns if c in computed.columns]
-    source = source.rename(columns={c: f"src_{c}" for c in clash})
+    own = [c for c in ("parcel_id", "geometry_status") if c in parcels.columns]
+    source = parcels.drop(columns=[parcels.geometry.name, *own])
+    taken = {"geometry", *own, *computed.columns, *source.columns}
+    renamed: dict[str, str] = {}
+    for c in source.columns:
+        if c in computed.columns or c == "geometry":
+            renamed[c] = source_name(c, taken)
+            taken.add(renamed[c])
+    source = source.rename(columns=renamed)
     frame = pd.concat(
         [
-            parcels[["parcel_id"]].reset_index(drop=True),
+            parcels[own].reset_index(drop=True),
             computed.reset_index(drop=True),
             source.reset_index(drop=True),
         ],
         axis=1,
     )
-    return GeoDataFrame(frame, geometry=parcels.geometry.reset_index(drop=True), crs=parcels.crs)
+    out = GeoDataFrame(frame, geometry=parcels.geometry.reset_index(drop=True), crs=parcels.crs)
+    return out, renamed
+
+
+def _renamed_inputs(inputs: Inputs, renamed: dict[str, str]) -> Inputs:
+    """``inputs`` whose group and efficiency fields name the result's (renamed) columns."""
+    if not renamed:
+        return inputs
+    import dataclasses
+
+    eff = {k: renamed.get(v, v) if isinstance(v, str) else v for k, v in inputs.efficiency.items()}
+    group = renamed.get(inputs.group_field, inputs.group_field) if inputs.group_field else None
+    return dataclasses.replace(inputs, group_field=group, efficiency=eff)
 
 
 def park_summary(
@@ -436,15 +558,27 @@ def park_summary(
     else:
         blocking = pd.Series(blocking, index=parcels.index, dtype=object)
     codes = sorted(set().union(*blocking)) if len(blocking) else []
+    # overlapping parcels: land shared with a parcel listed earlier counts once (README "Bad input")
+    overlap = (
+        parcels["overlap_counted_m2"].fillna(0.0)
+        if "overlap_counted_m2" in parcels
+        else pd.Series(0.0, index=parcels.index)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = parcels["area_ellipsoidal_m2"] / parcels["area_m2"]
+    ell_factor = ratio.where(np.isfinite(ratio), 1.0)
     for label, g in groups:
         transferable = g["transferable"].to_numpy(dtype=bool)
         row = {
             "group": label,
             "parcels": len(g),
-            "gross_mu": g["area_mu"].sum(),
-            "gross_ha": g["area_ha"].sum(),
-            "gross_ellipsoidal_mu": g["area_ellipsoidal_mu"].sum(),
-            "gross_ellipsoidal_ha": g["area_ellipsoidal_ha"].sum(),
+            "gross_mu": g["area_mu"].sum() - m2_to_mu(overlap[g.index].sum()),
+            "gross_ha": g["area_ha"].sum() - m2_to_ha(overlap[g.index].sum()),
+            "gross_ellipsoidal_mu": g["area_ellipsoidal_mu"].sum()
+            - m2_to_mu((overlap * ell_factor)[g.index].sum()),
+            "gross_ellipsoidal_ha": g["area_ellipsoidal_ha"].sum()
+            - m2_to_ha((overlap * ell_factor)[g.index].sum()),
+            "overlap_mu": m2_to_mu(overlap[g.index].sum()),
         }
         ell = row["gross_ellipsoidal_mu"]
         row["planar_vs_ellipsoidal_pct"] = 100.0 * (row["gross_mu"] - ell) / ell if ell else np.nan

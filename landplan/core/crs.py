@@ -31,6 +31,11 @@ def gk3_zone(lon: float) -> int:
     >>> gk3_zone(116.4)
     39
     """
+    if not (isinstance(lon, int | float) and math.isfinite(lon)):
+        raise CRSError(
+            f"longitude {lon!r} is not a finite number: the layer's coordinates are NaN, infinite or "
+            'do not fit its CRS; check the CRS or state the workspace CRS (crs = "EPSG:...")'
+        )
     zone = math.floor(lon / 3.0 + 0.5)
     if not GK3_MIN_ZONE <= zone <= GK3_MAX_ZONE:
         raise CRSError(

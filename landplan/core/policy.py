@@ -109,6 +109,21 @@ class SuitabilityFactorRule(_Model):
     weight: float = Field(gt=0)
 
 
+#: templates a profile may omit (added after profiles were written); the shipped profiles state them
+DEFAULT_MESSAGES = {
+    "NETWORK_NOT_PROVIDED": (
+        "{label_zh}数据未提供：清单中没有{label_zh}图层，无法判断是否已通",
+        "{label_en} data not provided: the manifest names no {label_en} layer, so whether one "
+        "reaches the parcel is unknown",
+    ),
+    "GEOMETRY_INVALID": (
+        "地块图形无效（坐标非有限值、超出范围或无法修复），无法计算面积",
+        "the parcel's geometry is invalid (non-finite or out-of-range coordinates, or "
+        "unrepairable); no area can be computed",
+    ),
+}
+
+
 class Message(_Model):
     """Bilingual reason template; ``{label_zh}``, ``{value}``, ``{threshold}`` etc. are filled in."""
 
@@ -154,6 +169,8 @@ class Policy(_Model):
         missing = needed - set(self.messages)
         if missing:
             raise ValueError(f"[messages] lacks templates {sorted(missing)}")
+        for code, (zh, en) in DEFAULT_MESSAGES.items():  # newer templates: older profiles get these
+            self.messages.setdefault(code, Message(zh=zh, en=en))
         return self
 
     def rule_for(self, kind: str) -> ConstraintRule:

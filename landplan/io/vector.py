@@ -8,7 +8,6 @@ cannot be repaired safely is repaired at all: those cases raise a
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,11 +25,14 @@ from landplan.core.errors import (
     DataSourceError,
     DuplicateIdError,
     EmptyLayerError,
-    EncodingError,
     GeometryError,
     ManifestError,
 )
 from landplan.core.types import LayerRole
+from landplan.io.manifest import FrameSource
+from landplan.io.shapefile import check_parts, detect_dbf_encoding, resolve_encoding
+
+__all__ = ["Issue", "LayerReport", "detect_dbf_encoding", "list_layers", "read_vector"]
 
 #: polygons smaller than this after repair count as degenerate (m²)
 DEGENERATE_AREA_M2 = 1.0e-4
@@ -59,6 +61,9 @@ class LayerReport:
     layer: str | None = None
     n_features: int = 0
     source_crs: str | None = None
+    used_crs: str | None = (
+        None  # the CRS the coordinates were read in (after overrides and repairs)
+    )
     encoding: str | None = None
     issues: list[Issue] = field(default_factory=list)
 
@@ -91,113 +96,6 @@ def list_layers(path: str | Path, /) -> list[str]:
         raise DataSourceError(
             f"cannot open {path.name}: it is not a readable vector file ({type(exc).__name__})"
         ) from exc
-
-
-def _dbf_bytes(path: Path, layer: str | None) -> tuple[bytes | None, bool]:
-    """Return (raw .dbf bytes, has .cpg) for a Shapefile or zipped Shapefile, else (None, True)."""
-    suffix = path.suffix.lower()
-    if suffix == ".shp":
-        dbf = path.with_suffix(".dbf")
-        if not dbf.exists():
-            dbf = path.with_suffix(".DBF")
-        cpg = path.with_suffix(".cpg").exists() or path.with_suffix(".CPG").exists()
-        return (dbf.read_bytes() if dbf.exists() else None), cpg
-    if suffix == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-                dbfs = [n for n in names if n.lower().endswith(".dbf")]
-                if layer is not None:
-                    dbfs = [n for n in dbfs if Path(n).stem == layer] or dbfs
-                if not dbfs:
-                    return None, True
-                stem = dbfs[0][:-4]
-                cpg = any(n.lower() == (stem + ".cpg").lower() for n in names)
-                return zf.read(dbfs[0]), cpg
-        except zipfile.BadZipFile as exc:
-            raise DataSourceError(
-                f"{path.name} is not a valid zip archive; re-create the archive"
-            ) from exc
-    return None, True
-
-
-def _dbf_text_bytes(dbf: bytes) -> bytes:
-    """The record area of a DBF file (header skipped), where attribute text lives."""
-    if len(dbf) < 32:
-        raise DataSourceError("the .dbf file is truncated (shorter than its 32-byte header)")
-    header_len = int.from_bytes(dbf[8:10], "little")
-    return dbf[header_len:]
-
-
-def detect_dbf_encoding(dbf: bytes, /) -> str:
-    """Guess the encoding of a DBF's attribute text: ``"ASCII"``, ``"UTF-8"`` or ``"GB18030"``.
-
-    GB18030 is a superset of GBK and GB2312, so a GBK file decodes with it.
-
-    Examples
-    --------
-    >>> head = bytes(8) + (32).to_bytes(2, "little") + bytes(22)
-    >>> detect_dbf_encoding(head + "金山".encode("gbk"))
-    'GB18030'
-    >>> detect_dbf_encoding(head + "金山".encode("utf-8"))
-    'UTF-8'
-    """
-    body = _dbf_text_bytes(dbf)
-    if body.isascii():
-        return "ASCII"
-    try:
-        body.decode("utf-8")
-        return "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        body.decode("gb18030")
-        return "GB18030"
-    except UnicodeDecodeError as exc:
-        raise EncodingError(
-            f"attribute text is neither UTF-8 nor GBK/GB18030 (bad byte at offset {exc.start}); "
-            'state the encoding of this layer with encoding = "..." in the manifest'
-        ) from exc
-
-
-def _check_stated_encoding(dbf: bytes, encoding: str, name: str) -> None:
-    body = _dbf_text_bytes(dbf)
-    try:
-        body.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        try:
-            guess = detect_dbf_encoding(dbf)
-        except EncodingError:
-            guess = None
-        hint = (
-            f'; it decodes as {guess}: set encoding = "{guess}" or remove the setting'
-            if guess
-            else ""
-        )
-        raise EncodingError(
-            f"layer {name!r}: attribute text is not valid {encoding}{hint}"
-        ) from exc
-
-
-def _resolve_encoding(
-    path: Path, layer: str | None, encoding: str | None, report: LayerReport
-) -> str | None:
-    dbf, has_cpg = _dbf_bytes(path, layer)
-    if dbf is None:
-        return encoding
-    if encoding is not None:
-        _check_stated_encoding(dbf, encoding, report.name)
-        return encoding
-    if has_cpg:
-        return None  # GDAL reads the .cpg itself
-    detected = detect_dbf_encoding(dbf)
-    if detected == "GB18030":
-        report.add(
-            "ENCODING_DETECTED",
-            "warning",
-            "no .cpg file: attribute text detected as GBK/GB18030; add a .cpg containing GBK to make it explicit",
-        )
-    return None if detected == "ASCII" else detected
 
 
 def read_vector(
@@ -233,10 +131,93 @@ def read_vector(
         ``"error"`` (default) refuses duplicate ids; ``"suffix"`` keeps every
         feature and appends ``-2``, ``-3``, ... to the repeats, reported as a repair.
     """
+    if isinstance(path, FrameSource):
+        return _read_frame(
+            path,
+            role=role,
+            name=name,
+            workspace_crs=workspace_crs,
+            crs=crs,
+            id_field=id_field,
+            duplicate_ids=duplicate_ids,
+        )
     path = Path(path)
     name = name or (layer or path.stem)
-    _check_exists(path)
     report = LayerReport(name=name, role=role, path=str(path), layer=layer)
+    check_source(path, layer)
+    enc, finding = resolve_encoding(path, layer, encoding, name=name, role=role)
+    if finding is not None:
+        report.add("ENCODING_DETECTED", "warning", finding)
+    report.encoding = enc or "declared by file"
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc)
+    except Exception as exc:
+        raise DataSourceError(
+            f"cannot read layer {name!r} from {path.name}: the file is damaged or not a vector format "
+            f"({_gdal_message(exc, path)}); export it again"
+        ) from exc
+    if not isinstance(gdf, GeoDataFrame) or gdf.geometry is None:
+        raise GeometryError(f"layer {name!r} in {path.name} has no geometry column")
+    return validate_layer(
+        gdf,
+        report,
+        source=path.name,
+        workspace_crs=workspace_crs,
+        crs=crs,
+        id_field=id_field,
+        duplicate_ids=duplicate_ids,
+    )
+
+
+def validate_layer(
+    gdf: GeoDataFrame,
+    report: LayerReport,
+    /,
+    *,
+    source: str,
+    workspace_crs: CRS | None,
+    crs: str | None = None,
+    id_field: str | None = None,
+    duplicate_ids: str = "error",
+) -> tuple[GeoDataFrame, LayerReport]:
+    """The checks and repairs of :func:`read_vector` on features already read (a file's or a frame's).
+
+    ``source`` names where the features came from in messages (a file name, or
+    ``"parcels (GeoDataFrame)"``).
+    """
+    name, role = report.name, report.role
+    report.n_features = len(gdf)
+    if len(gdf) == 0:
+        raise EmptyLayerError(
+            f"layer {name!r} ({source}) has no features; fix the export, or remove it from the manifest"
+        )
+    gdf = _apply_crs(gdf, crs, report, id_field)
+    if workspace_crs is not None:
+        gdf = gdf.to_crs(workspace_crs)
+    if role == "parcels":
+        gdf = _check_ids(gdf, id_field, duplicate_ids, report)
+    gdf = _check_geometries(gdf, role, report, id_field)
+    if role == "parcels":
+        _report_overlaps(gdf, report)
+    return gdf, report
+
+
+def _read_frame(
+    source: FrameSource, /, *, role: LayerRole, name: str | None, **checks
+) -> tuple[GeoDataFrame, LayerReport]:
+    """A GeoDataFrame given in memory, validated like a file's features."""
+    gdf = source.frame
+    if not isinstance(gdf, GeoDataFrame) or gdf.geometry is None or gdf.geometry.name not in gdf:
+        raise GeometryError(f"{source.name} has no geometry column")
+    report = LayerReport(name=name or source.label, role=role, path=source.name, layer=None)
+    report.encoding = "in memory"
+    return validate_layer(gdf.copy(), report, source=source.name, **checks)
+
+
+def check_source(path: Path, layer: str | None) -> list[str]:
+    """The file exists, is whole (Shapefile sidecars, length) and holds the layer; its layers."""
+    _check_exists(path)
+    check_parts(path, layer)
     layers = list_layers(path)
     if layer is None and len(layers) > 1:
         raise ManifestError(
@@ -244,35 +225,21 @@ def read_vector(
         )
     if layer is not None and layer not in layers:
         raise ManifestError(f"{path.name} has no layer {layer!r}; its layers are {layers}")
-    enc = _resolve_encoding(path, layer, encoding, report)
-    report.encoding = enc or "declared by file"
-    try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=enc)
-    except Exception as exc:
-        raise DataSourceError(
-            f"cannot read layer {name!r} from {path.name}: the file is damaged or not a vector format "
-            f"({type(exc).__name__})"
-        ) from exc
-    if not isinstance(gdf, GeoDataFrame) or gdf.geometry is None:
-        raise GeometryError(f"layer {name!r} in {path.name} has no geometry column")
-    report.n_features = len(gdf)
-    if len(gdf) == 0:
-        raise EmptyLayerError(
-            f"layer {name!r} ({path.name}) has no features; fix the export, or remove it from the manifest"
-        )
-    gdf = _apply_crs(gdf, crs, report)
-    if workspace_crs is not None:
-        gdf = gdf.to_crs(workspace_crs)
-    if role == "parcels":
-        gdf = _check_ids(gdf, id_field, duplicate_ids, report)
-    gdf = _check_geometries(gdf, role, report, id_field)
-    return gdf, report
+    return layers
+
+
+def _gdal_message(exc: Exception, path: Path) -> str:
+    """GDAL's own words, without the folder the file sits in."""
+    text = str(exc).replace(str(path.parent) + "/", "").replace(str(path.parent), "")
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- CRS
 
 
-def _apply_crs(gdf: GeoDataFrame, stated: str | None, report: LayerReport) -> GeoDataFrame:
+def _apply_crs(
+    gdf: GeoDataFrame, stated: str | None, report: LayerReport, id_field: str | None = None
+) -> GeoDataFrame:
     file_crs = gdf.crs
     report.source_crs = file_crs.to_string() if file_crs is not None else None
     if stated is not None:
@@ -290,37 +257,119 @@ def _apply_crs(gdf: GeoDataFrame, stated: str | None, report: LayerReport) -> Ge
             'state it in the manifest, e.g. crs = "EPSG:4542" (CGCS2000 GK CM 99°E) or "EPSG:4490" '
             "(CGCS2000 longitude/latitude)"
         )
+    gdf = _drop_bad_coordinates(gdf, report, id_field)
     return _check_coordinates(gdf, report)
+
+
+#: no projected coordinate on Earth reaches this (zone-prefixed GK eastings stay below 4.6e7)
+MAX_PROJECTED_COORD = 1.0e8
+
+
+def bad_coordinates(geoms: np.ndarray, geographic: bool) -> np.ndarray:
+    """Per geometry: any coordinate non-finite or beyond what the CRS can hold."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    out = np.zeros(len(geoms), dtype=bool)
+    if len(coords) == 0:
+        return out
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(coords).all(axis=1) | (np.abs(coords) > MAX_PROJECTED_COORD).any(axis=1)
+    if geographic:
+        lon_ok = np.abs(coords[:, 0]) <= 180.0
+        lat_ok = np.abs(coords[:, 1]) <= 90.0
+        plausible = np.bincount(index, weights=lon_ok & lat_ok, minlength=len(geoms))
+        counts = np.bincount(index, minlength=len(geoms))
+        # only when most of the layer is degrees: otherwise the whole layer is in metres (a CRS error)
+        if (plausible[counts > 0] == counts[counts > 0]).mean() > 0.5:
+            bad |= ~(lon_ok & lat_ok)
+    np.logical_or.at(out, index, bad)
+    return out
+
+
+def _drop_bad_coordinates(
+    gdf: GeoDataFrame, report: LayerReport, id_field: str | None
+) -> GeoDataFrame:
+    """Non-finite or out-of-range coordinates: parcels kept as GEOMETRY_INVALID (geometry emptied),
+    network features dropped, constraint layers refused (a lost red line would be a wrong answer)."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    bad = bad_coordinates(geoms, bool(gdf.crs.is_geographic))
+    if not bad.any():
+        return gdf
+    ids = _ids_of(gdf, bad, id_field)
+    n = int(bad.sum())
+    what = f"{n} features have non-finite (NaN/inf) or out-of-range coordinates (e.g. {ids[:5]})"
+    if report.role == "constraint":
+        raise GeometryError(
+            f"layer {report.name!r} ({Path(report.path).name}): {what}; fix or remove them, a "
+            "constraint cannot be analysed with features missing"
+        )
+    if report.role == "parcels":
+        report.add(
+            "BAD_COORDINATES",
+            "warning",
+            f"{what}; they are kept and reported as not transferable (GEOMETRY_INVALID)",
+            count=n,
+            ids=ids,
+        )
+        gdf = gdf.copy()
+        gdf["_landplan_bad"] = bad
+    else:
+        report.add("BAD_COORDINATES", "repaired", f"{what}; they were dropped", count=n, ids=ids)
+        gdf = gdf.loc[~bad]
+        if len(gdf) == 0:
+            raise EmptyLayerError(
+                f"layer {report.name!r} ({Path(report.path).name}) has no usable geometry left"
+            )
+    geoms = np.asarray(gdf.geometry.values, dtype=object).copy()
+    if report.role == "parcels":
+        geoms[bad] = shapely.Polygon()
+        if bad.all():
+            raise GeometryError(
+                f"layer {report.name!r} ({Path(report.path).name}): no parcel has usable coordinates "
+                f"(e.g. {ids[:5]}); check the export and the CRS"
+            )
+    return gdf.set_geometry(geoms, crs=gdf.crs)
 
 
 def _check_coordinates(gdf: GeoDataFrame, report: LayerReport) -> GeoDataFrame:
     geoms = gdf.geometry.values
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    report.used_crs = gdf.crs.to_string()
     if not present.any():
         return gdf
     bounds = tuple(float(v) for v in shapely.total_bounds(geoms[present]))
     layer_crs: CRS = gdf.crs
+    where = f"layer {report.name!r} ({Path(report.path).name})"
     if layer_crs.is_geographic:
         if not crsmod.looks_like_degrees(bounds):
             raise CRSError(
-                f"layer {report.name!r} declares {layer_crs.to_string()} (degrees) but its coordinates reach "
+                f"{where} declares {layer_crs.to_string()} (degrees) but its coordinates reach "
                 f"{bounds[2]:.0f}, {bounds[3]:.0f}: they are metres of a projected CRS; state it, e.g. "
                 'crs = "EPSG:4542"'
             )
     else:
         if crsmod.looks_like_degrees(bounds):
             raise CRSError(
-                f"layer {report.name!r} declares {layer_crs.to_string()} (metres) but its coordinates look like "
+                f"{where} declares {layer_crs.to_string()} (metres) but its coordinates look like "
                 'degrees of longitude/latitude; if they are, state crs = "EPSG:4490"'
             )
         gdf = _check_zone_prefix(gdf, bounds, report)
-    if crsmod.outside_area_of_use(tuple(float(v) for v in gdf.total_bounds), gdf.crs):
+    if crsmod.outside_area_of_use(bounds_of(gdf), gdf.crs):
         report.add(
             "OUTSIDE_CRS_AREA",
             "warning",
             f"the layer lies outside the area of use of {gdf.crs.to_string()}; check that the CRS is right",
         )
+    report.used_crs = gdf.crs.to_string()
     return gdf
+
+
+def bounds_of(gdf: GeoDataFrame) -> tuple[float, float, float, float]:
+    """Total bounds of the non-empty geometries (NaN when there are none)."""
+    geoms = gdf.geometry.values
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        return (np.nan,) * 4
+    return tuple(float(v) for v in shapely.total_bounds(geoms[present]))
 
 
 def _check_zone_prefix(
@@ -350,7 +399,8 @@ def _check_zone_prefix(
             )
             return gdf.set_crs(fixed, allow_override=True)
         raise CRSError(
-            f"layer {report.name!r}: eastings carry zone prefix {prefix_min} but the CRS is zone {zone} "
+            f"layer {report.name!r} ({Path(report.path).name}): eastings carry zone prefix {prefix_min} "
+            f"but the CRS is zone {zone} "
             f"({gdf.crs.to_string()}); state the right CRS in the manifest"
         )
     if prefixed and prefix_min is None and 1.0e5 <= bounds[0] and bounds[2] < 1.0e6:
@@ -395,15 +445,41 @@ def _check_ids(
             )
         rank = ids.groupby(ids).cumcount() + 1
         ids = ids.where(rank == 1, ids + "-" + rank.astype(str))
+        while ids.duplicated().any():  # a suffixed id that another parcel already holds
+            rank = ids.groupby(ids).cumcount() + 1
+            ids = ids.where(rank == 1, ids + "-" + rank.astype(str))
         report.add(
             "DUPLICATE_ID",
             "repaired",
-            f"{len(counts)} ids occur more than once ({shown}); repeats were suffixed -2, -3, ...",
+            f"{len(counts)} ids occur more than once ({shown}); the repeats get a parcel_id "
+            f"suffixed -2, -3, ... (the source field {id_field} is kept as it was)",
             count=int(dup.sum()),
             ids=counts.index,
         )
+    return with_parcel_id(gdf, ids.to_numpy(), report)
+
+
+def source_name(name: str, taken) -> str:
+    """The name a source attribute gets when ``name`` is taken by a landplan column: ``src_<name>``."""
+    new = f"src_{name}"
+    while new in taken:
+        new = f"src_{new}"
+    return new
+
+
+def with_parcel_id(gdf: GeoDataFrame, ids, report: LayerReport | None = None) -> GeoDataFrame:
+    """``gdf`` with ``parcel_id`` (unique text) first; a source field ``parcel_id`` becomes ``src_parcel_id``."""
     gdf = gdf.copy()
-    gdf[id_field] = ids.to_numpy()
+    if "parcel_id" in gdf.columns:
+        new = source_name("parcel_id", set(gdf.columns))
+        gdf = gdf.rename(columns={"parcel_id": new})
+        if report is not None:
+            report.add(
+                "COLUMN_RENAMED",
+                "repaired",
+                f"the source field parcel_id is kept as {new}; parcel_id is landplan's id column",
+            )
+    gdf.insert(0, "parcel_id", np.asarray(ids, dtype=object))
     return gdf
 
 
@@ -438,19 +514,22 @@ def _check_geometries(
     if shapely.has_z(geoms).any():
         geoms = shapely.force_2d(geoms)
         report.add("Z_DROPPED", "repaired", "Z coordinates were dropped; analysis is 2-D")
+    bad_coords = (
+        gdf.pop("_landplan_bad").to_numpy(dtype=bool)
+        if "_landplan_bad" in gdf.columns
+        else np.zeros(len(gdf), dtype=bool)
+    )
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     types = shapely.get_type_id(geoms)
     present = ~missing
+    degenerate = np.zeros(len(gdf), dtype=bool)
     if role in ("parcels", "constraint"):
-        geoms, missing = _check_polygonal(gdf, geoms, types, missing, report, id_field)
+        geoms, missing, degenerate, unrepairable = _check_polygonal(
+            gdf, geoms, types, missing, report, id_field
+        )
+        bad_coords = bad_coords | unrepairable
     else:
-        kinds = set(shapely.get_type_id(geoms[present]).tolist())
-        if len(kinds - {1, 5}) and len(kinds) > 1:
-            report.add(
-                "MIXED_GEOMETRY_TYPES",
-                "warning",
-                "the network layer mixes lines with points or polygons",
-            )
+        _check_lines(gdf, geoms, types, present, report, id_field)
         invalid = present & ~shapely.is_valid(geoms)
         if invalid.any():
             geoms[invalid] = shapely.make_valid(geoms[invalid])
@@ -462,29 +541,58 @@ def _check_geometries(
                 ids=_ids_of(gdf, invalid, id_field),
             )
     gdf = gdf.set_geometry(geoms, crs=gdf.crs)
-    if missing.any():
-        ids = _ids_of(gdf, missing, id_field)
-        if role == "parcels":
+    empty = missing & ~degenerate & ~bad_coords
+    if role == "parcels":
+        status = np.where(bad_coords, "invalid", np.where(degenerate, "degenerate", "ok"))
+        status = np.where(empty, "empty", status)
+        gdf.insert(1, "geometry_status", status.astype(object))
+        if empty.any():
             report.add(
                 "EMPTY_GEOMETRY",
                 "warning",
-                f"{int(missing.sum())} parcels have no usable geometry; they are kept and reported as not "
+                f"{int(empty.sum())} parcels have no geometry; they are kept and reported as not "
                 "transferable (GEOMETRY_EMPTY)",
-                count=int(missing.sum()),
-                ids=ids,
+                count=int(empty.sum()),
+                ids=_ids_of(gdf, empty, id_field),
             )
-        else:
-            gdf = gdf.loc[~missing]
-            report.add(
-                "EMPTY_GEOMETRY",
-                "repaired",
-                f"{int(missing.sum())} features without geometry were dropped",
-                count=int(missing.sum()),
-                ids=ids,
+        if not (status == "ok").any():
+            raise GeometryError(
+                f"layer {report.name!r} ({Path(report.path).name}): none of its {len(gdf)} parcels has "
+                "a usable geometry (empty, degenerate or invalid); check the export"
             )
-            if len(gdf) == 0:
-                raise EmptyLayerError(f"layer {report.name!r} has no usable geometry left")
+    elif missing.any():
+        ids = _ids_of(gdf, missing, id_field)
+        gdf = gdf.loc[~missing]
+        report.add(
+            "EMPTY_GEOMETRY",
+            "repaired",
+            f"{int(missing.sum())} features without geometry were dropped",
+            count=int(missing.sum()),
+            ids=ids,
+        )
+        if len(gdf) == 0:
+            raise EmptyLayerError(
+                f"layer {report.name!r} ({Path(report.path).name}) has no usable geometry left"
+            )
     return gdf.reset_index(drop=True)
+
+
+def _check_lines(gdf, geoms, types, present, report, id_field) -> None:
+    """Network layers hold lines (points, e.g. substations, are accepted); polygons are refused."""
+    polys = present & np.isin(types, (3, 6))
+    if polys.any():
+        raise GeometryError(
+            f"network layer {report.name!r} ({Path(report.path).name}) holds {int(polys.sum())} polygons "
+            f"(e.g. {_ids_of(gdf, polys, id_field)[:5]}); network layers must be lines (centre lines): "
+            "export the centre lines, or list a polygon layer under [[constraints]] instead"
+        )
+    kinds = set(types[present].tolist())
+    if len(kinds - {1, 5}) and len(kinds) > 1:
+        report.add(
+            "MIXED_GEOMETRY_TYPES",
+            "warning",
+            "the network layer mixes lines with points or collections",
+        )
 
 
 def _check_polygonal(gdf, geoms, types, missing, report, id_field):
@@ -494,9 +602,11 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
         found = sorted(set(shapely.get_type_id(geoms[non_poly]).tolist()))
         names = [shapely.GeometryType(t).name for t in found]
         raise GeometryError(
-            f"layer {report.name!r} must hold polygons but {int(non_poly.sum())} features are {names} "
+            f"layer {report.name!r} ({Path(report.path).name}) must hold polygons but "
+            f"{int(non_poly.sum())} features are {names} "
             f"(e.g. {_ids_of(gdf, non_poly, id_field)[:5]}); convert them to polygons or remove them"
         )
+    orig_area = shapely.area(geoms)
     invalid = present & ~shapely.is_valid(geoms)
     collections = present & (types == 7)
     fix = invalid | collections
@@ -517,19 +627,29 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
             count=int(fix.sum()),
             ids=_ids_of(gdf, fix, id_field),
         )
-    degenerate = (
-        present & ~missing & (shapely.is_empty(geoms) | (shapely.area(geoms) < DEGENERATE_AREA_M2))
-    )
+    tiny = present & (shapely.is_empty(geoms) | (shapely.area(geoms) < DEGENERATE_AREA_M2))
+    # invalid with area, and nothing with area survived the repair (a collapsed ring is degenerate)
+    unrepairable = tiny & fix & ~(orig_area < DEGENERATE_AREA_M2)
+    degenerate = tiny & ~fix
+    if unrepairable.any():
+        report.add(
+            "UNREPAIRABLE_GEOMETRY",
+            "warning",
+            f"{int(unrepairable.sum())} invalid polygons have no area left after repair"
+            + ("; they are kept as GEOMETRY_INVALID" if report.role == "parcels" else "; dropped"),
+            count=int(unrepairable.sum()),
+            ids=_ids_of(gdf, unrepairable, id_field),
+        )
     if degenerate.any():
         report.add(
             "DEGENERATE_GEOMETRY",
             "warning",
-            f"{int(degenerate.sum())} polygons have (almost) no area",
+            f"{int(degenerate.sum())} polygons have (almost) no area (below {DEGENERATE_AREA_M2:g} m²)"
+            + ("; they are kept as GEOMETRY_EMPTY" if report.role == "parcels" else "; dropped"),
             count=int(degenerate.sum()),
             ids=_ids_of(gdf, degenerate, id_field),
         )
-        missing = missing | degenerate
-    return geoms, missing
+    return geoms, missing | tiny, degenerate, unrepairable
 
 
 def reports_frame(reports: Sequence[LayerReport], /) -> pd.DataFrame:
@@ -547,3 +667,22 @@ def reports_frame(reports: Sequence[LayerReport], /) -> pd.DataFrame:
         for i in r.issues
     ]
     return pd.DataFrame(rows, columns=["layer", "role", "code", "severity", "count", "message"])
+
+
+def _report_overlaps(gdf: GeoDataFrame, report: LayerReport) -> None:
+    from landplan.io.checks import parcel_overlaps
+
+    i, j, area = parcel_overlaps(np.asarray(gdf.geometry.values, dtype=object))
+    if len(i) == 0:
+        return
+    ids = gdf["parcel_id"].to_numpy()
+    order = np.argsort(-area)[:MAX_IDS_IN_MESSAGE]
+    shown = ", ".join(f"{ids[i[k]]}/{ids[j[k]]} {area[k]:.2f} m²" for k in order)
+    report.add(
+        "PARCELS_OVERLAP",
+        "warning",
+        f"{len(i)} pairs of parcels overlap, {float(area.sum()):.2f} m² in all ({shown}); each parcel "
+        "keeps its full area, the park's gross area counts the shared land once",
+        count=len(i),
+        ids=sorted({str(ids[k]) for k in np.concatenate([i[order], j[order]])}),
+    )

@@ -38,6 +38,7 @@ import shapely
 from geopandas import GeoDataFrame
 
 from landplan.core.policy import Policy
+from landplan.core.units import M2_PER_MU
 
 BLOCK_ROWS = 512
 StepCallback = Callable[[str], None]
@@ -254,15 +255,29 @@ def analyze_development(
     if config is not None:
         rasters["suitability"] = score_suitability(config, folder / "suitability.tif").path
     step("zonal")
-    cols = _zonal_columns(parcels, rasters, policy, zonal_stats, share_above)
-    work = earthwork(rasters["dem"], parcels)
+    # only parcels with a usable geometry reach exactextract; the others get NaN (GEOMETRY_EMPTY)
+    usable = _usable(parcels, table)
+    sub = parcels.loc[usable].reset_index(drop=True)
+    cols = _zonal_columns(sub, rasters, policy, zonal_stats, share_above)
+    work = earthwork(rasters["dem"], sub)
     cols["balanced_elevation_m"] = work["balanced_elevation_m"].to_numpy()
     cols["cut_m3"] = work["balanced_cut_m3"].to_numpy()
     cols["fill_m3"] = work["balanced_fill_m3"].to_numpy()
     cols["max_cut_m"] = work["balanced_max_cut_m"].to_numpy()
     cols["max_fill_m"] = work["balanced_max_fill_m"].to_numpy()
-    cols = pd.concat([cols, development_costs(cols, table, policy)], axis=1)
+    cols = cols.set_index(np.flatnonzero(usable)).reindex(np.arange(len(parcels)))
+    cols = pd.concat([cols, development_costs(cols, table.reset_index(drop=True), policy)], axis=1)
     return DevelopmentResult(cols, rasters)
+
+
+def _usable(parcels: GeoDataFrame, table: pd.DataFrame) -> np.ndarray:
+    """Parcels whose geometry exactextract can take: validation's verdict, and a check of our own."""
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    ok[ok] &= shapely.is_valid(geoms[ok]) & (shapely.area(geoms[ok]) > 0)
+    if "geometry_empty" in table:
+        ok &= ~table["geometry_empty"].to_numpy(dtype=bool)
+    return ok
 
 
 def _zonal_columns(parcels, rasters, policy, zonal_stats, share_above) -> pd.DataFrame:
@@ -309,8 +324,13 @@ def development_costs(
     )
     out["dev_cost_wan"] = out["earthwork_cost_wan"] + out["extension_cost_wan"]
     net_mu = table["net_available_mu"].to_numpy(dtype="float64")
+    # per 亩 is undefined without available land (the parcel's NO_AVAILABLE_LAND reason says why):
+    # NaN, never the 1e11 万元/亩 of a 1e-10 m² leftover
+    floor_mu = policy.tolerances.min_net_available_m2 / M2_PER_MU
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["dev_cost_wan_per_mu"] = np.where(net_mu > 0, out["dev_cost_wan"] / net_mu, np.nan)
+        out["dev_cost_wan_per_mu"] = np.where(
+            net_mu >= max(floor_mu, 1e-12), out["dev_cost_wan"] / net_mu, np.nan
+        )
     if "suitability_mean" in terrain:
         out["cost_weighted_suitability"] = terrain["suitability_mean"].to_numpy() / (
             1.0 + out["dev_cost_wan_per_mu"].to_numpy() / c.reference_cost_wan_per_mu

@@ -82,7 +82,8 @@ def zonal_stats(
         res = _extract(raster_path, parcels, stats)
     except (ValueError, RuntimeError) as exc:
         raise ValueError(f"exactextract refused stats {stats}: {exc}") from exc
-    res = res.sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
+    # parcels without a usable geometry were not sent: their row is all NaN
+    res = res.set_index(_ROW).reindex(np.arange(len(parcels))).reset_index(drop=True)
     res.insert(0, ids.name, ids.to_numpy())
     return res
 
@@ -129,8 +130,11 @@ def _extract(raster_path, parcels, ops) -> pd.DataFrame:
     """exactextract with landplan's strategy, a bounded GDAL cache, and the row number kept."""
     from exactextract import exact_extract
 
+    features = _features(parcels)
+    if len(features) == 0:
+        return pd.DataFrame({_ROW: np.empty(0, dtype=np.int64), **{op: [] for op in ops}})
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        return exact_extract(str(raster_path), _features(parcels), list(ops), include_cols=[_ROW],
+        return exact_extract(str(raster_path), features, list(ops), include_cols=[_ROW],
                              output="pandas", **_EXACTEXTRACT)  # fmt: skip
 
 
@@ -139,10 +143,31 @@ def _concat(col) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.empty(0)
 
 
+def usable_geometries(geoms) -> np.ndarray:
+    """Polygons exactextract can take: present, finite coordinates, valid, with area.
+
+    exactextract raises "Failed to parse geometry" on the rest; they are never sent to it.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if ok.any():
+        sub = geoms[ok]
+        coords, index = shapely.get_coordinates(sub, return_index=True)
+        finite = np.ones(len(sub), dtype=bool)
+        np.logical_and.at(finite, index, np.isfinite(coords).all(axis=1))
+        good = finite & shapely.is_valid(sub) & (shapely.area(sub) > 0)
+        ok[ok] = good
+    return ok
+
+
 def _features(parcels):
     import geopandas as gpd
 
-    return gpd.GeoDataFrame({_ROW: np.arange(len(parcels))}, geometry=parcels.geometry.values,
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    keep = usable_geometries(geoms)
+    return gpd.GeoDataFrame({_ROW: np.flatnonzero(keep)}, geometry=geoms[keep],
                             crs=parcels.crs)  # fmt: skip
 
 

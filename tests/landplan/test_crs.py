@@ -48,3 +48,9 @@ def test_guards():
     )
     with pytest.raises(CRSError, match="EPSG:4542"):
         c.parse_crs("not a crs")
+
+
+@pytest.mark.parametrize("lon", [float("nan"), float("inf"), -float("inf"), 1e308 * 10])
+def test_non_finite_longitudes_are_a_crs_error_not_an_overflow(lon):
+    with pytest.raises(CRSError, match="not a finite number"):
+        c.gk3_zone(lon)

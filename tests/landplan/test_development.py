@@ -155,3 +155,18 @@ def test_sample_rasters_and_columns(sample_result):
     p = sample_result.parcels
     assert p["suitability_mean"].between(0, 100).all()
     assert (p["dev_cost_wan"] >= p["earthwork_cost_wan"]).all()
+
+
+def test_per_mu_costs_are_nan_without_available_land(policy):
+    """A 1e-10 m² leftover of a parcel inside a red line must not give 1e11 万元/亩."""
+    terrain = pd.DataFrame(
+        {"cut_m3": [1000.0] * 3, "fill_m3": [400.0] * 3, "suitability_mean": [80.0] * 3}
+    )
+    table = pd.DataFrame({"net_available_mu": [1e-10 * 1.5e-3, 0.0, 10.0]})
+    out = development_costs(terrain, table, policy)
+    per_mu = out["dev_cost_wan_per_mu"].to_numpy()
+    assert np.isnan(per_mu[:2]).all() and per_mu[2] == pytest.approx(
+        out["dev_cost_wan"].iloc[2] / 10
+    )
+    assert np.isnan(out["cost_weighted_suitability"].to_numpy()[:2]).all()
+    assert (out["earthwork_cost_wan"] > 0).all()  # the cost itself is still stated

@@ -153,7 +153,8 @@ def test_duplicate_ids_are_refused_or_suffixed(tmp_path):
     with pytest.raises(DuplicateIdError, match=r"A ×2.*duplicate_ids = \"suffix\""):
         read(path)
     gdf, report = read(path, duplicate_ids="suffix")
-    assert gdf["DKBH"].tolist() == ["A", "A-2", "C"]
+    assert gdf["parcel_id"].tolist() == ["A", "A-2", "C"]
+    assert gdf["DKBH"].tolist() == ["A", "A", "C"]  # the source attribute is left as it was
     assert report.issues[0].code == "DUPLICATE_ID"
 
 
@@ -216,3 +217,89 @@ def test_missing_id_field_lists_the_fields(tmp_path):
     pyogrio.write_dataframe(_parcels(), path)
     with pytest.raises(ManifestError, match="DKMC"):
         read(path, id_field="BH")
+
+
+def test_encoding_detection_streams_a_bounded_prefix_of_a_zip_member(tmp_path):
+    """A .dbf padded to 64 MB inside a zip: detection reads at most PREFIX_BYTES of it."""
+    import tracemalloc
+
+    from landplan.io.shapefile import PREFIX_BYTES, resolve_encoding
+
+    shp = _write_gbk_shapefile(tmp_path, _parcels())
+    raw = shp.with_suffix(".dbf").read_bytes()
+    zpath = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for s in (".shp", ".shx", ".prj"):
+            zf.write(shp.with_suffix(s), "parcels" + s)
+        zf.writestr("parcels.dbf", raw + b"\x1a" + b" " * (64 << 20))
+    assert zpath.stat().st_size < 1 << 20
+    tracemalloc.start()
+    enc, finding = resolve_encoding(zpath, None, None, name="parcels", role="parcels")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert enc == "GB18030" and "GBK" in finding
+    assert peak < 16 * PREFIX_BYTES, peak  # the member is 64 × PREFIX_BYTES
+    gdf, _ = read(zpath)
+    assert gdf["DKMC"].tolist() == NAMES
+
+
+def test_cpg_spellings_are_understood():
+    from landplan.io.shapefile import cpg_codec
+
+    assert [cpg_codec(t) for t in ("GBK", "936", "ANSI 936", "cp936\n", "UTF-8", "65001", "utf8")] == [
+        "gbk", "gbk", "gbk", "gbk", "utf-8", "utf-8", "utf-8"
+    ]  # fmt: skip
+    assert cpg_codec("GB2312") == "gb2312" and cpg_codec("no such page") is None
+
+
+def test_a_lying_cpg_is_refused_with_the_encoding_that_works(tmp_path):
+    path = tmp_path / "parcels.shp"
+    pyogrio.write_dataframe(_parcels(), path, encoding="UTF-8")
+    path.with_suffix(".cpg").write_text("GBK")
+    with pytest.raises(EncodingError, match=r'\.cpg says GBK.*encoding = "UTF-8"'):
+        read(path)
+    gdf, report = read(path, encoding="UTF-8")  # the manifest's encoding overrides the .cpg
+    assert gdf["DKMC"].tolist() == NAMES and report.encoding == "UTF-8"
+
+
+def test_missing_sidecars_are_named(tmp_path):
+    path = tmp_path / "parcels.shp"
+    pyogrio.write_dataframe(_parcels(), path, encoding="UTF-8")
+    path.with_suffix(".shx").unlink()
+    with pytest.raises(DataSourceError, match=r"lacks parcels\.shx \(the index of the shapes\)"):
+        read(path)
+
+
+def test_parcel_id_is_landplans_column_and_a_source_parcel_id_is_kept(tmp_path):
+    src = _parcels()
+    src["parcel_id"] = ["x", "y", "z"]
+    path = tmp_path / "p.gpkg"
+    pyogrio.write_dataframe(src, path)
+    gdf, report = read(path)
+    assert list(gdf.columns[:2]) == ["parcel_id", "geometry_status"]
+    assert gdf["parcel_id"].tolist() == ["A", "B", "C"]
+    assert gdf["src_parcel_id"].tolist() == ["x", "y", "z"]
+    assert "COLUMN_RENAMED" in {i.code for i in report.issues}
+
+
+def test_non_finite_coordinates_are_findings_naming_the_features(tmp_path):
+    src = _parcels()
+    src.loc[1, "geometry"] = shapely.Polygon([(0, 0), (np.nan, 1), (1, 1)])
+    src.loc[2, "geometry"] = shapely.box(1e300, 0, 2e300, 1)
+    path = tmp_path / "p.gpkg"
+    pyogrio.write_dataframe(src, path)
+    gdf, report = read(path)
+    issue = next(i for i in report.issues if i.code == "BAD_COORDINATES")
+    assert issue.count == 2 and issue.feature_ids == ["B", "C"]
+    assert gdf["geometry_status"].tolist() == ["ok", "invalid", "invalid"]
+    assert gdf.geometry.iloc[1].is_empty and gdf.geometry.iloc[0].area == 10_000
+
+
+def test_overlapping_parcels_are_a_finding_with_the_area(tmp_path):
+    src = _parcels()
+    src.loc[2, "geometry"] = box(150, 0, 150, 100)  # C overlaps B by 50 m × 100 m
+    path = tmp_path / "p.gpkg"
+    pyogrio.write_dataframe(src, path)
+    _, report = read(path)
+    issue = next(i for i in report.issues if i.code == "PARCELS_OVERLAP")
+    assert issue.count == 1 and "5000.00 m²" in issue.message and issue.feature_ids == ["B", "C"]

@@ -135,3 +135,28 @@ def test_missing_id_field_and_all_nodata_raster(grid4, tmp_path):
     empty = write_raster(tmp_path / "e.tif", np.full((4, 4), -9999.0))
     with pytest.raises(RasterError):
         zonal_stats(empty, parcels(box(0, 0, 10, 10)))
+
+
+def test_bad_geometries_never_reach_exactextract(tmp_path):
+    """Empty, null, zero-area, NaN and infinite parcels get NaN rows; the good ones keep their values."""
+    z = np.arange(100, dtype=float).reshape(10, 10)
+    raster = write_raster(tmp_path / "z.tif", z)
+    good = box(0, 0, 30, 30)
+    bad = [
+        shapely.Polygon(),
+        None,
+        shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0 + 20, Y0)]),
+        shapely.Polygon([(X0, Y0), (np.nan, Y0), (X0 + 10, Y0 + 10)]),
+        shapely.Polygon([(X0, Y0), (np.inf, Y0), (X0 + 10, Y0 + 10)]),
+    ]
+    parcels = gpd.GeoDataFrame({"id": list("gabcde")}, geometry=[good, *bad], crs=GK)
+    stats = zonal_stats(raster, parcels, stats=("mean", "count"), id_field="id")
+    alone = zonal_stats(raster, parcels.iloc[:1], stats=("mean", "count"), id_field="id")
+    assert stats["id"].tolist() == list("gabcde")
+    assert (
+        stats.iloc[0]["mean"] == pytest.approx(alone.iloc[0]["mean"])
+        and stats.iloc[0]["count"] == 9
+    )
+    assert stats.iloc[1:][["mean", "count"]].isna().all().all()
+    share = share_above(raster, parcels, 50.0)
+    assert np.isnan(share.to_numpy()[1:]).all() and 0 <= share.to_numpy()[0] <= 1
