@@ -36,19 +36,24 @@ AlgOpt = Annotated[
 
 
 def _run(label: str, func, *args, **kwargs) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    import sys
 
     from landplan.core.errors import LandplanError
 
     try:
-        with Progress(
-            TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
-            TimeElapsedColumn(),
-        ) as bar:  # fmt: skip
-            task = bar.add_task(label, total=None)
-            out = func(
-                *args, **kwargs, on_progress=lambda d, t: bar.update(task, completed=d, total=t)
-            )
+        if sys.stdout.isatty():  # a bar in a terminal; none in a pipe or a log
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(
+                TextColumn(f"[bold]{label}"), BarColumn(),
+                TextColumn("{task.completed}/{task.total} rows"), TimeElapsedColumn(),
+            ) as bar:  # fmt: skip
+                task = bar.add_task(label, total=None)
+                out = func(
+                    *args, **kwargs, on_progress=lambda d, t: bar.update(task, completed=d, total=t)
+                )
+        else:
+            out = func(*args, **kwargs)
     except LandplanError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

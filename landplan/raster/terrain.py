@@ -290,8 +290,9 @@ def _aspect_from_gradient(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
 def _gradient_block(zp, cx, cy, algorithm, *, compute_edges, at_top, at_bottom):
     """Gradient of the rows ``zp[1:-1]`` of a block read with a 1-row halo (NaN past the edges)."""
     r, c = zp.shape[0] - 2, zp.shape[1]
-    gx = np.full((r, c), np.nan, np.float32)
-    gy = np.full((r, c), np.nan, np.float32)
+    gx = np.empty((r, c), np.float32)  # the interior columns are all written below
+    gy = np.empty((r, c), np.float32)
+    gx[:, 0] = gx[:, -1] = gy[:, 0] = gy[:, -1] = np.nan
     _interior(zp, cx, cy, algorithm, gx[:, 1:-1], gy[:, 1:-1])
     nan = np.isnan(zp)
     if nan.any():
