@@ -18,7 +18,8 @@ each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isol
   same GeoPackage first).
 
 Writes ``benchmarks/results/terrain_<size>.json`` and prints a table with the ratios
-landplan ÷ peer of seconds and of peak RSS (below 1: landplan is faster or smaller).
+landplan ÷ peer of seconds, of CPU seconds (user + system, whole processes: steadier than wall
+time on a shared machine) and of peak RSS (below 1: landplan is faster or smaller).
 
     python benchmarks/bench_terrain.py [--sizes 2000 4000 8000] [--tasks slope relief zonal]
 """
@@ -162,7 +163,12 @@ def measure(cmd: list[str], *, env: dict | None = None) -> dict:
     rss_kb = int(
         next(ln for ln in report.splitlines() if "Maximum resident set size" in ln).split()[-1]
     )
-    out = {"wall_s": round(wall, 3), "peak_mb": round(rss_kb / 1024, 1)}
+    cpu = sum(
+        float(ln.split(":")[-1])
+        for ln in report.splitlines()
+        if "User time (seconds)" in ln or "System time (seconds)" in ln
+    )
+    out = {"wall_s": round(wall, 3), "peak_mb": round(rss_kb / 1024, 1), "cpu_s": round(cpu, 2)}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if lines:
         inner = json.loads(lines[-1])
@@ -182,6 +188,7 @@ def chain(*results: dict) -> dict:
     return {
         "seconds": round(sum(r["seconds"] for r in results), 3),
         "wall_s": round(sum(r["wall_s"] for r in results), 3),
+        "cpu_s": round(sum(r["cpu_s"] for r in results), 2),
         "peak_mb": max(r["peak_mb"] for r in results),
     }
 
@@ -295,7 +302,8 @@ def machine() -> dict:
 
 def print_table(results: list[dict]) -> None:
     head = (f"{'size':>6} | {'task':<36} | {'landplan s':>10} | {'peer s':>8} | {'lp/peer':>7} | "
-            f"{'lp MB':>7} | {'peer MB':>7} | {'RSS ratio':>9} | {'max |Δ|':>9} | peer")  # fmt: skip
+            f"{'cpu ratio':>9} | {'lp MB':>7} | {'peer MB':>7} | {'RSS ratio':>9} | {'max |Δ|':>9} | "
+            "peer")  # fmt: skip
     print(head)
     print("-" * len(head))
     for r in results:
@@ -304,8 +312,9 @@ def print_table(results: list[dict]) -> None:
             ratio = a["seconds"] / b["seconds"] if b["seconds"] else float("nan")
             diff = v.get("max_abs_diff")
             diff = f"{diff:.1e}" if diff is not None else ""
+            cpu = a["cpu_s"] / b["cpu_s"] if b.get("cpu_s") else float("nan")
             print(f"{r['size']:>6} | {task:<36} | {a['seconds']:>10.2f} | {b['seconds']:>8.2f} | "
-                  f"{ratio:>7.2f} | {a['peak_mb']:>7.0f} | {b['peak_mb']:>7.0f} | "
+                  f"{ratio:>7.2f} | {cpu:>9.2f} | {a['peak_mb']:>7.0f} | {b['peak_mb']:>7.0f} | "
                   f"{a['peak_mb'] / b['peak_mb']:>9.2f} | {diff:>9} | {v['peer_name']}")  # fmt: skip
 
 
