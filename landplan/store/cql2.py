@@ -413,10 +413,28 @@ def parse_filter(
     """Parse and check a CQL2 filter against a collection's columns (name → JSON type)."""
     if not text or not text.strip():
         raise FilterError("the filter is empty")
-    node = parse_ast(text, lang)
     checker = _Checker(columns, geometry, filter_epsg)
-    tree = checker.pred(node)
+    try:
+        tree = checker.pred(parse_ast(text, lang))
+    except RecursionError:
+        raise FilterError("the filter is nested too deeply", where="nesting") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise FilterError(f"the filter nests more than {MAX_DEPTH} levels", where="nesting")
     return Filter(tree, checker.used, checker.spatial)
+
+
+#: deepest nesting of AND/OR/NOT a filter may have (the translators recurse)
+MAX_DEPTH = 200
+
+
+def _depth(node) -> int:
+    stack, deepest = [(node, 1)], 0
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if item[0] in ("and", "or", "not"):
+            stack.extend((sub, d + 1) for sub in item[1:])
+    return deepest
 
 
 # --------------------------------------------------------------------------- datetime

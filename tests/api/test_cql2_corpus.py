@@ -651,6 +651,17 @@ def test_filter_combines_with_bbox_and_property_filters(client, oracle):
         ({"filter": "area_mu > 1", "filter-crs": "EPSG:3857"}, None),
         ({"filter-crs": GK}, None),
         ({"filter": ""}, None),
+        ({"filter": "NOT " * 3000 + "area_mu > 1"}, "nesting"),
+        (
+            {
+                "filter": '{"op":"not","args":[' * 600
+                + '{"op":"=","args":[{"property":"area_mu"},1]}'
+                + "]}" * 600,
+                "filter-lang": "cql2-json",
+            },
+            "nesting",
+        ),
+        ({"filter": "parcel_id LIKE 'x\\'"}, "LIKE"),
         ({"datetime": "yesterday"}, "datetime"),
         ({"datetime": "2024-05-02/2024-05-01"}, "datetime"),
     ],
