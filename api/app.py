@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # self-hosted Swagger UI: api/routers/docs.py (works offline)
+        redoc_url=None,
         openapi_tags=[
             {"name": "OGC API Features", "description": "Part 1 Core and Part 2 CRS by reference"},
             {
@@ -113,6 +115,10 @@ def _routers(app: FastAPI) -> None:
     from landplan.api.routers import sheets  # parcel condition sheets (PDF)
 
     app.include_router(sheets.router)
+    from landplan.api.routers import basemaps, docs
+
+    app.include_router(basemaps.router)
+    app.include_router(docs.router)
     _assets(app)
 
 

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     upload_dir: Path | None = Field(default=None, description="scratch space for uploads")
     assets: Literal["offline", "cdn"] = "offline"
     assets_dir: Path | None = None
+    offline: bool = Field(
+        default=True,
+        description="no page makes a request off this host: maps default to a local basemap "
+        "(or none) and online basemaps (osm, tianditu, gaode) are refused",
+    )
+    basemap_dir: Path | None = Field(
+        default=None, description="folder of MBTiles/PMTiles basemaps besides <workspace>/basemaps"
+    )
     tianditu_tk: str | None = None
     embed_secret: str = Field(
         default_factory=lambda: __import__("secrets").token_hex(32),

@@ -17,7 +17,11 @@ Gaode
 
 from __future__ import annotations
 
+import html
+import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from landplan.core.errors import LandplanError
@@ -74,9 +78,9 @@ def check_basemap(basemap: str, /) -> str:
     return basemap
 
 
-def needs_gcj02(basemap: str, /) -> bool:
-    """True when overlays must be shifted to GCJ-02 to match the basemap's tiles."""
-    return check_basemap(basemap) == "gaode"
+def needs_gcj02(basemap: str | None, /) -> bool:
+    """True when overlays must be shifted to GCJ-02 to match the basemap's tiles (Gaode)."""
+    return basemap == "gaode"
 
 
 def tianditu_key(tk: str | None = None, /) -> str:
@@ -153,6 +157,90 @@ def add_basemap(
     return layers
 
 
+@dataclass(frozen=True)
+class LocalBasemap:
+    """A basemap served by the landplan service itself (see :mod:`maps.localtiles`).
+
+    ``url`` is the tile template (``.../basemaps/NAME/tiles/{z}/{x}/{y}``); ``kind`` is
+    ``"raster"`` (drawn as a tile layer) or ``"vector"`` (Mapbox Vector Tiles, drawn grey
+    with Leaflet.VectorGrid: ``layers`` names the MVT layers); ``maxzoom`` is the deepest
+    stored zoom (deeper zooms scale it up).
+    """
+
+    name: str
+    url: str
+    kind: str = "raster"
+    maxzoom: int = 18
+    attribution: str = ""
+    layers: tuple[str, ...] = ()
+
+    def label(self, lang: str) -> str:
+        if self.name == "hillshade":
+            return _label("地形晕渲（本地）", "Hillshade (local)", lang)
+        return _label(f"本地底图 {self.name}", f"Local basemap {self.name}", lang)
+
+
+def resolve_basemap(basemap: str | None, local: Sequence[LocalBasemap] = (), /) -> str:
+    """``basemap`` checked against the online choices and the ``local`` names.
+
+    Raises
+    ------
+    BasemapError
+        Unknown name (the message lists the choices).
+    """
+    names = [b.name for b in local]
+    if basemap in BASEMAPS or basemap in names:
+        return basemap  # type: ignore[return-value]
+    raise BasemapError(
+        f"basemap must be one of {BASEMAPS + tuple(names)}, got {basemap!r}"
+        + ("" if names else "; add a local one with `landplan basemap add NAME FILE`")
+    )
+
+
+def add_local_basemaps(
+    m: Any, local: Sequence[LocalBasemap], /, *, selected: str | None = None, lang: str = "zh"
+) -> list[Any]:
+    """Add every local basemap as a base layer (``selected`` shown, the others switchable)."""
+    import folium
+    from folium.plugins import VectorGridProtobuf
+    from folium.utilities import JsCode
+
+    layers = []
+    for b in local:
+        show = b.name == selected
+        if b.kind == "vector":
+            style = {"weight": 0.7, "color": "#8d8d8d", "fill": True, "fillColor": "#ececec",
+                     "fillOpacity": 0.7, "opacity": 0.9}  # fmt: skip
+            styles = "{" + ",".join(f"{json.dumps(n)}: {json.dumps(style)}" for n in b.layers) + "}"
+            layer = VectorGridProtobuf(
+                b.url,
+                name=html.escape(b.label(lang)),
+                overlay=False,
+                show=show,
+                options={
+                    "rendererFactory": JsCode("L.canvas.tile"),
+                    "interactive": False,
+                    "maxNativeZoom": b.maxzoom,
+                    "maxZoom": 20,
+                    "attribution": b.attribution,
+                    # JsCode: folium would camelize the keys of a dict (the MVT layer names)
+                    "vectorTileLayerStyles": JsCode(styles),
+                },
+            )
+        else:
+            layer = folium.TileLayer(
+                b.url,
+                attr=html.escape(b.attribution or b.name),
+                name=html.escape(b.label(lang)),
+                max_native_zoom=b.maxzoom,
+                max_zoom=20,
+                overlay=False,
+                show=show,
+            )
+        layers.append(layer.add_to(m))
+    return layers
+
+
 def to_display(gdf_wgs84: Any, basemap: str | None, /) -> Any:
     """The layer as drawn on ``basemap``: shifted to GCJ-02 for Gaode, else unchanged.
 
@@ -162,6 +250,7 @@ def to_display(gdf_wgs84: Any, basemap: str | None, /) -> Any:
         return gdf_wgs84
     import numpy as np
     import shapely
+
     from landplan.core.gcj02 import shift_geometries
 
     shifted = shift_geometries(gdf_wgs84.geometry)

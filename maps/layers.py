@@ -137,7 +137,49 @@ def base_map(
 
 
 #: one canvas renderer for the dense layer (the parcels) of a page
-CANVAS_JS = "(window.lpCanvas || (window.lpCanvas = L.canvas({padding: 0.5, tolerance: 3})))"
+CANVAS_JS = "(window.lpCanvas || (window.lpCanvas = L.canvas({padding: 0.1, tolerance: 3})))"
+
+
+#: Leaflet's canvas renderer draws a ``fillPattern`` (leaflet.pattern's StripePattern, made
+#: for SVG) as a rotated CanvasPattern, so hatched constraints go on the canvas too
+CANVAS_HATCH_JS = """
+(function () {
+  if (!window.L || !L.Canvas || L.Canvas.prototype._lpHatch) { return; }
+  var fillStroke = L.Canvas.prototype._fillStroke;
+  function hatch(ctx, o) {
+    var w = o.weight || 4, s = o.spaceWeight || 4, tile = document.createElement("canvas");
+    tile.width = w + s; tile.height = 1;
+    var t = tile.getContext("2d");
+    t.globalAlpha = o.spaceOpacity == null ? 0 : o.spaceOpacity;
+    t.fillStyle = o.spaceColor || "#ffffff"; t.fillRect(w, 0, s, 1);
+    t.globalAlpha = o.opacity == null ? 1 : o.opacity;
+    t.fillStyle = o.color || "#000000"; t.fillRect(0, 0, w, 1);
+    var p = ctx.createPattern(tile, "repeat");
+    if (p.setTransform && window.DOMMatrix) { p.setTransform(new DOMMatrix().rotateSelf(o.angle || 0)); }
+    return p;
+  }
+  L.Canvas.prototype._fillStroke = function (ctx, layer) {
+    var pattern = layer.options.fillPattern, o = layer.options;
+    if (!(pattern && pattern.options && o.fill !== false)) { return fillStroke.call(this, ctx, layer); }
+    var color = o.fillColor;
+    o.fillColor = pattern._lpCanvas || (pattern._lpCanvas = hatch(ctx, pattern.options));
+    try { fillStroke.call(this, ctx, layer); } finally { o.fillColor = color; }
+  };
+  L.Canvas.prototype._lpHatch = true;
+})();
+"""
+
+
+def canvas_hatch_element() -> Any:
+    """A script element installing :data:`CANVAS_HATCH_JS` (add it before the layers)."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    element = MacroElement()
+    element._name = "CanvasHatch"
+    element.js = CANVAS_HATCH_JS
+    element._template = Template("{% macro script(this, kwargs) %}{{ this.js }}{% endmacro %}")
+    return element
 
 
 def _parcel_layer_class() -> type:
@@ -185,11 +227,26 @@ def add_parcels(
 
 
 def add_constraints(
-    m: folium.Map, constraints_wgs84: dict[str, GeoDataFrame], /, *, lang: Lang = "zh"
+    m: folium.Map,
+    constraints_wgs84: dict[str, GeoDataFrame],
+    /,
+    *,
+    lang: Lang = "zh",
+    canvas: bool = False,
 ) -> list[Any]:
-    """Add one layer per constraint kind: hatched, dashed outline or light fill."""
+    """Add one layer per constraint kind: hatched, dashed outline or light fill.
+
+    ``canvas``: draw on the page's shared canvas renderer (hatches included, see
+    :data:`CANVAS_HATCH_JS`) instead of SVG.  Headless Chromium leaves part of a large SVG
+    layer with pattern fills unpainted ("tile memory limits exceeded"); a canvas does not.
+    """
     folium = require_folium()
     from folium.plugins.pattern import StripePattern
+    from folium.utilities import JsCode
+
+    renderer = {"renderer": JsCode(CANVAS_JS)} if canvas else {}
+    if canvas and constraints_wgs84:
+        canvas_hatch_element().add_to(m)
 
     layers = []
     for kind, gdf in constraints_wgs84.items():
@@ -221,18 +278,25 @@ def add_constraints(
                 name=label,
                 style_function=lambda _f, s=style: dict(s),  # fresh dict: folium mutates it
                 tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
+                **renderer,
             ).add_to(m)
         )
     return layers
 
 
-def add_networks(m: folium.Map, networks_wgs84: GeoDataFrame, /, *, lang: Lang = "zh") -> list[Any]:
+def add_networks(
+    m: folium.Map, networks_wgs84: GeoDataFrame, /, *, lang: Lang = "zh", canvas: bool = False
+) -> list[Any]:
     """Add one layer per network kind; built lines solid, planned dashed and lighter.
 
     Networks are drawn thin and half transparent, so that they read as context under the
-    parcels (a few long lines: SVG, so that vector-tile parcels below stay clickable).
+    parcels; ``canvas`` as in :func:`add_constraints` (pages with vector-tile parcels keep
+    SVG, so that the tiles below stay clickable).
     """
     folium = require_folium()
+    from folium.utilities import JsCode
+
+    renderer = {"renderer": JsCode(CANVAS_JS)} if canvas else {}
 
     layers = []
     for kind, group in networks_wgs84.groupby("kind", sort=False):
@@ -260,6 +324,7 @@ def add_networks(m: folium.Map, networks_wgs84: GeoDataFrame, /, *, lang: Lang =
                 name=label.html(lang),
                 style_function=style,
                 tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
+                **renderer,
             ).add_to(m)
         )
     return layers

@@ -25,7 +25,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from landplan.maps.assets import AssetMode
-from landplan.maps.basemaps import Basemap, needs_gcj02
+from landplan.maps.basemaps import Basemap, LocalBasemap, needs_gcj02
 from landplan.maps.result_map import build_result_map
 from landplan.maps.styles import CONSTRAINTS, Label, Lang
 from landplan.maps.vectortiles import DEFAULT_THRESHOLD
@@ -281,7 +281,8 @@ def build_planner_page(
     api_base: str = "",
     assets: AssetMode = "offline",
     assets_base_url: str = "/assets",
-    basemap: Basemap = "osm",
+    basemap: Basemap | str = "osm",
+    local_basemaps: tuple[LocalBasemap, ...] | list[LocalBasemap] = (),
     tk: str | None = None,
     embed_key: bool = False,
     lang: Lang = "zh",
@@ -304,6 +305,7 @@ def build_planner_page(
         lang=lang,
         title=title,
         basemap=basemap,
+        local_basemaps=local_basemaps,
         tk=tk,
         embed_key=embed_key,
         assets=assets,

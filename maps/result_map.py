@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from landplan.maps.assets import AssetMode, apply_assets
-from landplan.maps.basemaps import Basemap, check_basemap, shift_bounds, to_display
+from landplan.maps.basemaps import (
+    Basemap,
+    LocalBasemap,
+    add_local_basemaps,
+    resolve_basemap,
+    shift_bounds,
+    to_display,
+)
 from landplan.maps.classify import parcel_classes
 from landplan.maps.layers import (
     add_constraints,
@@ -46,7 +54,8 @@ def build_result_map(
     title: str | None = None,
     tiles: str | None = "OpenStreetMap",
     overlays: dict[str, str | os.PathLike[str]] | None = None,
-    basemap: Basemap | None = None,
+    basemap: Basemap | str | None = None,
+    local_basemaps: Sequence[LocalBasemap] = (),
     tk: str | None = None,
     embed_key: bool = False,
     assets: AssetMode = "cdn",
@@ -78,8 +87,10 @@ def build_result_map(
     overlays : dict, optional
         Rasters to draw under the parcels with a colour bar: ``{"slope": path,
         "suitability": path}`` (hidden until switched on in the layer control).
-    basemap : {"osm", "tianditu", "gaode", "none"}, optional
-        Replaces ``tiles`` (see :mod:`maps.basemaps`).  With ``"gaode"`` every overlay is
+    basemap : {"osm", "tianditu", "gaode", "none"} or a local basemap's name, optional
+        Replaces ``tiles`` (see :mod:`maps.basemaps`).  ``local_basemaps`` are the basemaps
+        served by the landplan service (:class:`maps.basemaps.LocalBasemap`): each becomes a
+        base layer, the one named by ``basemap`` shown.  With ``"gaode"`` every overlay is
         shifted to GCJ-02 as it is drawn (display only).  ``tk`` / ``embed_key``: the
         Tianditu key and whether it is written into the page.
     assets : {"cdn", "offline", "inline"}
@@ -126,8 +137,10 @@ def build_result_map(
     if networks is not None and not {"kind", "status"} <= set(networks.columns):
         raise ValueError("networks need 'kind' and 'status' columns")
 
+    local_names = {b.name for b in local_basemaps}
     if basemap is not None:
-        check_basemap(basemap)
+        basemap = resolve_basemap(basemap, local_basemaps)
+    online = "none" if basemap in local_names else basemap  # what base_map draws
     tiled = use_vector_tiles(len(parcels), threshold=vector_tile_threshold)
     parcels_wgs84 = _bounds_frame(parcels) if tiled else to_display(to_wgs84(parcels), basemap)
     classes = None if tiled else parcel_classes(parcels_wgs84, style_by)
@@ -139,22 +152,27 @@ def build_result_map(
     m = base_map(
         _bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84),
         tiles=tiles,
-        basemap=basemap,
+        basemap=online,
         tk=tk,
         embed_key=embed_key,
         lang=lang,
     )
+    if local_basemaps:
+        add_local_basemaps(
+            m, local_basemaps, selected=basemap if basemap in local_names else None, lang=lang
+        )
     for name, path in (overlays or {}).items():
         add_raster_overlay(m, path, style=OVERLAY_STYLES[name], lang=lang)
     for child in m._children.values():
         if type(child).__name__ == "ImageOverlay":
             child.bounds = shift_bounds(child.bounds, basemap)
     add_colorbars(m)
-    add_constraints(m, constraints_wgs84, lang=lang)
+    # inline parcels: every vector layer on one canvas (no large SVG layer, see add_constraints)
+    add_constraints(m, constraints_wgs84, lang=lang, canvas=not tiled)
     if networks_wgs84 is not None:
-        add_networks(m, networks_wgs84, lang=lang)
+        add_networks(m, networks_wgs84, lang=lang, canvas=not tiled)
     if tiled:
-        add_parcel_tiles(m, api_base=api_base, basemap=basemap or "osm", lang=lang)
+        add_parcel_tiles(m, api_base=api_base, basemap=online or "osm", lang=lang)
     else:
         add_parcels(
             m, parcels_wgs84, lang=lang, classes=classes

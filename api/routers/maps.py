@@ -19,8 +19,13 @@ router = APIRouter(prefix="/maps", tags=["Maps"])
 READ = Depends(require("read"))
 LangQ = Annotated[Literal["zh", "en"], Query(description="first language of labels")]
 BasemapQ = Annotated[
-    Literal["osm", "tianditu", "gaode", "none"],
-    Query(description="basemap; gaode shifts overlays to GCJ-02 for display"),
+    str | None,
+    Query(
+        max_length=40,
+        description="osm | tianditu | gaode | none | a local basemap (GET /basemaps); default: "
+        "the first local basemap, else none (offline) or osm. Offline (the default setting), "
+        "online basemaps are refused. gaode shifts overlays to GCJ-02 for display",
+    ),
 ]
 StyleQ = Annotated[
     str,
@@ -33,12 +38,17 @@ StyleQ = Annotated[
 HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}}
 
 
-def _page_options(request: Request, cfg, basemap: str) -> dict:
+def _page_options(request: Request, cfg, s, basemap: str | None) -> dict:
+    from landplan.api.routers.basemaps import choose_basemap, local_basemaps
+
+    local = local_basemaps(request, cfg, s)
+    basemap = choose_basemap(basemap, cfg, local)
     return {
         "assets": cfg.assets,
         "assets_base_url": str(request.url_for("assets", path="")).rstrip("/"),
         "api_base": str(request.base_url).rstrip("/"),
         "basemap": basemap,
+        "local_basemaps": local,
         "tk": cfg.tianditu_tk if basemap == "tianditu" else None,
     }
 
@@ -52,7 +62,7 @@ def _page_options(request: Request, cfg, basemap: str) -> dict:
 def result_map(
     request: Request,
     lang: LangQ = "zh",
-    basemap: BasemapQ = "osm",
+    basemap: BasemapQ = None,
     style_by: StyleQ = "verdict",
     s=Depends(store),
     cfg=Depends(settings),
@@ -76,7 +86,7 @@ def result_map(
         lang=lang,
         title=s.name,
         style_by=style_by if layers["vector_tile_threshold"] is None else "verdict",
-        **_page_options(request, cfg, basemap),
+        **_page_options(request, cfg, s, basemap),
     )
     return HTMLResponse(m.get_root().render())
 
@@ -90,7 +100,7 @@ def result_map(
 def planner(
     request: Request,
     lang: LangQ = "zh",
-    basemap: BasemapQ = "osm",
+    basemap: BasemapQ = None,
     s=Depends(store),
     cfg=Depends(settings),
 ):
@@ -104,7 +114,7 @@ def planner(
         **layers,
         lang=lang,
         title=s.name,
-        **_page_options(request, cfg, basemap),
+        **_page_options(request, cfg, s, basemap),
     )
     return HTMLResponse(m.get_root().render())
 
@@ -146,7 +156,7 @@ def embed(
         **layers,
         lang=lang,
         title=s.name,
-        **_page_options(request, cfg, "osm"),
+        **_page_options(request, cfg, s, None),
     )
     ancestors = " ".join(cfg.embed_origins) or "*"
     return HTMLResponse(

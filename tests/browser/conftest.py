@@ -81,11 +81,17 @@ class PageWatch:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", lambda r: self.requests.append(r.url))
-        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
+        page.on("requestfailed", self._failed)
         page.on(
             "response",
             lambda r: self.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
         )
+
+    def _failed(self, request) -> None:
+        # Leaflet cancels the tiles of a zoom it leaves (the page opens at folium's zoom, then
+        # fits the data): an aborted request is not an error; anything else is
+        if (request.failure or "") != "net::ERR_ABORTED" or request.resource_type != "image":
+            self.errors.append(f"failed: {request.url} ({request.failure})")
 
 
 def block_outside(context, blocked: list[str]) -> None:
