@@ -86,10 +86,14 @@ class AnalysisResult:
 def choose_workspace_crs(manifest: Manifest, /) -> CRS:
     """The manifest's ``crs``, or the CGCS2000 3° GK zone of the parcels' centre when ``auto``."""
     if manifest.crs.lower() != "auto":
-        chosen = crsmod.parse_crs(manifest.crs)
+        try:
+            chosen = crsmod.parse_crs(manifest.crs)
+        except CRSError as exc:
+            raise CRSError(f"the manifest's workspace crs: {exc}") from exc
         if not chosen.is_projected:
             raise CRSError(
-                f"the workspace CRS must be projected (metres); {manifest.crs} is not. Use e.g. EPSG:4542"
+                f"the manifest's workspace crs must be projected (metres); {manifest.crs} is not. "
+                'Use e.g. crs = "EPSG:4542", or crs = "auto"'
             )
         return chosen
     entry = manifest.parcels
@@ -114,7 +118,12 @@ def choose_workspace_crs(manifest: Manifest, /) -> CRS:
             'chosen; state it under [parcels], e.g. crs = "EPSG:4542" (CGCS2000 GK CM 99°E) or '
             'crs = "EPSG:4490" (CGCS2000 longitude/latitude)'
         )
-    return workspace_zone(path, entry.layer, crsmod.parse_crs(source), info.get("total_bounds"))
+    try:
+        return workspace_zone(path, entry.layer, crsmod.parse_crs(source), info.get("total_bounds"))
+    except CRSError as exc:
+        if path.name in str(exc):
+            raise
+        raise CRSError(f"layer 'parcels' ({path.name}): {exc}") from exc
 
 
 def workspace_zone(path: Path, layer: str | None, source: CRS, bounds) -> CRS:
@@ -291,7 +300,11 @@ def _source_fields(p, parcels: GeoDataFrame) -> dict[str, str | None]:
         if name == "parcel_id":
             name = "src_parcel_id"
         if name is not None and name not in parcels.columns:
-            raise ManifestError(f"[parcels] {opt} {name!r} is not a field of the parcels")
+            fields = [c for c in parcels.columns if c not in ("geometry", "geometry_status")]
+            raise ManifestError(
+                f"[parcels] {opt} {name!r} is not a field of the parcels ({p.path.name}); "
+                f"their fields are {fields}"
+            )
         out[opt] = name
     return out
 

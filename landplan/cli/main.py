@@ -298,7 +298,8 @@ def _validate(manifest: Path, policy_name: str | None) -> None:
         )
         console.print(
             f"missing required network layers 缺少必需的管网图层: {labels}; every parcel will carry "
-            "NETWORK_DATA_NOT_PROVIDED:<kind> (数据未提供) until a [[networks]] entry names them"
+            "NETWORK_DATA_NOT_PROVIDED:<kind> (数据未提供) until a [[networks]] entry names them",
+            markup=False,
         )
     if m.dem is None:
         console.print("no DEM 未提供高程: slope, suitability and earthwork are not computed")

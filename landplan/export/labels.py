@@ -160,6 +160,7 @@ VALUES: dict[str, tuple[str, str]] = {
     "connected": ("已通", "connected"),
     "connectable": ("可接入", "connectable"),
     "needs_extension": ("需外延", "needs extension"),
+    "not_provided": ("数据未提供", "data not provided"),
     "block": ("否决", "block"),
     "warn": ("警告", "warning"),
     "warning": ("警告", "warning"),

@@ -243,7 +243,10 @@ def _apply_crs(
     file_crs = gdf.crs
     report.source_crs = file_crs.to_string() if file_crs is not None else None
     if stated is not None:
-        stated_crs = crsmod.parse_crs(stated)
+        try:
+            stated_crs = crsmod.parse_crs(stated)
+        except CRSError as exc:
+            raise CRSError(f"layer {report.name!r} ({Path(report.path).name}): {exc}") from exc
         if file_crs is not None and not stated_crs.equals(file_crs, ignore_axis_order=True):
             report.add(
                 "CRS_OVERRIDDEN",
@@ -421,17 +424,19 @@ def _check_zone_prefix(
 def _check_ids(
     gdf: GeoDataFrame, id_field: str | None, duplicate_ids: str, report: LayerReport
 ) -> GeoDataFrame:
+    where = f"the parcels ({Path(report.path).name})"
     if id_field is None:
-        raise ManifestError('[parcels] needs id_field = "..." naming the parcel-id field')
+        raise ManifestError(f'{where}: [parcels] needs id_field = "..." naming the parcel-id field')
     if id_field not in gdf.columns:
         fields = [c for c in gdf.columns if c != gdf.geometry.name]
-        raise ManifestError(f"parcels have no field {id_field!r}; their fields are {fields}")
+        raise ManifestError(f"{where} have no field {id_field!r}; their fields are {fields}")
     ids = gdf[id_field]
     null = ids.isna() | (ids.astype(str).str.strip() == "")
     if null.any():
         rows = list(np.flatnonzero(null.to_numpy())[:MAX_IDS_IN_MESSAGE])
         raise DuplicateIdError(
-            f"{int(null.sum())} parcels have no {id_field} (rows {rows}); every parcel needs an id"
+            f"{where}: {int(null.sum())} parcels have no {id_field} (rows {rows}); every parcel "
+            "needs an id: fill them in, or name another id_field"
         )
     ids = ids.astype(str)
     dup = ids.duplicated(keep=False)
@@ -440,7 +445,7 @@ def _check_ids(
         shown = ", ".join(f"{k} ×{v}" for k, v in counts.head(MAX_IDS_IN_MESSAGE).items())
         if duplicate_ids != "suffix":
             raise DuplicateIdError(
-                f"{len(counts)} parcel ids occur more than once ({shown}); fix the cadastre, or set "
+                f"{where}: {len(counts)} parcel ids occur more than once ({shown}); fix the cadastre, or set "
                 'duplicate_ids = "suffix" under [parcels] to keep every feature with suffixed ids'
             )
         rank = ids.groupby(ids).cumcount() + 1
@@ -529,7 +534,7 @@ def _check_geometries(
         )
         bad_coords = bad_coords | unrepairable
     else:
-        _check_lines(gdf, geoms, types, present, report, id_field)
+        _check_lines(gdf, geoms, types, present, report, id_field, polygons_ok=role != "network")
         invalid = present & ~shapely.is_valid(geoms)
         if invalid.any():
             geoms[invalid] = shapely.make_valid(geoms[invalid])
@@ -577,10 +582,13 @@ def _check_geometries(
     return gdf.reset_index(drop=True)
 
 
-def _check_lines(gdf, geoms, types, present, report, id_field) -> None:
-    """Network layers hold lines (points, e.g. substations, are accepted); polygons are refused."""
+def _check_lines(gdf, geoms, types, present, report, id_field, *, polygons_ok=False) -> None:
+    """Network layers hold lines (points, e.g. substations, are accepted); polygons are refused.
+
+    ``polygons_ok``: the ``features`` role (sources of the distance commands) takes any geometry.
+    """
     polys = present & np.isin(types, (3, 6))
-    if polys.any():
+    if polys.any() and not polygons_ok:
         raise GeometryError(
             f"network layer {report.name!r} ({Path(report.path).name}) holds {int(polys.sum())} polygons "
             f"(e.g. {_ids_of(gdf, polys, id_field)[:5]}); network layers must be lines (centre lines): "

@@ -497,6 +497,6 @@ def read_features(
     """
     from landplan.io.vector import read_vector
 
-    role = "constraint" if polygons else "network"
+    role = "constraint" if polygons else "features"  # features: lines, points or polygons
     gdf, _ = read_vector(path, role=role, workspace_crs=None, layer=layer)
     return gdf

@@ -351,7 +351,7 @@ def crs_cases() -> Iterator[Case]:
     yield Case(
         "parcels_outside_china_auto_crs",
         europe,
-        refusal("CRSError", r"zones 25–45", r'crs = "EPSG'),
+        refusal("CRSError", r"parcels\.gpkg", r"zones 25–45", r'crs = "EPSG'),
     )
 
 

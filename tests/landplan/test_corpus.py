@@ -41,8 +41,11 @@ def test_case(case, tmp_path):
     with pytest.raises(errors.LandplanError) as info:
         run_manifest(manifest)
     assert type(info.value).__name__ == exp.error, info.value
+    message = str(info.value)
     for pattern in exp.match:
-        assert re.search(pattern, str(info.value)), (pattern, str(info.value))
+        assert re.search(pattern, message), (pattern, message)
+    files = {p.name for p in (tmp_path / case.name).rglob("*")} | {"manifest", "nowhere"}
+    assert any(name in message for name in files), f"names no file: {message}"
     out = tmp_path / "out"
     run = CliRunner().invoke(app, ["analyze", str(manifest), "--out", str(out)])
     assert run.exit_code == 2, run.output
