@@ -72,6 +72,10 @@ def test_demo_map_is_light_and_draws_every_parcel_in_the_first_view(
     assert not errors, errors
     n = page.evaluate(f"{PARCELS_JS}.getLayers().length")
     assert n == len(sample_result.parcels)
+    scale = page.locator(".leaflet-control-scale").bounding_box()
+    legend = page.locator(".lp-legend").bounding_box()
+    assert page.locator(".leaflet-control-scale-line").count() == 1  # metric only
+    assert scale["y"] >= legend["y"] + legend["height"]  # below the legend, not under it
     with_parcels = page.screenshot(path=str(artifacts / "demo-map.png"))
     x0, y0, x1, y1 = _parcel_box(page)
     page.evaluate(f"void {MAP_JS}.removeLayer({PARCELS_JS})")

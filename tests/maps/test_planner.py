@@ -10,8 +10,9 @@ import pytest
 
 folium = pytest.importorskip("folium")
 
-from landplan.core.gcj02 import wgs84_to_gcj02  # noqa: E402
 from landplan.maps.planner import GCJ02_INVERSE_JS, build_planner_page  # noqa: E402
+
+from landplan.core.gcj02 import wgs84_to_gcj02  # noqa: E402
 
 IDS = (
     "lp-eval",

@@ -339,3 +339,19 @@ def test_raster_overlays_with_colour_bars(parcels, tmp_path):
         and "<span>25</span>" in html
         and "<span>100</span>" in html
     )
+
+
+def test_urban_boundary_is_distinct_from_every_network_and_networks_are_quiet():
+    from landplan.maps.layers import NETWORK_OPACITY, NETWORK_WEIGHT
+    from landplan.maps.styles import CONSTRAINTS, NETWORKS, PLANNED_DASH, lighten
+
+    def rgb(c: str) -> np.ndarray:
+        return np.array([int(c[i : i + 2], 16) for i in (1, 3, 5)], float)
+
+    ub = CONSTRAINTS["urban_boundary"]
+    for color, _label in NETWORKS.values():
+        for shade in (color, lighten(color)):
+            assert np.linalg.norm(rgb(ub.outline) - rgb(shade)) > 80, shade
+    assert ub.dash_array not in (None, PLANNED_DASH) and len(ub.dash_array.split()) == 4  # dash-dot
+    assert ub.weight > NETWORK_WEIGHT  # heavier than any network line
+    assert NETWORK_WEIGHT < 2 and NETWORK_OPACITY < 0.8  # context, under the parcels
