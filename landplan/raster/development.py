@@ -192,11 +192,18 @@ def _distance_rasters(
         for r in policy.suitability.values()
         if r.source.startswith("dist:")
     }
+    import rasterio
+
+    with rasterio.open(dem) as ds:
+        grid_box = shapely.box(*ds.bounds)
     for kind in sorted(kinds):
         built = networks[(networks["kind"] == kind) & (networks["status"] == "built")]
         if len(built):
             path = folder / f"dist_{kind}.tif"
-            distance_raster(built, dem, path)
+            # a network wholly off the DEM (a main 200 km away) is never burnt into a tile:
+            # measure to the vector geometry instead, so every cell gets its (large) distance
+            off_grid = not shapely.intersects(np.asarray(built.geometry.values), grid_box).any()
+            distance_raster(built, dem, path, exact=off_grid)
             out[f"dist_{kind}"] = path
     return out
 

@@ -323,6 +323,21 @@ def crs_cases() -> Iterator[Case]:
 
     yield Case("network_200_km_away", far_network, result(far_check))
 
+    def far_with_dem(f: Path) -> Path:
+        f.mkdir(parents=True, exist_ok=True)
+        nets = {k: network(-y) for k, y in NETS.items()}
+        nets["road"] = network(-200_000)  # off the DEM: its distance raster is still complete
+        return scene(f, nets=nets, dem=dem(f))
+
+    def far_dem_check(res) -> None:
+        assert codes(res)["C"] == {"NETWORK_MISSING:road"} | UNSTATED
+        assert col(res, "dist_road_m") == {"A": 200_000.0, "B": 200_000.0, "C": 200_000.0}
+        suit = col(res, "suitability_mean")
+        assert all(math.isfinite(v) and 0 < v < 100 for v in suit.values())
+        assert all(v > 0 for v in col(res, "extension_cost_wan").values())
+
+    yield Case("network_200_km_away_with_dem", far_with_dem, result(far_dem_check))
+
     def far_red(f: Path) -> Path:
         return scene(
             f, red=gpd.GeoDataFrame({"MC": ["远"]}, geometry=[box(80_000, 0, 100, 100)], crs=GK)
