@@ -250,6 +250,13 @@ def resolve_encoding(
                 f'{works}: set encoding = "{guess or "..."}" in {section} of the manifest, '
                 "or correct the .cpg"
             )
+        if _single_byte(codec) and _looks_chinese(body):
+            sample = _mojibake_sample(body, codec)
+            raise EncodingError(
+                f"{where}: the .cpg says {label} but the attribute text is Chinese in GBK/GB18030 (read "
+                f'as {label} it would be mojibake such as {sample!r}); set encoding = "GB18030" in '
+                f"{section} of the manifest, or correct the .cpg"
+            )
         if codec != "utf-8" and decodes(body, "utf-8"):
             sample = _mojibake_sample(body, codec)
             raise EncodingError(
@@ -258,7 +265,10 @@ def resolve_encoding(
                 "manifest, or correct the .cpg"
             )
         return label, None  # decoded here, not by GDAL, which does not know every .cpg spelling
-    detected = detect_dbf_encoding(dbf)
+    try:
+        detected = detect_dbf_encoding(dbf)
+    except EncodingError as exc:
+        raise EncodingError(f"{where}: {exc}") from exc
     if detected == "GB18030":
         return (
             detected,
@@ -266,6 +276,29 @@ def resolve_encoding(
             "make it explicit",
         )
     return detected, None
+
+
+def _single_byte(codec: str) -> bool:
+    """Code pages with one byte per character (latin-1, cp1252, ...): they decode any bytes."""
+    try:
+        alone = sum(len(bytes([b]).decode(codec, errors="ignore")) == 1 for b in range(0x80, 0x100))
+    except LookupError:
+        return False
+    return alone >= 100  # a multi-byte code page decodes (almost) no high byte on its own
+
+
+def _looks_chinese(body: bytes) -> bool:
+    """Non-ASCII text that decodes as GB18030 into (almost only) CJK characters and punctuation."""
+    if not decodes(body, "gb18030"):
+        return False
+    text = codecs.getincrementaldecoder("gb18030")().decode(body, final=False)
+    wide = [c for c in text if ord(c) > 0x7F]
+    cjk = sum(
+        1
+        for c in wide
+        if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef"
+    )
+    return len(wide) >= 2 and cjk >= 0.9 * len(wide)
 
 
 def _guess(body: bytes) -> str | None:

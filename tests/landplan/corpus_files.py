@@ -12,6 +12,7 @@ from tests.landplan.corpus import (
     Upload,
     _all,
     baseline,
+    col,
     issues,
     network,
     parcels,
@@ -35,6 +36,11 @@ def encoding_cases() -> Iterator[Case]:
             return scene(f, write_parcels=False, parcels_path="parcels.shp", parcels_extra=extra)
 
         return build
+
+    def shp_latin1(f: Path) -> Path:  # a .cpg of 1252 that is right: accented Latin text
+        shapefile(f, parcels(DKMC=["café", "naïve", "über"]), encoding="ISO-8859-1", cpg="1252")
+        zip_parts(f)
+        return scene(f, write_parcels=False, parcels_path="parcels.shp")
 
     up = {"id_field": "DKBH"}
     yield Case("shp_gbk_without_cpg", shp("GBK", None),
@@ -68,6 +74,17 @@ def encoding_cases() -> Iterator[Case]:
         shp("GBK", "UTF-8"),
         refusal("EncodingError", r"parcels\.shp", r"\.cpg says UTF-8", r'encoding = "GB18030"'),
         Upload("parcels", "upload.zip", up, refused=True),
+    )
+    yield Case(
+        "shp_gbk_but_cpg_says_1252",
+        shp("GBK", "1252"),
+        refusal("EncodingError", r"parcels\.shp", r"\.cpg says CP1252", r'encoding = "GB18030"'),
+        Upload("parcels", "upload.zip", up, refused=True),
+    )
+    yield Case(
+        "shp_latin1_text_cpg_says_1252",
+        shp_latin1,
+        result(lambda r: col(r, "DKMC") == {"A": "café", "B": "naïve", "C": "über"}),
     )
     yield Case(
         "shp_lying_cpg_overridden_in_manifest", shp("UTF-8", "GBK", "UTF-8"), result(with_names)
