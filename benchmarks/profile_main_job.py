@@ -33,23 +33,27 @@ STAGES = [
     ("overlay (apply)", ("constraints.py", "exclusions_for")),
     ("network distances", ("networks.py", "network_distances")),
     ("DEM step", ("pipeline.py", "development_step")),
-    ("verdicts + reasons", ("transfer.py", "decide")),
+    ("verdicts + reasons", ("transfer.py", "decide")),  # before the rule table
+    ("verdicts + reasons", ("transfer.py", "assess")),  # with the rule table
     ("summary + counts", ("pipeline.py", "finish")),
     ("write workspace", ("workspace.py", "_write_all")),
+    ("  of which GeoPackage layers", ("workspace.py", "write_layer")),
+    ("  of which result copy", ("workspace.py", "copy_layer")),
+    ("  of which CSV/XLSX tables", ("workspace.py", "write_tables")),
     ("map (build + save)", ("main.py", "write")),
     ("whole command", ("main.py", "_run_with_progress")),
 ]
 
 
 def stage_times(stats: pstats.Stats) -> list[tuple[str, float]]:
-    out = []
+    out: dict[str, float] = {}
     for label, (suffix, name) in STAGES:
         total = 0.0
         for (file, _, func), (_, _, _, ct, _) in stats.stats.items():
             if func == name and file.endswith(suffix):
                 total = max(total, ct)  # recursive entries repeat the same cumulative time
-        out.append((label, total))
-    return out
+        out[label] = max(out.get(label, 0.0), total)
+    return list(out.items())
 
 
 def main(argv=None) -> int:
@@ -96,6 +100,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.manifest.stem if args.manifest else f"{args.parcels}{'_dem' if args.dem else ''}"
     (args.out / f"profile_main_job_{name}.txt").write_text(listing)
+    prof.dump_stats(args.out / f"profile_main_job_{name}.prof")  # for pstats / snakeviz
     return 0
 
 

@@ -125,94 +125,6 @@ def write_layer(gpkg: Path, name: str, frame: GeoDataFrame | pd.DataFrame, /) ->
         pyogrio.write_dataframe(frame, gpkg, use_arrow=False, **options)
 
 
-def copy_layer(
-    src: Path, src_layer: str, dst: Path, dst_layer: str, frame: GeoDataFrame, /
-) -> None:
-    """Put ``src_layer`` of ``src`` (written from ``frame``) into ``dst`` as ``dst_layer``, without a second write.
-
-    The empty layer is created from ``frame``'s schema, then the rows and the spatial index are
-    copied table to table inside SQLite (``INSERT … SELECT``), which costs a fraction of encoding
-    and writing every feature again.  When the two schemas or spatial reference ids differ, the
-    frame is written as usual.
-    """
-    info = pyogrio.read_info(src, layer=src_layer)
-    from landplan.export.qgis import GPKG_DATASET_OPTIONS
-
-    pyogrio.write_dataframe(
-        frame.iloc[:0],
-        dst,
-        layer=dst_layer,
-        driver="GPKG",
-        geometry_type=info["geometry_type"],
-        dataset_options=GPKG_DATASET_OPTIONS,
-    )
-    if not _copy_rows(src, src_layer, dst, dst_layer):
-        write_layer(dst, dst_layer, frame)
-
-
-def _copy_rows(src: Path, src_layer: str, dst: Path, dst_layer: str) -> bool:
-    """Copy rows, feature count, extent and R-tree of a GeoPackage layer; False when not alike."""
-    import sqlite3
-
-    con = sqlite3.connect(dst)
-    try:
-        con.execute("ATTACH DATABASE ? AS src", (str(src),))
-
-        def columns(schema: str, table: str) -> list[tuple]:
-            return [r[1:3] for r in con.execute(f'PRAGMA {schema}.table_info("{table}")')]
-
-        def geometry(schema: str, table: str):
-            return con.execute(
-                f"SELECT column_name, geometry_type_name, srs_id FROM {schema}.gpkg_geometry_columns "
-                "WHERE lower(table_name) = lower(?)",
-                (table,),
-            ).fetchone()
-
-        geom = geometry("main", dst_layer)
-        if (
-            columns("main", dst_layer) != columns("src", src_layer)
-            or geom is None
-            or geom != geometry("src", src_layer)
-            or con.execute(f'SELECT count(*) FROM main."{dst_layer}"').fetchone()[0] != 0
-        ):
-            return False
-        col = geom[0]
-        rtree, src_rtree = f"rtree_{dst_layer}_{col}", f"rtree_{src_layer}_{col}"
-        triggers = con.execute(
-            "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND name LIKE ?",
-            (f"{rtree}_%",),
-        ).fetchall()
-        has_rtree = con.execute(
-            "SELECT count(*) FROM src.sqlite_master WHERE name = ?", (src_rtree,)
-        ).fetchone()[0]
-        if not triggers or not has_rtree:
-            return False
-        with con:
-            for name, _ in triggers:  # the R-tree is copied whole below, not row by row
-                con.execute(f'DROP TRIGGER main."{name}"')
-            con.execute(f'INSERT INTO main."{dst_layer}" SELECT * FROM src."{src_layer}"')
-            con.execute(f'INSERT INTO main."{rtree}" SELECT * FROM src."{src_rtree}"')
-            for _, sql in triggers:
-                con.execute(sql)
-            con.execute(
-                "UPDATE main.gpkg_contents SET (min_x, min_y, max_x, max_y) = "
-                "(SELECT min_x, min_y, max_x, max_y FROM src.gpkg_contents "
-                " WHERE lower(table_name) = lower(?)) WHERE lower(table_name) = lower(?)",
-                (src_layer, dst_layer),
-            )
-            if con.execute(
-                "SELECT count(*) FROM main.sqlite_master WHERE name = 'gpkg_ogr_contents'"
-            ).fetchone()[0]:
-                con.execute(
-                    "UPDATE main.gpkg_ogr_contents SET feature_count = "
-                    f'(SELECT count(*) FROM main."{dst_layer}") WHERE lower(table_name) = lower(?)',
-                    (dst_layer,),
-                )
-        return True
-    finally:
-        con.close()
-
-
 class GpkgWorkspace:
     """A workspace directory holding GeoPackages, GeoTIFFs and the policy copy."""
 
@@ -273,15 +185,17 @@ def _write_all(stage: Path, result, *, lang: str = "zh") -> None:
         write_layer(gpkg, f"constraint_{kind}", layer)
     if len(inputs.networks):
         write_layer(gpkg, "networks", inputs.networks)
-    results = stage / "results.gpkg"
-    write_layer(results, "parcels", result.parcels)  # the parcel table is written once …
-    write_layer(results, "park_summary", result.summary)
-    copy_layer(results, "parcels", gpkg, "result_parcels", result.parcels)  # … and copied
+    # the parcel table goes to both GeoPackages through the Arrow path: a table-to-table copy
+    # inside SQLite (rows + R-tree) measured 25-35 % slower than this second write at 50k parcels
+    write_layer(gpkg, "result_parcels", result.parcels)
     write_layer(gpkg, "park_summary", result.summary)
     write_layer(gpkg, "reason_counts", result.reasons)
     validation = reports_frame(inputs.reports)
     if len(validation):
         write_layer(gpkg, "validation_issues", validation)
+    results = stage / "results.gpkg"
+    write_layer(results, "parcels", result.parcels)
+    write_layer(results, "park_summary", result.summary)
     write_tables(stage, result.summary, result.reasons, validation, result.parcels, lang=lang)
     _write_styles(gpkg, results, result)
     (stage / "validation_report.json").write_text(
