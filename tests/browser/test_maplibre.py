@@ -79,12 +79,18 @@ def _open(gl_browser, server, mode: str):
     page = gl_browser.new_page(viewport={"width": 800, "height": 600})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text[:300]}"))
     page.route(
         f"{server.url}/maplibre-test.html*",
         lambda route: route.fulfill(status=200, content_type="text/html", body=html),
     )
     page.goto(f"{server.url}/maplibre-test.html?mode={mode}")
-    page.wait_for_function("window.__state.loaded || window.__state.error", timeout=90_000)
+    try:  # SwiftShader draws on the CPU: slow when the machine is busy
+        page.wait_for_function("window.__state.loaded || window.__state.error", timeout=240_000)
+    except Exception as exc:
+        state = page.evaluate("JSON.stringify(window.__state)")
+        raise AssertionError(f"map never went idle: {state}; console: {console[-10:]}") from exc
     state = page.evaluate("window.__state")
     return page, state, errors, (lon, lat)
 
