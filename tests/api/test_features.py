@@ -259,3 +259,33 @@ def test_errors_are_problem_json(client, url, status):
     body = r.json()
     assert body["status"] == status and body["detail"]
     assert "Traceback" not in r.text and "SELECT" not in r.text
+
+
+def test_datetime_filters_scenarios_on_created_at(client, oracle):
+    """Scenarios have a temporal property (``created_at``, UTC): datetime selects on it."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.api.conftest import auth
+
+    lon0, lat0, lon1, lat1 = _box_inside(oracle, (0.4, 0.4, 0.5, 0.5))
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]],
+    }
+    before = datetime.now(UTC) - timedelta(seconds=2)
+    r = client.put("/scenarios/datetime-test", json=square, headers=auth("planner"))
+    assert r.status_code == 200, r.text
+    after = datetime.now(UTC) + timedelta(seconds=2)
+    url = "/collections/scenarios/items"
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+
+    def matched(value: str) -> int:
+        r = client.get(url, params={"datetime": value})
+        assert r.status_code == 200, r.text
+        return r.json()["numberMatched"]
+
+    assert matched(f"{before.strftime(fmt)}/{after.strftime(fmt)}") == 1
+    assert matched(f"{before.strftime(fmt)}/..") == 1
+    assert matched("../2001-01-01T00:00:00Z") == 0
+    assert matched(after.strftime(fmt) + "/..") == 0
+    assert matched(before.strftime("%Y-%m-%d") + "/..") == 1  # a date: from its start
