@@ -11,28 +11,17 @@ import math
 
 import numpy as np
 
+from landplan.core import palette
+
 A4_PORTRAIT_IN = (8.27, 11.69)
 
-VERDICT_COLORS = {
-    "transferable": "#2e7d32",
-    "transferable_with_warnings": "#f9a825",
-    "blocked": "#c62828",
-}
+VERDICT_COLORS = {v: c for v, (c, _, _) in palette.VERDICTS.items()}
+_HATCH = {"red_line": "////", "basic_farmland": "\\\\\\\\", "inundation": "----"}
 CONSTRAINT_STYLE = {  # kind → (colour, hatch, label zh, label en)
-    "red_line": ("#b71c1c", "////", "生态保护红线", "red line"),
-    "basic_farmland": ("#8d6e63", "\\\\\\\\", "永久基本农田", "basic farmland"),
-    "urban_boundary": ("#6a1b9a", None, "城镇开发边界", "urban boundary"),
-    "inundation": ("#0288d1", "----", "水库淹没区", "inundation zone"),
+    kind: (palette.CONSTRAINTS[kind][0], _HATCH.get(kind), *palette.CONSTRAINTS[kind][1:])
+    for kind in ("red_line", "basic_farmland", "urban_boundary", "inundation")
 }
-NETWORK_COLORS = {
-    "road": "#424242",
-    "water": "#1565c0",
-    "sewer": "#6d4c41",
-    "power": "#ef6c00",
-    "gas": "#fbc02d",
-    "heat": "#d32f2f",
-    "telecom": "#7b1fa2",
-}
+NETWORK_COLORS = {k: c for k, (c, _, _) in palette.NETWORKS.items()}
 
 
 def _paths(geoms) -> list:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from landplan.core import palette
+
 Lang = Literal["zh", "en"]
 LANGS: tuple[str, ...] = ("zh", "en")
 
@@ -60,14 +62,10 @@ class ConstraintStyle:
 
 
 VERDICTS: dict[str, VerdictStyle] = {
-    "transferable": VerdictStyle("#2e7d32", Label("可出让", "Transferable")),
-    "transferable_with_warnings": VerdictStyle(
-        "#f9a825", Label("有条件可出让", "Transferable with warnings")
-    ),
-    "blocked": VerdictStyle("#c62828", Label("不可出让", "Blocked")),
+    v: VerdictStyle(c, Label(zh, en)) for v, (c, zh, en) in palette.VERDICTS.items()
 }
-UNKNOWN_VERDICT = VerdictStyle("#9e9e9e", Label("未判定", "Unknown"))
-URBAN_BOUNDARY_COLOR = "#111111"
+UNKNOWN_VERDICT = VerdictStyle(palette.UNKNOWN_VERDICT[0], Label(*palette.UNKNOWN_VERDICT[1:]))
+URBAN_BOUNDARY_COLOR = palette.URBAN_BOUNDARY_COLOR
 
 CONSTRAINTS: dict[str, ConstraintStyle] = {
     "red_line": ConstraintStyle(
@@ -100,13 +98,7 @@ def constraint_style(kind: str, /) -> ConstraintStyle:
 
 
 NETWORKS: dict[str, tuple[str, Label]] = {
-    "road": ("#424242", Label("道路", "Road")),
-    "water": ("#1565c0", Label("给水", "Water supply")),
-    "sewer": ("#6d4c41", Label("排水", "Sewer")),
-    "power": ("#ef6c00", Label("电力", "Power")),
-    "gas": ("#fbc02d", Label("燃气", "Gas")),
-    "heat": ("#d32f2f", Label("供热", "Heat")),
-    "telecom": ("#7b1fa2", Label("通信", "Telecom")),
+    k: (c, Label(zh, en)) for k, (c, zh, en) in palette.NETWORKS.items()
 }
 PLANNED_DASH = "6 6"
 STATUS = {"built": Label("现状", "built"), "planned": Label("规划", "planned")}

@@ -16,17 +16,14 @@ from geopandas import GeoDataFrame
 
 from landplan.analysis.pipeline import AnalysisResult, Inputs, load_inputs
 from landplan.analysis.pipeline import analyze as analyze_inputs
+from landplan.core import palette
 from landplan.core.errors import ManifestError
 from landplan.core.policy import Policy, load_policy
 from landplan.io.manifest import FrameSource, Manifest, load_manifest
 
 Source = GeoDataFrame | str | Path
-#: the colours of the three verdicts, as in the maps
-VERDICT_COLOURS = {
-    "transferable": "#1a9850",
-    "transferable_with_warnings": "#fee08b",
-    "blocked": "#d73027",
-}
+#: the colours of the three verdicts, as in every map and sheet
+VERDICT_COLOURS = {v: c for v, (c, _, _) in palette.VERDICTS.items()}
 _REASON_COLUMNS = (
     "parcel_id",
     "code",

@@ -21,36 +21,31 @@ from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
+from landplan.core import palette
+
 STYLE_TABLE = "layer_styles"
 #: dataset creation options of every GeoPackage landplan writes: version 1.3, which GDAL 3.6
 #: (Debian 12, QGIS 3.22) opens without "may only be partially supported" (1.4 needs GDAL 3.7)
 GPKG_DATASET_OPTIONS = {"VERSION": "1.3"}
 QGIS_VERSION = "3.22.0-Białowieża"
 
-VERDICTS: tuple[tuple[str, str, str, str], ...] = (
-    ("transferable", "#2e7d32", "可出让", "Transferable"),
-    ("transferable_with_warnings", "#f9a825", "有条件可出让", "Transferable with warnings"),
-    ("blocked", "#c62828", "不可出让", "Blocked"),
+VERDICTS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (v, *palette.VERDICTS[v]) for v in palette.VERDICTS
 )
+#: QGIS fill brush (hatch) and hatch colour per constraint kind; colours and labels from the palette
+_BRUSH = {
+    "red_line": ("b_diagonal", "#b71c1c"),
+    "basic_farmland": ("f_diagonal", "#6d4c41"),
+    "inundation": ("horizontal", "#0288d1"),
+    "flood": ("cross", "#01579b"),
+    "geohazard": ("diagonal_x", "#4e342e"),
+}
 #: kind → (outline colour, hatch colour or None, fill brush, label zh, label en)
 CONSTRAINTS: dict[str, tuple[str, str | None, str, str, str]] = {
-    "red_line": ("#b71c1c", "#b71c1c", "b_diagonal", "生态保护红线", "Ecological red line"),
-    "basic_farmland": ("#8d6e63", "#6d4c41", "f_diagonal", "永久基本农田", "Basic farmland"),
-    "urban_boundary": ("#6a1b9a", None, "no", "城镇开发边界", "Urban development boundary"),
-    "inundation": ("#0288d1", "#0288d1", "horizontal", "水库淹没区", "Reservoir inundation zone"),
-    "flood": ("#01579b", "#01579b", "cross", "洪涝风险区", "Flood hazard zone"),
-    "geohazard": ("#4e342e", "#4e342e", "diagonal_x", "地质灾害高危险区", "Geohazard zone"),
-    "park_boundary": ("#000000", None, "no", "园区批准四至范围", "Approved park boundary"),
+    kind: (color, _BRUSH.get(kind, ("no", None))[1], _BRUSH.get(kind, ("no", None))[0], zh, en)
+    for kind, (color, zh, en) in palette.CONSTRAINTS.items()
 }
-NETWORKS: dict[str, tuple[str, str, str]] = {
-    "road": ("#424242", "道路", "Road"),
-    "water": ("#1565c0", "给水", "Water supply"),
-    "sewer": ("#6d4c41", "排水", "Sewer"),
-    "power": ("#ef6c00", "电力", "Power"),
-    "gas": ("#fbc02d", "燃气", "Gas"),
-    "heat": ("#d32f2f", "供热", "Heat"),
-    "telecom": ("#7b1fa2", "通信", "Telecom"),
-}
+NETWORKS: dict[str, tuple[str, str, str]] = dict(palette.NETWORKS)
 STATUSES = (("built", "现状", "built", "solid"), ("planned", "规划", "planned", "dash"))
 
 
