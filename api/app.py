@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clear_orphans = getattr(store, "clear_orphans", None)
         if clear_orphans is not None:
             clear_orphans()
+        _warm(store)
         app.state.store = store
         app.state.server_roots = errors.server_roots(
             getattr(store, "path", None),
@@ -103,6 +104,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(logs.AccessLog)
     return app
+
+
+def _warm(store) -> None:
+    """Read the catalogue and one feature before serving: the first request does not pay for
+    the layer catalogue and PROJ's transformer set-up (seconds on a busy machine)."""
+    from contextlib import suppress
+
+    from landplan.core.errors import LandplanError
+
+    with suppress(LandplanError):  # /healthz reports an unreadable store
+        spatial = [c for c in store.collections() if c.geometry_type and c.count]
+        if spatial:
+            store.features(spatial[0].id, limit=1)
 
 
 def _routers(app: FastAPI) -> None:

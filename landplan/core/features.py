@@ -89,6 +89,29 @@ def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
 
 
+@lru_cache(maxsize=128)
+def _points(src: str, dst: str) -> Transformer:
+    """The same transformation as :func:`_transformer`, built from its PROJ pipeline, for
+    transforming coordinates (not bounds: a pipeline does not know its CRSs).
+
+    pyproj builds a transformer again in every thread that uses it; one made ``from_crs``
+    repeats PROJ's operation search there (about 2 s), one made from the chosen pipeline
+    only parses it (milliseconds), with identical coordinates.  Service worker threads would
+    otherwise each pay seconds on their first feature or tile.
+    """
+    return Transformer.from_pipeline(_transformer(src, dst).definition)
+
+
+def reproject(geoms, src: CRS, dst: CRS) -> np.ndarray:
+    """Shapely geometries from ``src`` to ``dst`` (x/y order) through the cached pipeline
+    transformer (cheap in every thread, unlike ``GeoSeries.to_crs``)."""
+    arr = np.asarray(geoms, dtype=object)
+    if src.equals(dst):
+        return arr
+    t = _points(src.to_wkt(), dst.to_wkt())
+    return shapely.transform(arr, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
+
+
 def to_crs84_bbox(bounds: tuple[float, ...], crs: CRS) -> tuple[float, float, float, float]:
     """Bounds in ``crs`` (x/y order) → lon/lat bounds (densified edges)."""
     t = _transformer(crs.to_wkt(), "OGC:CRS84")
@@ -111,7 +134,7 @@ def bbox_polygon(
     before transforming, so the selection matches the rectangle on the ground (PostGIS
     stores do the same with ``ST_Segmentize``)."""
     ring = shapely.segmentize(shapely.box(*bbox), step_deg)
-    t = _transformer("OGC:CRS84", crs.to_wkt())
+    t = _points("OGC:CRS84", crs.to_wkt())
     return shapely.transform(ring, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
 
 
@@ -170,7 +193,7 @@ def geometries_json(
     arr = np.asarray(geoms, dtype=object)
     dst = "OGC:CRS84" if out_epsg is None else f"EPSG:{out_epsg}"
     if not CRS.from_user_input(dst).equals(src):
-        t = _transformer(src.to_wkt(), CRS.from_user_input(dst).to_wkt())
+        t = _points(src.to_wkt(), CRS.from_user_input(dst).to_wkt())
         arr = shapely.transform(arr, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
     geographic = out_epsg is None or CRS.from_epsg(out_epsg).is_geographic
     flip = authority_axes and north_first(out_epsg)

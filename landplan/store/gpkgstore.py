@@ -30,6 +30,7 @@ from landplan.core.features import (
     features_json,
     filter_mask,
     from_crs84_bbox,
+    reproject,
     thinning_step,
     tile_bounds_3857,
     to_crs84_bbox,
@@ -90,6 +91,9 @@ class GpkgStore:
         self.name = str(self.workspace.metadata().get("name") or self.path.name)
         self._lock = threading.Lock()
         self._cache: tuple[str, dict[str, CollectionInfo]] | None = None
+        #: collection → (data token, every row's fid + id in page order): unfiltered pages
+        #: and their count without reading the id column again
+        self._orders: dict[str, tuple[str, pd.DataFrame]] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -166,6 +170,25 @@ class GpkgStore:
         return CRS.from_epsg(info.storage_epsg) if info.storage_epsg else None
 
     def _select(
+        self,
+        info: CollectionInfo,
+        bbox: tuple[float, float, float, float] | None,
+        filters: Mapping[str, str],
+        cql=None,
+    ) -> pd.DataFrame:
+        """fid + id column of every matching row, in page order (the unfiltered order is
+        cached per data token: paging and counts without reading the ids again)."""
+        if bbox is not None or filters or cql is not None:
+            return self._scan(info, bbox, filters, cql)
+        token = self.token()
+        hit = self._orders.get(info.id)
+        if hit is not None and hit[0] == token:
+            return hit[1]
+        order = self._scan(info, None, {}, None)
+        self._orders[info.id] = (token, order)
+        return order
+
+    def _scan(
         self,
         info: CollectionInfo,
         bbox: tuple[float, float, float, float] | None,
@@ -284,8 +307,8 @@ class GpkgStore:
         step = thinning_step(len(frame))
         if step > 1:  # dense low-zoom tile: every k-th feature by fid (stable across tiles)
             frame = frame[np.asarray(frame.index) % step == 0]
-        frame = frame.to_crs(3857)
-        geoms = shapely.clip_by_rect(frame.geometry.values, *region_3857)
+        mercator = reproject(frame.geometry.values, crs, CRS.from_epsg(3857))
+        geoms = shapely.clip_by_rect(mercator, *region_3857)
         keep = ~shapely.is_empty(geoms)
         if not keep.any():
             return b""
