@@ -34,7 +34,7 @@ from landplan.core.policy import Policy, load_policy
 from landplan.core.types import ALL_LABEL
 from landplan.core.units import ellipsoidal_area_m2, m2_to_ha, m2_to_mu
 from landplan.io.checks import check_dem, check_extents, overlap_counted_before_m2
-from landplan.io.manifest import Manifest, NetworkEntry, load_manifest
+from landplan.io.manifest import FrameSource, Manifest, NetworkEntry, load_manifest
 from landplan.io.vector import MAX_PROJECTED_COORD, LayerReport, check_source, read_vector
 
 StepCallback = Callable[[str], None]
@@ -98,6 +98,8 @@ def choose_workspace_crs(manifest: Manifest, /) -> CRS:
         return chosen
     entry = manifest.parcels
     path = manifest.resolve(entry.path)
+    if isinstance(path, FrameSource):  # landplan.analyze on a GeoDataFrame
+        return _frame_zone(path, entry.crs)
     if not path.exists():
         raise DataSourceError(f"parcels file not found: {path}")
     check_source(path, entry.layer)  # sidecars, truncation, layers: the same refusals as reading
@@ -164,11 +166,27 @@ def _fmt_bounds(b) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in b) + ")"
 
 
+def _frame_zone(path: FrameSource, stated: str | None) -> CRS:
+    """The workspace zone of parcels given as a GeoDataFrame (as :func:`choose_workspace_crs`)."""
+    if len(path.frame) == 0:
+        raise EmptyLayerError(f"{path.name} has no features")
+    source = stated or path.frame.crs
+    if source is None:
+        raise CRSError(
+            f"the {path.name} has no CRS, so the workspace zone cannot be chosen; set it "
+            "(frame.set_crs(...)) or pass crs='EPSG:....'"
+        )
+    return workspace_zone(path, None, crsmod.parse_crs(source), path.frame.total_bounds)
+
+
 def _finite_bounds(path: Path, layer: str | None, source: CRS) -> tuple[float, ...]:
     from landplan.io.vector import bad_coordinates
 
     try:
-        geoms = pyogrio.read_dataframe(path, layer=layer, columns=[]).geometry.values
+        if isinstance(path, FrameSource):
+            geoms = path.frame.geometry.values
+        else:
+            geoms = pyogrio.read_dataframe(path, layer=layer, columns=[]).geometry.values
     except Exception as exc:
         raise DataSourceError(
             f"cannot read the parcels file {path.name} ({type(exc).__name__})"
