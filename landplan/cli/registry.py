@@ -41,6 +41,11 @@ def _import(module: str):
         raise
 
 
+def group_app(module: str):
+    """The typer app of one group module."""
+    return _import(module).app
+
+
 def load_groups():
     """Yield ``(name, help, typer_app)`` for every group module present."""
     for module, name, help_text in GROUPS:
