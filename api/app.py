@@ -120,8 +120,17 @@ def _warm(store) -> None:
 
 
 def _routers(app: FastAPI) -> None:
-    from landplan.api.routers import analysis, features, health, maps, register, tables, tiles
-    from landplan.api.routers import tilesets, uploads
+    from landplan.api.routers import (
+        analysis,
+        features,
+        health,
+        maps,
+        register,
+        tables,
+        tiles,
+        tilesets,
+        uploads,
+    )
 
     for module in (features, tables, tiles, tilesets, analysis, register, uploads, maps, health):
         app.include_router(module.router)
@@ -133,6 +142,9 @@ def _routers(app: FastAPI) -> None:
 
     app.include_router(basemaps.router)
     app.include_router(docs.router)
+    from landplan.api.routers import planning  # supply plan and project matching jobs
+
+    app.include_router(planning.router)
     _assets(app)
 
 
