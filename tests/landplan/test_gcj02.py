@@ -6,10 +6,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from landplan.core.gcj02 import gcj02_to_wgs84, in_china, shift_geometries, wgs84_to_gcj02
 from pyproj import Geod
 
 from landplan.core.errors import CRSError
+from landplan.core.gcj02 import gcj02_to_wgs84, in_china, shift_geometries, wgs84_to_gcj02
 
 GEOD = Geod(ellps="GRS80")
 
