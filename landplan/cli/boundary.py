@@ -132,7 +132,7 @@ def suggest(
     out.mkdir(parents=True, exist_ok=True)
     for path in (out / "regions.gpkg", out / "regions.geojson"):
         path.unlink(missing_ok=True)
-    from landplan.export.qgis import GPKG_DATASET_OPTIONS
+    from landplan.core.types import GPKG_DATASET_OPTIONS
 
     frame.to_file(
         out / "regions.gpkg", layer="regions", driver="GPKG", dataset_options=GPKG_DATASET_OPTIONS

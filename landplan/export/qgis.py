@@ -22,11 +22,9 @@ from xml.sax.saxutils import quoteattr
 import pandas as pd
 
 from landplan.core import palette
+from landplan.core.types import GPKG_DATASET_OPTIONS
 
 STYLE_TABLE = "layer_styles"
-#: dataset creation options of every GeoPackage landplan writes: version 1.3, which GDAL 3.6
-#: (Debian 12, QGIS 3.22) opens without "may only be partially supported" (1.4 needs GDAL 3.7)
-GPKG_DATASET_OPTIONS = {"VERSION": "1.3"}
 QGIS_VERSION = "3.22.0-Białowieża"
 
 VERDICTS: tuple[tuple[str, str, str, str], ...] = tuple(

@@ -208,7 +208,7 @@ SAMPLE_CELLS = 1024
 def check_dem(path, parcels, workspace, /, *, stated_crs: str | None = None):
     """Check a DEM before any raster step: readable, CRS, overlap with the parcels, nodata, values.
 
-    Returns a :class:`~landplan.io.vector.LayerReport` (role ``dem``) with the warnings;
+    Returns a :class:`~landplan.io.report.LayerReport` (role ``dem``) with the warnings;
     raises :class:`~landplan.core.errors.LandplanError` for a DEM that cannot be right.
     """
     from pathlib import Path
@@ -217,7 +217,7 @@ def check_dem(path, parcels, workspace, /, *, stated_crs: str | None = None):
     from rasterio.windows import from_bounds
 
     from landplan.core.errors import CRSError, DataSourceError, LandplanError, RasterError
-    from landplan.io.vector import LayerReport
+    from landplan.io.report import LayerReport
     from landplan.raster.grid import open_raster
 
     path = Path(path)

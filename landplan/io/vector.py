@@ -8,12 +8,9 @@ cannot be repaired safely is repaired at all: those cases raise a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyogrio
 import shapely
 from geopandas import GeoDataFrame
@@ -30,6 +27,7 @@ from landplan.core.errors import (
 )
 from landplan.core.types import LayerRole
 from landplan.io.manifest import FrameSource
+from landplan.io.report import Issue, LayerReport, reports_frame  # noqa: F401  (public here too)
 from landplan.io.shapefile import check_parts, detect_dbf_encoding, resolve_encoding
 
 __all__ = ["Issue", "LayerReport", "detect_dbf_encoding", "list_layers", "read_vector"]
@@ -38,44 +36,6 @@ __all__ = ["Issue", "LayerReport", "detect_dbf_encoding", "list_layers", "read_v
 DEGENERATE_AREA_M2 = 1.0e-4
 POLYGONAL = ("Polygon", "MultiPolygon")
 MAX_IDS_IN_MESSAGE = 10
-
-
-@dataclass
-class Issue:
-    """One finding about a layer: an error that stopped the read, a repair, or a warning."""
-
-    code: str
-    severity: str  # "error" | "repaired" | "warning"
-    message: str
-    count: int = 0
-    feature_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LayerReport:
-    """What validation found in one input layer."""
-
-    name: str
-    role: str
-    path: str
-    layer: str | None = None
-    n_features: int = 0
-    source_crs: str | None = None
-    used_crs: str | None = (
-        None  # the CRS the coordinates were read in (after overrides and repairs)
-    )
-    encoding: str | None = None
-    issues: list[Issue] = field(default_factory=list)
-
-    def add(
-        self, code: str, severity: str, message: str, *, count: int = 0, ids: Sequence = ()
-    ) -> None:
-        self.issues.append(
-            Issue(code, severity, message, int(count), [str(i) for i in list(ids)[:20]])
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- files
@@ -658,23 +618,6 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
             ids=_ids_of(gdf, degenerate, id_field),
         )
     return geoms, missing | tiny, degenerate, unrepairable
-
-
-def reports_frame(reports: Sequence[LayerReport], /) -> pd.DataFrame:
-    """Flatten layer reports into one table (one row per issue)."""
-    rows = [
-        {
-            "layer": r.name,
-            "role": r.role,
-            "code": i.code,
-            "severity": i.severity,
-            "count": i.count,
-            "message": i.message,
-        }
-        for r in reports
-        for i in r.issues
-    ]
-    return pd.DataFrame(rows, columns=["layer", "role", "code", "severity", "count", "message"])
 
 
 def _report_overlaps(gdf: GeoDataFrame, report: LayerReport) -> None:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyogrio
 
 from landplan.core.errors import WorkspaceError
+from landplan.core.types import GPKG_DATASET_OPTIONS
 from landplan.store.pgcopy import Layer, load_layer
 from landplan.store.pgregister import audit_rows, insert_rows, register_rows
 from landplan.store.pgschema import (
@@ -240,8 +241,7 @@ def _store_files(conn, schema: str, files: Mapping[str, bytes]) -> None:
 
 def _write_gpkg_layer(gpkg: Path, name: str, layer: Layer) -> None:
     """Write an Arrow layer (fids kept) into a GeoPackage (version 1.3: GDAL 3.6 opens it)."""
-    from landplan.export.qgis import GPKG_DATASET_OPTIONS as opts
-
+    opts = GPKG_DATASET_OPTIONS
     if layer.geometry_type is None:
         pyogrio.write_arrow(layer.table, gpkg, layer=name, driver="GPKG", dataset_options=opts)
         return

@@ -35,6 +35,7 @@ import pyogrio
 from geopandas import GeoDataFrame
 
 from landplan.core.errors import WorkspaceError
+from landplan.core.types import GPKG_DATASET_OPTIONS
 from landplan.io.vector import reports_frame
 
 MARKER = "landplan-workspace.json"
@@ -109,8 +110,6 @@ def write_layer(gpkg: Path, name: str, frame: GeoDataFrame | pd.DataFrame, /) ->
     Through pyogrio's Arrow path (about twice as fast); a frame Arrow cannot convert (an object
     column of mixed types) goes through the row path.
     """
-    from landplan.export.qgis import GPKG_DATASET_OPTIONS
-
     if not isinstance(frame, GeoDataFrame):
         frame = pd.DataFrame(frame)
     options = {"layer": name, "driver": "GPKG", "dataset_options": GPKG_DATASET_OPTIONS}

@@ -44,7 +44,6 @@ def no_dem_manifest(sample_manifest, tmp_path):
 def _served_parcels(target: str, expected: int) -> None:
     """The service opens the same PostGIS workspace directly and serves every parcel."""
     from fastapi.testclient import TestClient
-
     from landplan.api.app import create_app
     from landplan.api.settings import Settings
 
