@@ -23,7 +23,11 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ),
     ("workspace", "workspace", "Copy workspaces between a directory and PostGIS (push / pull)."),
     ("maps_cmd", "assets", "Leaflet assets for offline maps: install from npm (verified), status."),
-    ("basemap", "basemap", "Local basemaps (MBTiles/PMTiles, DEM hillshade) for offline intranets."),
+    (
+        "basemap",
+        "basemap",
+        "Local basemaps (MBTiles/PMTiles, DEM hillshade) for offline intranets.",
+    ),
     ("efficiency", "efficiency", "The land-efficiency loop: reclaim / reallocate, park ranking."),
 )
 #: modules whose ``COMMANDS`` become top-level commands
