@@ -343,7 +343,24 @@ def _app_for(argv: list[str]) -> typer.Typer:
 
 def main() -> None:
     """Entry point of the ``landplan`` console script."""
+    from landplan.core.errors import LandplanError
+
     try:
         _app_for(sys.argv[1:])()
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
+    except LandplanError as exc:  # bad input in any command: the message says what to fix
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug: one line, never a traceback (LANDPLAN_DEBUG=1 shows it)
+        import os
+
+        if os.environ.get("LANDPLAN_DEBUG"):
+            raise
+        typer.secho(
+            f"internal error 内部错误: {type(exc).__name__}: {str(exc)[:300]} — please report it "
+            "(LANDPLAN_DEBUG=1 shows the traceback)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        sys.exit(1)
