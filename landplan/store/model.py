@@ -33,6 +33,7 @@ from geopandas import GeoDataFrame
 from pyproj import CRS
 
 from landplan.core.errors import WorkspaceError
+from landplan.store.open import is_dsn
 from landplan.store.protocol import ServiceStore
 
 PARCELS = "parcels"
@@ -57,11 +58,6 @@ def constraint_layer(kind: str, /) -> str:
 def constraint_kind(layer: str, /) -> str | None:
     """The constraint kind a layer holds, or ``None`` when it is not a constraint layer."""
     return layer.removeprefix(CONSTRAINT_PREFIX) if layer.startswith(CONSTRAINT_PREFIX) else None
-
-
-def is_dsn(target: str | Path, /) -> bool:
-    """Whether ``target`` names a PostGIS workspace rather than a directory."""
-    return str(target).startswith(("postgresql:", "postgres:"))
 
 
 class Workspace:
