@@ -97,3 +97,13 @@ def sample_result(sample_manifest):
     from landplan.analysis.pipeline import run_manifest
 
     return run_manifest(sample_manifest)
+
+
+@pytest.fixture(scope="session")
+def playwright_session():
+    """One Playwright driver per test process: every browser test launches its Chromium from it
+    (a second ``sync_playwright()`` in the same process fails inside the first one's loop)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p

@@ -15,6 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyogrio
 
@@ -305,6 +306,7 @@ def pull(dsn: str, workspace_dir: str | Path, /) -> Path:
             ).fetchall()
         for name, layer in layers.items():
             _write_gpkg_layer(gpkg, name, layer)
+        _write_styles(gpkg, layers)
         if register or audit:
             _write_gpkg_register(gpkg, register, audit)
         for name in ("result_parcels", "park_summary"):
@@ -314,6 +316,8 @@ def pull(dsn: str, workspace_dir: str | Path, /) -> Path:
                 _write_gpkg_layer(
                     stage / "results.gpkg", "parcels" if name == "result_parcels" else name, out
                 )
+        if "result_parcels" in layers:
+            _write_styles(stage / "results.gpkg", {"parcels": layers["result_parcels"]})
         for name, content in files:
             (stage / name).write_bytes(bytes(content))
         if policy is not None:
@@ -321,6 +325,20 @@ def pull(dsn: str, workspace_dir: str | Path, /) -> Path:
         _pull_rasters(store.name, stage)
         (stage / MARKER).write_text(marker, encoding="utf-8")
     return target
+
+
+def _write_styles(gpkg: Path, layers: Mapping[str, Layer]) -> None:
+    """QGIS default styles derive from the layers' columns: written again, not kept in PostGIS."""
+    from datetime import UTC, datetime
+
+    from landplan.export.qgis import styles_for_layers, write_layer_styles
+
+    frames = {
+        name: pd.DataFrame(columns=layer.table.column_names)
+        for name, layer in layers.items()
+        if layer.geometry_type is not None
+    }
+    write_layer_styles(gpkg, styles_for_layers(frames), written_at=datetime.now(UTC))
 
 
 def _pull_rasters(name: str, stage: Path) -> None:

@@ -36,14 +36,13 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
+def browser(playwright_session):
     path = chromium_path()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+    b = playwright_session.chromium.launch(
+        executable_path=path, args=["--no-sandbox", "--disable-gpu"]
+    )
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")

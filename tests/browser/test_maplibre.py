@@ -53,21 +53,18 @@ map.on("load", () => {{
 
 
 @pytest.fixture(scope="module")
-def gl_browser():
+def gl_browser(playwright_session):
     """Chromium with WebGL on the CPU (SwiftShader): MapLibre needs WebGL."""
-    from playwright.sync_api import sync_playwright
-
     from tests.browser.conftest import chromium_path
 
     path = chromium_path()
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=path,
-            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                  "--ignore-gpu-blocklist"],
-        )  # fmt: skip
-        yield b
-        b.close()
+    b = playwright_session.chromium.launch(
+        executable_path=path,
+        args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+              "--ignore-gpu-blocklist"],
+    )  # fmt: skip
+    yield b
+    b.close()
 
 
 def _open(gl_browser, server, mode: str):

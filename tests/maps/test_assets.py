@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from html.parser import HTMLParser
@@ -169,8 +170,10 @@ def test_bad_mode(parcels):
         build_result_map(parcels, assets="local")
 
 
-def test_inline_page_runs_in_a_browser_without_network(parcels, constraints, asset_dir, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_inline_page_runs_in_a_browser_without_network(
+    parcels, constraints, asset_dir, tmp_path, playwright_session
+):
+    pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium")
@@ -179,7 +182,7 @@ def test_inline_page_runs_in_a_browser_without_network(parcels, constraints, ass
     path = tmp_path / "map.html"
     path.write_text(m.get_root().render(), encoding="utf-8")
     external, errors = [], []
-    with sync_api.sync_playwright() as p:
+    with contextlib.nullcontext(playwright_session) as p:  # one driver per process
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -83,8 +84,10 @@ def test_js_gcj02_inverse_round_trips_python_forward():
         assert abs(bx - x) < 2e-7 and abs(by - y) < 2e-7
 
 
-def test_panel_in_a_browser_uses_the_api_numbers(parcels, constraints, asset_dir, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_panel_in_a_browser_uses_the_api_numbers(
+    parcels, constraints, asset_dir, tmp_path, playwright_session
+):
+    pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium")
@@ -119,7 +122,7 @@ def test_panel_in_a_browser_uses_the_api_numbers(parcels, constraints, asset_dir
             return r.fulfill(status=200, content_type="application/json", body="{}")
         return r.abort() if req.url.startswith("http") else r.continue_()
 
-    with sync_api.sync_playwright() as p:
+    with contextlib.nullcontext(playwright_session) as p:  # one driver per process
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))

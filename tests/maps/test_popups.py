@@ -8,7 +8,6 @@ Message templates (numbers taken out, put back by the page) are checked to be lo
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from landplan.maps.compact import fill, template
@@ -34,17 +33,16 @@ def test_message_templates_are_lossless(message):
 
 
 @pytest.fixture(scope="module")
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        pg = browser.new_page()
-        pg.set_content("<html><body></body></html>")
-        yield pg
-        browser.close()
+def page(playwright_session):
+    from tests.browser.conftest import chromium_path
+
+    browser = playwright_session.chromium.launch(
+        executable_path=chromium_path(), args=["--no-sandbox"]
+    )
+    pg = browser.new_page()
+    pg.set_content("<html><body></body></html>")
+    yield pg
+    browser.close()
 
 
 def _popups(page, parcels, lang="zh") -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -148,8 +149,10 @@ def _mvt(parcels, z: int, x: int, y: int) -> bytes:
     )
 
 
-def test_tiles_render_and_click_opens_the_api_popup(parcels, asset_dir, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_tiles_render_and_click_opens_the_api_popup(
+    parcels, asset_dir, tmp_path, playwright_session
+):
+    pytest.importorskip("playwright.sync_api")
     pytest.importorskip("mapbox_vector_tile")
     pytest.importorskip("morecantile")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -185,7 +188,7 @@ def test_tiles_render_and_click_opens_the_api_popup(parcels, asset_dir, tmp_path
     from pyproj import Transformer
 
     lon, lat = Transformer.from_crs(parcels.crs, 4326, always_xy=True).transform(centre.x, centre.y)
-    with sync_api.sync_playwright() as p:
+    with contextlib.nullcontext(playwright_session) as p:  # one driver per process
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
