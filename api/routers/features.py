@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from landplan.api import ogc
 from landplan.api.auth import require
-from landplan.api.deps import settings, store
+from landplan.api.deps import parse_bbox, settings, store
 from landplan.api.errors import BadParameterError, responses
 
 from landplan.core.errors import NotFoundError
-from landplan.core.features import bbox_to_crs84, crs_uri, parse_crs_uri
+from landplan.core.features import crs_uri, parse_crs_uri
 from landplan.store.cql2 import FilterError, datetime_filter, parse_filter
 from landplan.store.protocol import CollectionInfo
 
@@ -54,43 +54,6 @@ def _epsg(value: str | None, name: str) -> int | None:
         return parse_crs_uri(value)
     except ValueError as exc:
         raise BadParameterError(str(exc), parameter=name) from None
-
-
-def _bbox(text: str | None, bbox_crs: str | None) -> tuple[float, float, float, float] | None:
-    if text is None:
-        if bbox_crs is not None:
-            raise BadParameterError("bbox-crs is given without bbox", parameter="bbox-crs")
-        return None
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise BadParameterError(
-            f"bbox must be 4 comma-separated numbers, got {text!r}", parameter="bbox"
-        ) from None
-    if len(values) == 6:  # 3-D bbox: drop the heights
-        values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or not all(abs(v) < 1e9 for v in values):
-        raise BadParameterError(
-            "bbox must be minx,miny,maxx,maxy (4 finite numbers)", parameter="bbox"
-        )
-    epsg = _epsg(bbox_crs, "bbox-crs")
-    if values[0] > values[2] or values[1] > values[3]:
-        raise BadParameterError(
-            "bbox lower corner must not exceed the upper corner", parameter="bbox"
-        )
-    if epsg is None and not (
-        -180 <= values[0] <= 180
-        and -90 <= values[1] <= 90
-        and -180 <= values[2] <= 180
-        and -90 <= values[3] <= 90
-    ):
-        raise BadParameterError("a CRS84 bbox must lie within ±180°, ±90°", parameter="bbox")
-    try:
-        return bbox_to_crs84(values, epsg)
-    except Exception:
-        raise BadParameterError(
-            "bbox cannot be transformed from bbox-crs", parameter="bbox"
-        ) from None
 
 
 def _filters(request: Request, columns: dict[str, str]) -> dict[str, str]:
@@ -239,7 +202,7 @@ def items(
     if f not in (None, "json", "geojson"):
         raise BadParameterError("only f=json (GeoJSON) is served", parameter="f")
     out_epsg = _epsg(crs, "crs")
-    box = _bbox(bbox, bbox_crs)
+    box = parse_bbox(bbox, bbox_crs)
     filters = _filters(request, info.columns)
     cql = _cql(info, filter_, filter_lang, filter_crs, datetime_)
     size = min(limit or cfg.default_items_limit, cfg.max_items_limit)
