@@ -18,6 +18,7 @@ from landplan.maps.legend import LEGEND_CSS, _item, _line_sample, _macro, title_
 from landplan.maps.popups import POPUP_CSS
 from landplan.maps.result_map import _bounds
 from landplan.maps.styles import LANGS, Label, Lang, fmt_number, network_style
+from landplan.maps.unlock_map import add_coloured_parcels
 
 if TYPE_CHECKING:
     import folium
@@ -88,9 +89,8 @@ def build_plan_map(
         name=Label("全部地块", "All parcels").html(lang),
         style_function=lambda _f: {"color": "#90a4ae", "weight": 0.5, "fillOpacity": 0.05},
     ).add_to(m)
-    pdata = p84[[p84.geometry.name]].copy()
-    pdata["color"] = [year_color(int(y), years) for y in p84["unlocked_year"]]
-    pdata["popup"] = [
+    colors = [year_color(int(y), years) for y in p84["unlocked_year"]]
+    popups = [
         _popup(
             str(pid),
             [
@@ -102,17 +102,7 @@ def build_plan_map(
         )
         for pid, y in zip(p84["parcel_id"], p84["unlocked_year"], strict=True)
     ]
-    folium.GeoJson(
-        pdata.to_geo_dict(drop_id=True),
-        name=TEXT["parcels"].html(lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["color"],
-            "color": "#263238",
-            "weight": 0.8,
-            "fillOpacity": 0.6,
-        },
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-    ).add_to(m)
+    add_coloured_parcels(m, p84, colors, popups, name=TEXT["parcels"].html(lang))
     if len(a84):
         sdata = a84[[a84.geometry.name]].copy()
         sdata["color"] = [year_color(int(y), years) for y in a84["funded_year"]]

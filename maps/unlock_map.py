@@ -111,9 +111,8 @@ def build_unlock_map(
         style_function=lambda _f: {"color": "#90a4ae", "weight": 0.5, "fillOpacity": 0.05},
     ).add_to(m)
 
-    pdata = p84[[p84.geometry.name]].copy()
-    pdata["color"] = [rank_color(r, n_ranked) for r in p84["unlocked_at_rank"]]
-    pdata["popup"] = [
+    colors = [rank_color(r, n_ranked) for r in p84["unlocked_at_rank"]]
+    popups = [
         _popup(
             str(pid),
             [
@@ -125,17 +124,7 @@ def build_unlock_map(
         )
         for pid, r in zip(p84["parcel_id"], p84["unlocked_at_rank"], strict=True)
     ]
-    folium.GeoJson(
-        pdata.to_geo_dict(drop_id=True),
-        name=TEXT["parcels"].html(lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["color"],
-            "color": "#263238",
-            "weight": 0.8,
-            "fillOpacity": 0.6,
-        },
-        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
-    ).add_to(m)
+    add_coloured_parcels(m, p84, colors, popups, name=TEXT["parcels"].html(lang))
 
     sdata = a84[[a84.geometry.name]].copy()
     sdata["color"] = [rank_color(r, n_ranked) for r in a84["rank"]]
@@ -195,3 +184,23 @@ def legend_html(n_ranked: int, /, *, lang: Lang = "zh") -> str:
         '<details class="lp-legend" open><summary>'
         f"{Label('图例', 'Legend').html(lang)}</summary>{''.join(parts)}</details>"
     )
+
+
+def add_coloured_parcels(m, p84, colors: list[str], popups: list[str], /, *, name: str) -> None:
+    """Parcels (CRS84) filled with one colour each, with a pre-built popup each."""
+    import folium
+
+    pdata = p84[[p84.geometry.name]].copy()
+    pdata["color"] = colors
+    pdata["popup"] = popups
+    folium.GeoJson(
+        pdata.to_geo_dict(drop_id=True),
+        name=name,
+        style_function=lambda f: {
+            "fillColor": f["properties"]["color"],
+            "color": "#263238",
+            "weight": 0.8,
+            "fillOpacity": 0.6,
+        },
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False),
+    ).add_to(m)
