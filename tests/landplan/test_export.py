@@ -332,3 +332,20 @@ def test_every_other_workbook_as_libreoffice_shows_it(workspace, tmp_path):
     ranking_csv = pd.read_csv(tmp_path / "u" / "unlock.csv", encoding="utf-8-sig")
     assert len(ranking) - 2 == len(ranking_csv)  # the same rows as the CSV
     assert ranking[1][: len(ranking_csv.columns)] == list(ranking_csv.columns)
+
+
+def test_display_width_agrees_with_unicodedata_on_the_scripts_of_the_tables():
+    """Column widths count wide characters by block; unicodedata is the oracle."""
+    import unicodedata
+
+    from landplan.export.xlsx import display_width
+
+    blocks = [(0x20, 0x7E), (0xA0, 0x2FF), (0x2000, 0x206F), (0x2100, 0x22FF), (0x3000, 0x30FF),
+              (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xFF00, 0xFFEF)]  # fmt: skip
+    for lo, hi in blocks:
+        for cp in range(lo, hi + 1):
+            c = chr(cp)
+            if unicodedata.category(c) in ("Cn", "Cs", "Co", "Mn", "Me", "Cf"):
+                continue
+            expected = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+            assert display_width("x" + c) == 1 + expected, hex(cp)
