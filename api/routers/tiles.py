@@ -44,14 +44,24 @@ def _check_tile(z: int, x: int, y: int) -> None:
         )
 
 
+MVT_RESPONSES = {
+    200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
+    **responses(400, 404),
+}
+
+
+def _mvt(collection_id: str, z: int, x: int, y: int, request: Request, s, cfg) -> Response:
+    """One vector tile, with its ETag and cache headers (both tile paths)."""
+    _check_tile(z, x, y)
+    body = s.tile(collection_id, z, x, y)
+    return _cached(request, body, MVT, s.token(), cfg.tile_max_age_s)
+
+
 @router.get(
     "/collections/{collection_id}/tiles/{z}/{x}/{y}",
     summary="Mapbox Vector Tile of a collection",
     response_class=Response,
-    responses={
-        200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
-        **responses(400, 404),
-    },
+    responses=MVT_RESPONSES,
 )
 def vector_tile(
     collection_id: str,
@@ -62,9 +72,7 @@ def vector_tile(
     s=Depends(store),
     cfg=Depends(settings),
 ):
-    _check_tile(z, x, y)
-    body = s.tile(collection_id, z, x, y)
-    return _cached(request, body, MVT, s.token(), cfg.tile_max_age_s)
+    return _mvt(collection_id, z, x, y, request, s, cfg)
 
 
 @router.get("/rasters", summary="Rasters with PNG tiles", response_model=dict)
@@ -111,10 +119,7 @@ def raster_png(
     "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
     summary="Mapbox Vector Tile (OGC path: tileMatrix/tileRow/tileCol)",
     response_class=Response,
-    responses={
-        200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
-        **responses(400, 404),
-    },
+    responses=MVT_RESPONSES,
 )
 def vector_tile_ogc(
     collection_id: str,
@@ -125,6 +130,4 @@ def vector_tile_ogc(
     s=Depends(store),
     cfg=Depends(settings),
 ):
-    _check_tile(z, x, y)
-    body = s.tile(collection_id, z, x, y)
-    return _cached(request, body, MVT, s.token(), cfg.tile_max_age_s)
+    return _mvt(collection_id, z, x, y, request, s, cfg)
