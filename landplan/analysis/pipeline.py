@@ -33,7 +33,12 @@ from landplan.core.errors import CRSError, DataSourceError, EmptyLayerError, Man
 from landplan.core.policy import Policy, load_policy
 from landplan.core.types import ALL_LABEL
 from landplan.core.units import ellipsoidal_area_m2, m2_to_ha, m2_to_mu
-from landplan.io.checks import check_dem, check_extents, overlap_counted_before_m2
+from landplan.io.checks import (
+    check_dem,
+    check_extents,
+    known_overlaps,
+    overlap_counted_before_m2,
+)
 from landplan.io.manifest import FrameSource, Manifest, NetworkEntry, load_manifest
 from landplan.io.vector import MAX_PROJECTED_COORD, LayerReport, check_source, read_vector
 
@@ -462,7 +467,8 @@ def finish(
     flagged = verdicts.flagged if isinstance(verdicts, Verdicts) else None
     verdicts = verdicts.frame if isinstance(verdicts, Verdicts) else verdicts
     table = table.drop(columns=["geometry_empty", "geometry_invalid"], errors="ignore")
-    overlap = overlap_counted_before_m2(np.asarray(inputs.parcels.geometry.values, dtype=object))
+    geoms = np.asarray(inputs.parcels.geometry.values, dtype=object)
+    overlap = overlap_counted_before_m2(geoms, known_overlaps(inputs.parcels))
     table = table.assign(overlap_counted_m2=overlap)
     out, renamed = _assemble(inputs.parcels, table, verdicts)
     inputs = _renamed_inputs(inputs, renamed)
@@ -571,24 +577,36 @@ def park_summary(
     constraint_kinds: list[str],
     group_field: str | None,
     *,
-    blocking: list[set[str]] | None = None,
+    blocking: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Totals for the whole park (and per group): gross, excluded by kind, net, transferable, blocked by code.
 
-    ``blocking`` holds each row's set of ``block`` reason codes (from the reason objects); without
-    it they are read from the ``reasons`` JSON column (results read back from a store).
+    ``blocking`` has one boolean column per ``block`` reason code, one row per parcel (from the
+    reason columns, :func:`~landplan.analysis.transfer.blocking_codes_of`); without it they are
+    read from the ``reasons`` JSON column (results read back from a store).
     """
     rows = []
-    groups = [(ALL_LABEL, parcels)]
+    figures = [
+        "area_mu",
+        "area_ha",
+        "area_ellipsoidal_mu",
+        "area_ellipsoidal_ha",
+        *(f"excluded_{kind}_mu" for kind in constraint_kinds),
+        "excluded_mu",
+        "net_available_mu",
+        "net_available_ha",
+        "transferable",
+        "verdict",
+    ]
+    table = parcels[figures]  # groups carry only these (not the long text columns)
+    groups = [(ALL_LABEL, table)]
     if group_field is not None:
-        groups += [(str(k), g) for k, g in parcels.groupby(group_field, sort=True, dropna=False)]
+        by = parcels[group_field]
+        groups += [(str(k), g) for k, g in table.groupby(by, sort=True, dropna=False)]
     if blocking is None:
-        blocking = parcels["reasons"].map(
-            lambda t: {r["code"] for r in json.loads(t) if r["severity"] == "block"}
-        )
-    else:
-        blocking = pd.Series(blocking, index=parcels.index, dtype=object)
-    codes = sorted(set().union(*blocking)) if len(blocking) else []
+        blocking = _blocking_from_json(parcels["reasons"])
+    blocking = blocking.set_axis(parcels.index)
+    codes = sorted(blocking.columns)
     # overlapping parcels: land shared with a parcel listed earlier counts once (README "Bad input")
     overlap = (
         parcels["overlap_counted_m2"].fillna(0.0)
@@ -623,12 +641,21 @@ def park_summary(
         row["transferable_net_ha"] = g.loc[transferable, "net_available_ha"].sum()
         row["blocked_parcels"] = int((~transferable).sum())
         row["warning_parcels"] = int((g["verdict"] == "transferable_with_warnings").sum())
+        blocked_by = blocking.loc[g.index].sum()
         for code in codes:
-            row[f"blocked_by_{code}"] = int(
-                blocking.loc[g.index].map(lambda s, c=code: c in s).sum()
-            )
+            row[f"blocked_by_{code}"] = int(blocked_by[code])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _blocking_from_json(reasons: pd.Series, /) -> pd.DataFrame:
+    """:func:`park_summary`'s ``blocking`` table from the written ``reasons`` JSON."""
+    sets = [{r["code"] for r in json.loads(t) if r["severity"] == "block"} for t in reasons]
+    codes = sorted(set().union(*sets)) if sets else []
+    return pd.DataFrame(
+        {c: np.fromiter((c in s for s in sets), bool, count=len(sets)) for c in codes},
+        index=pd.RangeIndex(len(sets)),
+    )
 
 
 def run_manifest(

@@ -6,9 +6,10 @@ A rule looks at the per-parcel columns (name → array) and gives at most one
 * ``may_apply(cols)`` — a vectorised test over whole arrays: the rows the rule *may* flag.
   It must never leave out a row the builder would flag (a test checks this on random frames);
   rows it leaves out are never looked at again, which is what makes verdicts fast.
-* ``build(cols, rows)`` — the reason for each of ``rows`` (or ``None`` where the exact test
-  fails), computed column-wise over those rows, with one :class:`Reason` object per distinct
-  message.
+* ``build(cols, rows)`` — a :class:`Built`: which of ``rows`` the exact test flags and, for
+  those, the reason fields as arrays (code, severity, value, messages …), computed column-wise.
+  :class:`Flagged` gathers them for the whole table; :class:`Reason` objects are made only on
+  request (``Flagged.reasons``, ``Built.reasons()``).
 
 :func:`rule_table` lists the rules in the order reasons are reported:
 geometry (exclusive: an unusable geometry gets that reason only), one rule per constraint kind,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,46 +31,106 @@ from landplan.core.units import m2_to_mu
 
 Columns = Mapping[str, np.ndarray]
 
-_REASONS: dict[tuple, Reason] = {}  # identical reasons (e.g. an absent network) are built once
-_MAX_CACHED = 50_000
+
+def _nan(v) -> float:
+    return float("nan") if v is None else float(v)
 
 
-def make_reason(
-    policy: Policy,
-    template: str,
+@dataclass(frozen=True)
+class Built:
+    """What one rule gives the ``rows`` it was asked about, column-wise.
+
+    ``hit[i]`` says whether ``rows[i]`` gets a reason; the other arrays hold one entry per hit,
+    in order.  ``value`` and ``threshold`` are NaN where a reason has none (JSON ``null``).
+    """
+
+    hit: np.ndarray
+    code: np.ndarray
+    severity: np.ndarray
+    value: np.ndarray
+    threshold: float
+    unit: str
+    basis: str
+    message_zh: np.ndarray
+    message_en: np.ndarray
+
+    def reasons(self) -> list[Reason | None]:
+        """One :class:`Reason` (or ``None``) per asked row: the object form, for tests and tools."""
+        out: list[Reason | None] = [None] * len(self.hit)
+        for j, i in enumerate(np.flatnonzero(self.hit).tolist()):
+            out[i] = Reason(
+                str(self.code[j]),
+                str(self.severity[j]),
+                _none(self.value[j]),
+                _none(self.threshold),
+                self.unit,
+                self.basis,
+                self.message_zh[j],
+                self.message_en[j],
+            )
+        return out
+
+
+def _none(v) -> float | None:
+    v = float(v)
+    return None if np.isnan(v) else v
+
+
+def _built(
+    hit: np.ndarray,
     *,
-    code: str,
-    severity: str,
+    code,
+    severity,
     value,
     threshold,
     unit: str,
     basis: str,
-    **fields,
-) -> Reason:
-    """A reason with its message filled from the policy's bilingual ``template``."""
-    key = (
-        id(policy),
-        template,
-        code,
-        severity,
-        value,
-        threshold,
-        unit,
-        basis,
-        tuple(sorted(fields.items())),
+    messages: tuple[list[str], list[str]],
+) -> Built:
+    k = int(np.count_nonzero(hit))
+    return Built(
+        hit=np.asarray(hit, dtype=bool),
+        code=_column(code, k),
+        severity=_column(severity, k),
+        value=np.asarray(value, dtype=float) if np.ndim(value) else np.full(k, _nan(value)),
+        threshold=_nan(threshold),
+        unit=unit,
+        basis=basis,
+        message_zh=_column(messages[0], k),
+        message_en=_column(messages[1], k),
     )
-    cached = _REASONS.get(key)
-    if cached is not None:
-        return cached
-    msg = policy.messages[template]
-    ctx = {"value": value if value is not None else float("nan"), "threshold": threshold, **fields}
-    reason = Reason(
-        code, severity, value, threshold, unit, basis, msg.zh.format(**ctx), msg.en.format(**ctx)
-    )
-    if len(_REASONS) > _MAX_CACHED:
-        _REASONS.clear()
-    _REASONS[key] = reason
-    return reason
+
+
+def _column(v, k: int) -> np.ndarray:
+    if isinstance(v, str):
+        return np.full(k, v, dtype=object)
+    out = np.empty(k, dtype=object)
+    out[:] = list(v)
+    return out
+
+
+def _fill(policy: Policy, templates, ctx: Mapping[str, object], k: int) -> tuple[list, list]:
+    """The bilingual messages of ``k`` reasons: ``templates`` (one name or one per reason) filled
+    from ``ctx`` (name → a constant or a list with one value per reason)."""
+    names = [templates] * k if isinstance(templates, str) else list(templates)
+    consts = {n: v for n, v in ctx.items() if not isinstance(v, list)}
+    varying = {n: v for n, v in ctx.items() if isinstance(v, list)}
+    if not varying and len(set(names)) <= 1:  # one message for every reason
+        if not k:
+            return [], []
+        msg = policy.messages[names[0]]
+        return [msg.zh.format_map(consts)] * k, [msg.en.format_map(consts)] * k
+    zh: list[str] = []
+    en: list[str] = []
+    keys = list(varying)
+    messages = {n: policy.messages[n] for n in set(names)}
+    for name, *vals in zip(names, *varying.values(), strict=True):
+        msg = messages[name]
+        row = dict(consts)
+        row.update(zip(keys, vals, strict=True))
+        zh.append(msg.zh.format_map(row))
+        en.append(msg.en.format_map(row))
+    return zh, en
 
 
 @dataclass(frozen=True)
@@ -77,7 +139,7 @@ class Rule:
 
     name: str
     may_apply: Callable[[Columns], np.ndarray]
-    build: Callable[[Columns, np.ndarray], list[Reason | None]]
+    build: Callable[[Columns, np.ndarray], Built]
     exclusive: bool = False  # rows it flags get no other reason
 
 
@@ -94,24 +156,27 @@ def geometry_rule(policy: Policy) -> Rule:
     def may_apply(cols: Columns) -> np.ndarray:
         return np.asarray(cols["geometry_empty"], dtype=bool)
 
-    def build(cols: Columns, rows: np.ndarray) -> list[Reason | None]:
-        empty = np.asarray(cols["geometry_empty"], dtype=bool)[rows]
+    def build(cols: Columns, rows: np.ndarray) -> Built:
+        hit = np.asarray(cols["geometry_empty"], dtype=bool)[rows]
         invalid = (
-            np.asarray(cols["geometry_invalid"], dtype=bool)[rows]
+            np.asarray(cols["geometry_invalid"], dtype=bool)[rows][hit]
             if "geometry_invalid" in cols
-            else np.zeros(len(rows), bool)
+            else np.zeros(int(hit.sum()), bool)
         )
-        out: list[Reason | None] = []
-        for e, bad in zip(empty.tolist(), invalid.tolist(), strict=True):
-            if not e:
-                out.append(None)
-                continue
-            code = "GEOMETRY_INVALID" if bad else "GEOMETRY_EMPTY"
-            msg = policy.messages[code]
-            out.append(
-                Reason(code, "block", None, None, "", "数据质量 / data quality", msg.zh, msg.en)
-            )
-        return out
+        code = np.where(invalid, "GEOMETRY_INVALID", "GEOMETRY_EMPTY").tolist()
+        return _built(
+            hit,
+            code=code,
+            severity="block",
+            value=None,
+            threshold=None,
+            unit="",
+            basis="数据质量 / data quality",
+            messages=(
+                [policy.messages[c].zh for c in code],
+                [policy.messages[c].en for c in code],
+            ),
+        )
 
     return Rule("geometry", may_apply, build, exclusive=True)
 
@@ -125,48 +190,39 @@ def constraint_rule(policy: Policy, kind: str) -> Rule:
     def may_apply(cols: Columns) -> np.ndarray:
         return np.asarray(cols[column], dtype=float) > ignore
 
-    def build(cols: Columns, rows: np.ndarray) -> list[Reason | None]:
+    def build(cols: Columns, rows: np.ndarray) -> Built:
         value = _floats(cols, column, rows)
-        gross = _floats(cols, "area_m2", rows)
+        hit = value > ignore
+        value = value[hit]
+        gross = _floats(cols, "area_m2", rows)[hit]
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(gross > 0, 100.0 * value / gross, 0.0)
         if rule.action == "warn":
-            template = np.full(len(rows), "WARN_OVERLAP", dtype=object)
+            template = np.full(len(value), "WARN_OVERLAP", dtype=object)
         else:
             hard = "OUTSIDE" if rule.action == "require_inside" else "OVERLAP"
             template = np.where(value <= tol, "OVERLAP_SLIVER", hard).astype(object)
         severity = np.where(
             (template == "WARN_OVERLAP") | (template == "OVERLAP_SLIVER"), "warn", "block"
         )
-        out: list[Reason | None] = []
-        for v, t, s, mu, pct in zip(
-            value.tolist(),
-            template.tolist(),
-            severity.tolist(),
-            m2_to_mu(value).tolist(),
-            share.tolist(),
-            strict=True,
-        ):
-            if not v > ignore:
-                out.append(None)
-                continue
-            out.append(
-                make_reason(
-                    policy,
-                    t,
-                    code=rule.code,
-                    severity=s,
-                    value=v,
-                    threshold=tol,
-                    unit="m2",
-                    basis=rule.basis,
-                    label_zh=rule.label_zh,
-                    label_en=rule.label_en,
-                    value_mu=mu,
-                    share_pct=pct,
-                )
-            )
-        return out
+        ctx = {
+            "value": value.tolist(),
+            "threshold": tol,
+            "label_zh": rule.label_zh,
+            "label_en": rule.label_en,
+            "value_mu": m2_to_mu(value).tolist(),
+            "share_pct": share.tolist(),
+        }
+        return _built(
+            hit,
+            code=rule.code,
+            severity=severity.tolist(),
+            value=value,
+            threshold=tol,
+            unit="m2",
+            basis=rule.basis,
+            messages=_fill(policy, template.tolist(), ctx, len(value)),
+        )
 
     return Rule(f"constraint:{kind}", may_apply, build)
 
@@ -178,22 +234,21 @@ def no_land_rule(policy: Policy) -> Rule:
     def may_apply(cols: Columns) -> np.ndarray:
         return np.asarray(cols["net_available_m2"], dtype=float) < floor
 
-    def build(cols: Columns, rows: np.ndarray) -> list[Reason | None]:
-        return [
-            make_reason(
-                policy,
-                "NO_AVAILABLE_LAND",
-                code="NO_AVAILABLE_LAND",
-                severity="block",
-                value=net,
-                threshold=floor,
-                unit="m2",
-                basis="扣除三区三线等限制后无可用土地",
-            )
-            if net < floor
-            else None
-            for net in _floats(cols, "net_available_m2", rows).tolist()
-        ]
+    def build(cols: Columns, rows: np.ndarray) -> Built:
+        net = _floats(cols, "net_available_m2", rows)
+        hit = net < floor
+        value = net[hit]
+        ctx = {"value": value.tolist(), "threshold": floor}
+        return _built(
+            hit,
+            code="NO_AVAILABLE_LAND",
+            severity="block",
+            value=value,
+            threshold=floor,
+            unit="m2",
+            basis="扣除三区三线等限制后无可用土地",
+            messages=_fill(policy, "NO_AVAILABLE_LAND", ctx, len(value)),
+        )
 
     return Rule("no_available_land", may_apply, build)
 
@@ -218,52 +273,49 @@ def network_rule(policy: Policy, kind: str) -> Rule | None:
         dist = np.asarray(cols[column], dtype=float)
         return np.isnan(dist) | (dist > rule.connectable_m)
 
-    def build(cols: Columns, rows: np.ndarray) -> list[Reason | None]:
+    def build(cols: Columns, rows: np.ndarray) -> Built:
         dist = _floats(cols, column, rows)
-        planned = _floats(cols, f"dist_planned_{kind}_m", rows)
+        hit = np.isnan(dist) | (dist > rule.connectable_m)
+        dist = dist[hit]
+        planned = _floats(cols, f"dist_planned_{kind}_m", rows)[hit]
         status = (
-            np.asarray(cols[status_column], dtype=object)[rows]
+            np.asarray(cols[status_column], dtype=object)[rows][hit]
             if status_column in cols
-            else np.full(len(rows), "", dtype=object)
+            else np.full(len(dist), "", dtype=object)
         )
-        out: list[Reason | None] = []
-        for d, p, st in zip(dist.tolist(), planned.tolist(), status.tolist(), strict=True):
-            if not (np.isnan(d) or d > rule.connectable_m):
-                out.append(None)
-            elif st == "not_provided":
-                out.append(
-                    make_reason(
-                        policy,
-                        "NETWORK_NOT_PROVIDED",
-                        code=f"NETWORK_DATA_NOT_PROVIDED:{kind}",
-                        severity=rule.requirement,
-                        value=None,
-                        threshold=rule.connectable_m,
-                        unit="m",
-                        basis=rule.basis,
-                        label_zh=rule.label_zh,
-                        label_en=rule.label_en,
-                    )
-                )
-            else:
-                planned_zh, planned_en = _planned_text(p, rule)
-                out.append(
-                    make_reason(
-                        policy,
-                        "NETWORK_ABSENT" if np.isnan(d) else "NETWORK_MISSING",
-                        code=f"NETWORK_MISSING:{kind}",
-                        severity=rule.requirement,
-                        value=None if np.isnan(d) else d,
-                        threshold=rule.connectable_m,
-                        unit="m",
-                        basis=rule.basis,
-                        label_zh=rule.label_zh,
-                        label_en=rule.label_en,
-                        planned_zh=planned_zh,
-                        planned_en=planned_en,
-                    )
-                )
-        return out
+        absent = status == "not_provided"
+        texts = [_planned_text(p, rule) for p in planned.tolist()]
+        labels = {"label_zh": rule.label_zh, "label_en": rule.label_en}
+        template = np.where(
+            absent,
+            "NETWORK_NOT_PROVIDED",
+            np.where(np.isnan(dist), "NETWORK_ABSENT", "NETWORK_MISSING"),
+        )
+        value = np.where(absent, np.nan, dist)
+        zh, en = _fill(
+            policy,
+            template.tolist(),
+            {
+                "value": value.tolist(),
+                "threshold": rule.connectable_m,
+                **labels,
+                "planned_zh": [t[0] for t in texts],
+                "planned_en": [t[1] for t in texts],
+            },
+            len(dist),
+        )
+        return _built(
+            hit,
+            code=np.where(
+                absent, f"NETWORK_DATA_NOT_PROVIDED:{kind}", f"NETWORK_MISSING:{kind}"
+            ).tolist(),
+            severity=rule.requirement,
+            value=value,
+            threshold=rule.connectable_m,
+            unit="m",
+            basis=rule.basis,
+            messages=(zh, en),
+        )
 
     return Rule(f"network:{kind}", may_apply, build)
 
@@ -279,30 +331,33 @@ def slope_rule(policy: Policy) -> Rule | None:
             return np.zeros(len(cols["area_m2"]), bool)
         return np.nan_to_num(np.asarray(cols["steep_share"], dtype=float)) > rule.max_steep_share
 
-    def build(cols: Columns, rows: np.ndarray) -> list[Reason | None]:
+    def build(cols: Columns, rows: np.ndarray) -> Built:
         if "steep_share" not in cols:
-            return [None] * len(rows)
-        share = _floats(cols, "steep_share", rows)
-        mean = _floats(cols, "slope_mean_deg", rows)
-        return [
-            None
-            if np.isnan(s) or s <= rule.max_steep_share
-            else make_reason(
-                policy,
-                "SLOPE_TOO_STEEP",
-                code="SLOPE_TOO_STEEP",
-                severity=rule.requirement,
-                value=s,
-                threshold=rule.max_steep_share,
-                unit="share",
-                basis=rule.basis,
-                value_pct=pct,
-                threshold_pct=100 * rule.max_steep_share,
-                limit_deg=rule.max_slope_deg,
-                mean_deg=m,
-            )
-            for s, pct, m in zip(share.tolist(), (100 * share).tolist(), mean.tolist(), strict=True)
-        ]
+            share = np.full(len(rows), np.nan)
+            mean = share
+        else:
+            share = _floats(cols, "steep_share", rows)
+            mean = _floats(cols, "slope_mean_deg", rows)
+        hit = ~np.isnan(share) & (share > rule.max_steep_share)
+        share, mean = share[hit], mean[hit]
+        ctx = {
+            "value": share.tolist(),
+            "threshold": rule.max_steep_share,
+            "value_pct": (100 * share).tolist(),
+            "threshold_pct": 100 * rule.max_steep_share,
+            "limit_deg": rule.max_slope_deg,
+            "mean_deg": mean.tolist(),
+        }
+        return _built(
+            hit,
+            code="SLOPE_TOO_STEEP",
+            severity=rule.requirement,
+            value=share,
+            threshold=rule.max_steep_share,
+            unit="share",
+            basis=rule.basis,
+            messages=_fill(policy, "SLOPE_TOO_STEEP", ctx, len(share)),
+        )
 
     return Rule("slope", may_apply, build)
 
@@ -319,13 +374,41 @@ def rule_table(
     return [r for r in rules if r is not None]
 
 
+_FIELDS = ("code", "severity", "value", "threshold", "unit", "basis", "message_zh", "message_en")
+
+
 @dataclass(frozen=True)
 class Flagged:
-    """Every reason of every row, long form: ``rows[j]`` has ``reasons[j]``; grouped by row, in rule order."""
+    """Every reason of every row, long form and column-wise: ``rows[j]`` has the ``j``-th entry
+    of each field; grouped by row, in rule order.  ``value``/``threshold`` are NaN for none."""
 
     n: int
     rows: np.ndarray
-    reasons: list[Reason]
+    code: np.ndarray
+    severity: np.ndarray
+    value: np.ndarray
+    threshold: np.ndarray
+    unit: np.ndarray
+    basis: np.ndarray
+    message_zh: np.ndarray
+    message_en: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int = 0) -> Flagged:
+        none = np.zeros(0, dtype=object)
+        floats = np.zeros(0, dtype=float)
+        return cls(n, np.zeros(0, np.int64), none, none, floats, floats, none, none, none, none)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @cached_property
+    def reasons(self) -> list[Reason]:
+        """The reasons as :class:`Reason` objects (built on first use; the columns are the data)."""
+        return [
+            Reason(str(c), str(s), _none(v), _none(t), u, b, z, e)
+            for c, s, v, t, u, b, z, e in zip(*(getattr(self, f) for f in _FIELDS), strict=True)
+        ]
 
 
 def apply_rules(cols: Columns, rules: Sequence[Rule], /) -> Flagged:
@@ -333,19 +416,29 @@ def apply_rules(cols: Columns, rules: Sequence[Rule], /) -> Flagged:
     n = len(next(iter(cols.values()))) if cols else 0
     open_rows = np.ones(n, bool)
     rows_parts: list[np.ndarray] = []
-    reasons: list[Reason] = []
+    parts: dict[str, list[np.ndarray]] = {f: [] for f in _FIELDS}
     for rule in rules:
         rows = np.flatnonzero(np.asarray(rule.may_apply(cols), dtype=bool) & open_rows)
         if len(rows) == 0:
             continue
         built = rule.build(cols, rows)
-        hit = np.fromiter((r is not None for r in built), dtype=bool, count=len(built))
-        rows_parts.append(rows[hit])
-        reasons.extend(r for r in built if r is not None)
+        hit_rows = rows[built.hit]
+        if len(hit_rows) == 0:
+            continue
+        rows_parts.append(hit_rows)
+        k = len(hit_rows)
+        for f in _FIELDS:
+            v = getattr(built, f)
+            parts[f].append(v if isinstance(v, np.ndarray) else np.full(k, v, dtype=_dtype(f)))
         if rule.exclusive:
-            open_rows[rows[hit]] = False
+            open_rows[hit_rows] = False
     if not rows_parts:
-        return Flagged(n, np.zeros(0, dtype=np.int64), [])
+        return Flagged.empty(n)
     rows_all = np.concatenate(rows_parts)
     order = np.argsort(rows_all, kind="stable")  # by row; rule order kept within a row
-    return Flagged(n, rows_all[order], [reasons[j] for j in order.tolist()])
+    columns = {f: np.concatenate(parts[f])[order] for f in _FIELDS}
+    return Flagged(n, rows_all[order], **columns)
+
+
+def _dtype(field: str):
+    return float if field in ("value", "threshold") else object

@@ -14,22 +14,25 @@ the JSON text of each parcel's reasons that the stores write.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from landplan.analysis.rules import Flagged, apply_rules, rule_table
 from landplan.core.policy import Policy
-from landplan.core.reasons import Reason
 
 VERDICT_COLUMNS = ("transferable", "verdict", "reasons", "reason_codes", "reasons_zh", "reasons_en")
 
 
 @dataclass(frozen=True)
 class Verdicts:
-    """Verdict columns plus every reason as an object (long form, see :class:`~landplan.analysis.rules.Flagged`)."""
+    """Verdict columns plus every reason, long form (see :class:`~landplan.analysis.rules.Flagged`)."""
 
     frame: pd.DataFrame
     flagged: Flagged
@@ -42,17 +45,74 @@ class Verdicts:
 def reason_table(flagged: Flagged, /) -> pd.DataFrame:
     """The long table of :class:`Flagged`: ``row`` plus the fields of :class:`Reason`."""
     cols = ("code", "severity", "value", "threshold", "unit", "basis", "message_zh", "message_en")
-    data = {"row": flagged.rows}
-    for c in cols:
-        data[c] = [getattr(r, c) for r in flagged.reasons]
+    data = {"row": flagged.rows} | {c: getattr(flagged, c) for c in cols}
     return pd.DataFrame(data, columns=["row", *cols])
 
 
-def _json(reason: Reason, cache: dict[int, str]) -> str:
-    text = cache.get(id(reason))
-    if text is None:
-        text = cache[id(reason)] = json.dumps(reason.to_dict(), ensure_ascii=False)
-    return text
+_CHUNK = 8192  # parcels whose texts are assembled at a time (bounds the transient strings)
+_OPEN, _CLOSE, _EMPTY = (pa.scalar(t, pa.large_string()) for t in ("[", "]", ""))
+
+
+def _json_number(v: float) -> str:
+    """A number as ``json.dumps`` writes :meth:`Reason.to_dict`'s (4 decimals, NaN → null)."""
+    if v != v:
+        return "null"
+    if v in (math.inf, -math.inf):
+        return "Infinity" if v > 0 else "-Infinity"
+    return repr(round(v, 4))
+
+
+def _encoded(values: np.ndarray) -> list[str]:
+    """JSON string literals of ``values``, each distinct value encoded once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    enc = [encode_basestring(str(u)) for u in uniques]
+    return [enc[c] for c in codes.tolist()]
+
+
+def _fragments(f: Flagged, lo: int, hi: int) -> list[str]:
+    """The JSON object text of reasons ``lo:hi`` (as ``json.dumps(reason.to_dict(), ensure_ascii=False)``)."""
+    fields = [
+        _encoded(f.code[lo:hi]),
+        _encoded(f.severity[lo:hi]),
+        [_json_number(v) for v in f.value[lo:hi].tolist()],
+        [_json_number(v) for v in f.threshold[lo:hi].tolist()],
+        _encoded(f.unit[lo:hi]),
+        _encoded(f.basis[lo:hi]),
+        [encode_basestring(m) for m in f.message_zh[lo:hi].tolist()],
+        [encode_basestring(m) for m in f.message_en[lo:hi].tolist()],
+    ]
+    return [
+        f'{{"code": {c}, "severity": {s}, "value": {v}, "threshold": {t}, "unit": {u}, '
+        f'"basis": {b}, "message_zh": {z}, "message_en": {e}}}'
+        for c, s, v, t, u, b, z, e in zip(*fields, strict=True)
+    ]
+
+
+def _joined(values, offsets: np.ndarray, sep: str) -> pa.Array:
+    """Per parcel, its reasons' ``values`` joined by ``sep`` (``offsets`` bound each parcel's)."""
+    items = pa.array(values, type=pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), items)
+    return pc.binary_join(lists, pa.scalar(sep, pa.large_string()))
+
+
+def _texts(f: Flagged) -> dict[str, pa.ChunkedArray]:
+    """``reasons`` (JSON), ``reason_codes``, ``reasons_zh`` and ``reasons_en`` of every row."""
+    bounds = np.searchsorted(f.rows, np.arange(f.n + 1))  # reasons of row i: bounds[i]:bounds[i+1]
+    out: dict[str, list[pa.Array]] = {k: [] for k in ("reasons", "codes", "zh", "en")}
+    for start in range(0, max(f.n, 1), _CHUNK):
+        stop = min(start + _CHUNK, f.n)
+        lo, hi = int(bounds[start]), int(bounds[stop])
+        offsets = bounds[start : stop + 1] - lo
+        body = _joined(_fragments(f, lo, hi), offsets, ", ")
+        out["reasons"].append(pc.binary_join_element_wise(_OPEN, body, _CLOSE, _EMPTY))
+        out["codes"].append(_joined(f.code[lo:hi].tolist(), offsets, ";"))
+        out["zh"].append(_joined(f.message_zh[lo:hi].tolist(), offsets, "；"))
+        out["en"].append(_joined(f.message_en[lo:hi].tolist(), offsets, "; "))
+    return {k: pa.chunked_array(v, type=pa.large_string()) for k, v in out.items()}
+
+
+def _strings(values: pa.ChunkedArray, index) -> pd.Series:
+    return pd.Series(values.cast(pa.string()).to_pandas().array, index=index)
 
 
 def assess(
@@ -63,47 +123,29 @@ def assess(
     constraint_kinds: Sequence[str],
     network_kinds: Sequence[str],
 ) -> Verdicts:
-    """Run the rule table over every parcel row of ``table``: verdict columns and reason objects."""
+    """Run the rule table over every parcel row of ``table``: verdict columns and the reasons.
+
+    The reasons stay column-wise (:class:`Flagged`); the per-parcel texts are assembled from
+    them in chunks, straight into Arrow strings, so no parcel's reasons become Python objects.
+    """
     cols = {c: table[c].to_numpy() for c in table.columns}
     rules = rule_table(policy, constraint_kinds=constraint_kinds, network_kinds=network_kinds)
-    flagged = apply_rules(cols, rules) if len(table) else Flagged(0, np.zeros(0, np.int64), [])
     n = len(table)
-    verdict = np.full(n, "transferable", dtype=object)
-    reasons_json = np.full(n, "[]", dtype=object)
-    codes = np.full(n, "", dtype=object)
-    text_zh = np.full(n, "", dtype=object)
-    text_en = np.full(n, "", dtype=object)
-    rows = flagged.rows
-    if len(rows):
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        ends = np.r_[starts[1:], len(rows)]
-        fragments: dict[int, str] = {}
-        combos: dict[tuple[int, ...], tuple] = {}  # parcels with the same reasons share one text
-        objs = flagged.reasons
-        keys = [id(r) for r in objs]
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            key = tuple(keys[s:e])
-            done = combos.get(key)
-            if done is None:
-                rs = objs[s:e]
-                blocked = any(r.severity == "block" for r in rs)
-                done = combos[key] = (
-                    "blocked" if blocked else "transferable_with_warnings",
-                    "[" + ", ".join(_json(r, fragments) for r in rs) + "]",
-                    ";".join(r.code for r in rs),
-                    "；".join(r.message_zh for r in rs),
-                    "; ".join(r.message_en for r in rs),
-                )
-            i = rows[s]
-            verdict[i], reasons_json[i], codes[i], text_zh[i], text_en[i] = done
+    flagged = apply_rules(cols, rules) if n else Flagged.empty(0)
+    flagged_any = np.bincount(flagged.rows, minlength=n) > 0
+    blocked = np.bincount(flagged.rows[flagged.severity == "block"], minlength=n) > 0
+    verdict = np.where(
+        blocked, "blocked", np.where(flagged_any, "transferable_with_warnings", "transferable")
+    )
+    texts = _texts(flagged)
     frame = pd.DataFrame(
         {
-            "transferable": verdict != "blocked",
-            "verdict": verdict,
-            "reasons": reasons_json,
-            "reason_codes": codes,
-            "reasons_zh": text_zh,
-            "reasons_en": text_en,
+            "transferable": ~blocked,
+            "verdict": pd.array(verdict, dtype="str"),
+            "reasons": _strings(texts["reasons"], table.index),
+            "reason_codes": _strings(texts["codes"], table.index),
+            "reasons_zh": _strings(texts["zh"], table.index),
+            "reasons_en": _strings(texts["en"], table.index),
         },
         index=table.index,
     )
@@ -139,26 +181,30 @@ def _counts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def reason_counts_of(flagged: Flagged, area_mu, /) -> pd.DataFrame:
-    """Parcels and gross 亩 affected per reason code and severity, from the reason objects."""
+    """Parcels and gross 亩 affected per reason code and severity, from the reason columns."""
     area = np.asarray(area_mu, dtype=float)
     return _counts(
         pd.DataFrame(
             {
-                "code": [r.code for r in flagged.reasons],
-                "severity": [r.severity for r in flagged.reasons],
+                "code": flagged.code.astype(str),
+                "severity": flagged.severity.astype(str),
                 "area_mu": area[flagged.rows],
             }
         )
     )
 
 
-def blocking_codes_of(flagged: Flagged, /) -> list[set[str]]:
-    """The set of ``block`` codes of every row (empty sets for clean rows)."""
-    out: list[set[str]] = [set() for _ in range(flagged.n)]
-    for i, r in zip(flagged.rows.tolist(), flagged.reasons, strict=True):
-        if r.severity == "block":
-            out[i].add(r.code)
-    return out
+def blocking_codes_of(flagged: Flagged, /) -> pd.DataFrame:
+    """One boolean column per ``block`` code: which rows that code blocks (no columns if none)."""
+    block = flagged.severity == "block"
+    codes = flagged.code[block].astype(str)
+    rows = flagged.rows[block]
+    out = {}
+    for code in sorted(set(codes.tolist())):
+        hit = np.zeros(flagged.n, dtype=bool)
+        hit[rows[codes == code]] = True
+        out[code] = hit
+    return pd.DataFrame(out, index=pd.RangeIndex(flagged.n))
 
 
 def reason_counts(reasons_json: Sequence[str], net_mu: Sequence[float], /) -> pd.DataFrame:

@@ -116,7 +116,11 @@ def _classify(
             "from `landplan analyze`"
         )
     else:
-        ready = ~parcels["reasons"].map(_blocked).astype(bool)
+        verdict = parcels.get("transferable")
+        if verdict is not None and pd.api.types.is_bool_dtype(verdict):
+            ready = verdict.copy()  # analyze's verdict: no block reason, the same as the JSON says
+        else:
+            ready = ~parcels["reasons"].map(_blocked).astype(bool)
         if acquired_field is not None:
             if acquired_field not in parcels.columns:
                 raise EfficiencyError(f"acquired_field {acquired_field!r} is not a parcel column")

@@ -19,34 +19,65 @@ OVERLAP_NOISE_M2 = 0.01
 
 
 def parcel_overlaps(geoms: np.ndarray, /) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs ``(i, j)`` with ``i < j`` of polygons whose interiors overlap, and the shared area (m²)."""
+    """Pairs ``(i, j)`` with ``i < j`` of polygons whose interiors overlap, and the shared area (m²).
+
+    Candidates come from the envelopes (an STRtree); one DE-9IM test per candidate pair
+    (interiors meet in two dimensions: ``2********``) keeps overlaps, containment and duplicates
+    and drops parcels that only share an edge.
+    """
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
     idx = np.flatnonzero(ok)
     empty = np.empty(0, dtype=np.int64)
     if len(idx) < 2:
         return empty, empty, np.empty(0)
     g = geoms[idx]
-    tree = shapely.STRtree(g)
-    pairs = [tree.query(g, predicate=p) for p in ("overlaps", "contains")]
-    a, b = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
-    keep = a != b
-    a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    a, b = shapely.STRtree(g).query(g)
+    keep = a < b
+    a, b = a[keep], b[keep]
+    inner = shapely.relate_pattern(g[a], g[b], "2********")
+    a, b = a[inner], b[inner]
     if len(a) == 0:
         return empty, empty, np.empty(0)
-    ab = np.unique(np.stack([a, b], axis=1), axis=0)
-    area = shapely.area(shapely.intersection(g[ab[:, 0]], g[ab[:, 1]]))
+    area = shapely.area(shapely.intersection(g[a], g[b]))
     big = area > OVERLAP_NOISE_M2
-    return idx[ab[big, 0]], idx[ab[big, 1]], area[big]
+    return idx[a[big]], idx[b[big]], area[big]
 
 
-def overlap_counted_before_m2(geoms: np.ndarray, /) -> np.ndarray:
+_OVERLAPS = "landplan:parcel_overlaps"  # GeoDataFrame.attrs key: the pairs validation found
+
+
+def remember_overlaps(gdf, pairs: tuple[np.ndarray, np.ndarray, np.ndarray], /) -> None:
+    """Keep :func:`parcel_overlaps`'s pairs on the validated parcels, for :func:`known_overlaps`."""
+    gdf.attrs[_OVERLAPS] = (len(gdf), _fingerprint(gdf), pairs)
+
+
+def known_overlaps(gdf, /) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The overlapping pairs of ``gdf``: those validation found, if these are still its parcels."""
+    kept = gdf.attrs.get(_OVERLAPS)
+    if kept is not None and kept[0] == len(gdf) and kept[1] == _fingerprint(gdf):
+        return kept[2]
+    return parcel_overlaps(np.asarray(gdf.geometry.values, dtype=object))
+
+
+def _fingerprint(gdf) -> tuple[float, ...]:
+    """Cheap identity of a geometry column (same parcels, same order): sums of coordinates."""
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    xy = shapely.get_coordinates(shapely.centroid(geoms))
+    w = np.arange(1, len(xy) + 1, dtype=float)
+    return (float(np.nansum(xy[:, 0] * w)), float(np.nansum(xy[:, 1] * w)), len(xy))
+
+
+def overlap_counted_before_m2(
+    geoms: np.ndarray, /, pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Per polygon: the area it shares with polygons listed before it (0 for most).
 
     ``Σ area − Σ overlap_counted_before`` is the area of the union, so a park's gross area
-    counts land shared by overlapping parcels once (for the parcel listed first).
+    counts land shared by overlapping parcels once (for the parcel listed first).  ``pairs``
+    are :func:`parcel_overlaps`'s, when already known.
     """
     out = np.zeros(len(geoms))
-    i, j, _ = parcel_overlaps(geoms)
+    i, j, _ = parcel_overlaps(geoms) if pairs is None else pairs
     if len(i) == 0:
         return out
     for k in np.unique(j):

@@ -621,9 +621,10 @@ def _check_polygonal(gdf, geoms, types, missing, report, id_field):
 
 
 def _report_overlaps(gdf: GeoDataFrame, report: LayerReport) -> None:
-    from landplan.io.checks import parcel_overlaps
+    from landplan.io.checks import parcel_overlaps, remember_overlaps
 
     i, j, area = parcel_overlaps(np.asarray(gdf.geometry.values, dtype=object))
+    remember_overlaps(gdf, (i, j, area))
     if len(i) == 0:
         return
     ids = gdf["parcel_id"].to_numpy()
