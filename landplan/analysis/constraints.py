@@ -17,9 +17,7 @@ so land covered by two layers is excluded once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +27,7 @@ from geopandas import GeoDataFrame, GeoSeries
 
 from landplan.core.crs import require_projected
 from landplan.core.errors import CRSError
+from landplan.core.parallel import pool_map
 from landplan.core.policy import Policy
 
 MAX_PIECE_VERTICES = 256
@@ -157,13 +156,6 @@ def _check_crs(crs, layer_crs: Mapping[str, object]) -> None:
             )
 
 
-def _pool_map(func, items: list) -> list:
-    """``map`` on a thread pool: GEOS releases the GIL, so kinds run on all cores."""
-    workers = max(1, min(len(items), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(func, items))
-
-
 def prepare_exclusions(
     constraints: Mapping[str, GeoDataFrame | GeoSeries], policy: Policy, /
 ) -> PreparedExclusions:
@@ -174,7 +166,7 @@ def prepare_exclusions(
         union = dissolve(layer.geometry.values)
         return union, subdivide(np.array([union]))
 
-    passes = _pool_map(one_kind, list(constraints.values()))
+    passes = pool_map(one_kind, list(constraints.values()))
     actions = {k: policy.rule_for(k).action for k in constraints}
     exclude, inside = [], []
     for kind, (union, _) in zip(constraints, passes, strict=True):
@@ -215,7 +207,7 @@ def exclusions_for(
     geoms = np.asarray(parcels.geometry.values, dtype=object)
     geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
     gross = shapely.area(geoms)
-    covers = _pool_map(
+    covers = pool_map(
         lambda k: np.minimum(covered_area_m2(geoms, prepared.pieces[k]), gross),
         list(prepared.kinds),
     )

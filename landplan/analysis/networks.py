@@ -10,6 +10,7 @@ import shapely
 from geopandas import GeoDataFrame, GeoSeries
 
 from landplan.core.crs import require_projected
+from landplan.core.parallel import pool_map
 from landplan.core.policy import Policy
 
 
@@ -67,18 +68,19 @@ def network_distances(
     """
     require_projected(parcels, what="network distances")
     geoms = np.asarray(parcels.geometry.values, dtype=object)
-    cols: dict[str, np.ndarray] = {}
+    jobs: dict[str, np.ndarray] = {}
     for kind in kinds:
         for status, name in (("built", f"dist_{kind}_m"), ("planned", f"dist_planned_{kind}_m")):
             if networks is None or len(networks) == 0:
-                feats = np.array([], dtype=object)
+                jobs[name] = np.array([], dtype=object)
             else:
                 sel = (networks["kind"] == kind).to_numpy() & (
                     networks["status"] == status
                 ).to_numpy()
-                feats = np.asarray(networks.geometry.values[sel], dtype=object)
-            cols[name] = nearest_distance_m(geoms, feats)
-    return pd.DataFrame(cols)
+                jobs[name] = np.asarray(networks.geometry.values[sel], dtype=object)
+    # GEOS releases the GIL: the searches of the kinds run on all cores
+    found = pool_map(lambda feats: nearest_distance_m(geoms, feats), list(jobs.values()))
+    return pd.DataFrame(dict(zip(jobs, found, strict=True)))
 
 
 def network_status(
