@@ -12,8 +12,10 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyogrio
@@ -349,3 +351,206 @@ def test_display_width_agrees_with_unicodedata_on_the_scripts_of_the_tables():
                 continue
             expected = 2 if unicodedata.east_asian_width(c) in "WF" else 1
             assert display_width("x" + c) == 1 + expected, hex(cp)
+
+
+def _widths(ws) -> dict[int, float]:
+    """Column widths by 1-based index (XlsxWriter writes equal neighbours as one ``<col>`` range)."""
+    out = {}
+    for d in ws.column_dimensions.values():
+        for c in range(d.min or 0, (d.max or 0) + 1):
+            out[c] = d.width
+    return out
+
+
+MIXED_REASONS = (
+    '[{"code": "RED_LINE_OVERLAP", "severity": "block", "value": 1692.3506, "threshold": 10.0, '
+    '"unit": "m2", "basis": "《关于加强生态保护红线管理的通知（试行）》（2022）", '
+    '"message_zh": "与生态保护红线重叠 1692.35 m²", "message_en": "overlaps the red line"}, '
+    '{"code": "NETWORK_MISSING:water", "severity": "block", "value": 237.3306, '
+    '"threshold": 200.0, "unit": "m", "basis": "三通一平（通水）", '
+    '"message_zh": "给水未通：最近已建给水距地块 237 m", "message_en": "no water supply"}]'
+)
+
+
+def _mixed_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "parcel_id": ["530702-GY-00001", "530702-GY-00002", None, "A & <B>"],
+            "net_available_mu": [1.5, float("nan"), float("inf"), -2.25],
+            "parcels": [1, 2, 30_000, 4],
+            "transferable": [True, False, True, False],
+            "verdict": ["blocked", "transferable", "transferable_with_warnings", "odd_code"],
+            "reasons": [MIXED_REASONS, "[]", None, ""],
+            "notes": ['{"composite_far": "no floor area"}', None, "", "  plain  "],
+            "created_at": pd.to_datetime(
+                ["2025-01-02 03:04:05", None, None, "2025-06-30 00:00:00"]
+            ),
+            "value": [1, "文字", 2.5, None],  # mixed object column, no unit
+            "name_zh": ["工业用地一号地块工业用地一号地块", "二", None, "三"],
+            "name_en": ["industrial plot1industrial plot1"[:16], "b", None, "c"],
+        }
+    )
+
+
+def test_mixed_types_cells_formats_and_layout(tmp_path):
+    """Every dtype becomes the right cell: numbers keep their type and unit format, NaN/inf/None
+    and empty JSON stay empty, bools and codes become words, JSON reasons readable lines."""
+    frame = _mixed_frame()
+    path = write_workbook(tmp_path / "mixed.xlsx", [Sheet("混合", "mixed", frame)])
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert not list(tmp_path.glob(".*"))  # the temporary file was renamed into place
+    wb = openpyxl.load_workbook(path)
+    ws = wb["混合"]
+    names = [c.value for c in ws[2]]
+    assert names == list(frame.columns) and ws.row_dimensions[2].hidden
+    col = {n: i + 1 for i, n in enumerate(names)}
+
+    def cell(row: int, name: str):
+        return ws.cell(row + 3, col[name])
+
+    heads = [c.value for c in ws[1]]
+    assert heads[:3] == ["地块编号", "净可用面积（亩）", "地块数（宗）"]
+    first = ws["A1"]
+    assert first.font.b and first.alignment.wrap_text and first.fill.fgColor.rgb.endswith("E8EEF4")
+    assert first.border.bottom.style == "thin"
+    assert (
+        ws.freeze_panes == "B3"
+        and ws.auto_filter.ref == f"A2:{ws.cell(1, len(names)).column_letter}6"
+    )
+    # numbers: type and format from the unit; NaN and inf empty
+    assert cell(0, "net_available_mu").value == 1.5 and cell(3, "net_available_mu").value == -2.25
+    assert cell(0, "net_available_mu").number_format == "#,##0.00"
+    assert cell(1, "net_available_mu").value is None and cell(2, "net_available_mu").value is None
+    assert [cell(i, "parcels").value for i in range(4)] == [1, 2, 30_000, 4]
+    assert all(type(cell(i, "parcels").value) is int for i in range(4))
+    assert cell(2, "parcels").number_format == "#,##0"
+    assert cell(0, "parcels").alignment.vertical == "top"
+    # bools, codes, text (escaped), missing
+    assert [cell(i, "transferable").value for i in range(4)] == ["是", "否", "是", "否"]
+    assert [cell(i, "verdict").value for i in range(3)] == ["不可出让", "可出让", "有条件可出让"]
+    assert cell(3, "verdict").value == "odd_code"  # an unknown code is kept
+    assert cell(3, "parcel_id").value == "A & <B>" and cell(2, "parcel_id").value is None
+    # JSON: reasons as numbered lines (wrapped, the row taller), an empty list empty
+    reasons = cell(0, "reasons")
+    assert reasons.value == reasons_text(MIXED_REASONS, "zh")
+    assert reasons.value.startswith("1. 与生态保护红线重叠") and "\n2. 给水未通" in reasons.value
+    assert reasons.alignment.wrap_text and ws.row_dimensions[3].height >= 30
+    assert all(cell(i, "reasons").value is None for i in (1, 2, 3))
+    assert cell(0, "notes").value == "综合容积率: no floor area" and cell(1, "notes").value is None
+    assert cell(2, "notes").value is None and cell(3, "notes").value == "  plain  "
+    assert cell(0, "created_at").value == "2025-01-02 03:04:05"
+    assert cell(1, "created_at").value is None
+    # a mixed object column: numbers stay numbers (plain format), text stays text
+    assert cell(0, "value").value == 1 and cell(0, "value").number_format == "#,##0.####"
+    assert cell(1, "value").value == "文字" and cell(2, "value").value == 2.5
+    for row in ws.iter_rows(min_row=3):
+        for c in row:
+            assert c.value is None or (c.value != "" and str(c.value) not in ("None", "nan"))
+    # widths: CJK counts double, so the Chinese column (16 characters) is wider than the English
+    widths = _widths(ws)
+    assert widths[col["name_zh"]] > widths[col["name_en"]] >= 16
+    assert widths[col["reasons"]] <= 60 + 3  # long text wraps at MAX_WIDTH (+ XlsxWriter's pad)
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+    assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_options.gridLines
+    assert ws.page_margins.left == ws.page_margins.right == 0.4
+    assert ws.print_title_rows == "$1:$2"
+    back = read_sheet(path)
+    assert list(back.columns) == list(frame.columns)
+    assert back["parcels"].tolist() == [1, 2, 30_000, 4]
+
+
+def test_bulk_rows_agree_with_xlsxwriters_own_cell_writer(tmp_path):
+    """The data rows rendered in bulk read back exactly like XlsxWriter's own cell-by-cell file
+    (the oracle): values, types, number formats, wrapping, row heights, several batches."""
+    rng = np.random.default_rng(7)
+    n = 4500  # more than one batch of rendered rows
+    big = pd.DataFrame(
+        {
+            "parcel_id": [f"P{i:05d}" for i in range(n)],
+            "area_m2": rng.uniform(-10, 1e6, n),
+            "steep_share": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+            "net_water_status": rng.choice(["connected", "needs_extension", "not_provided"], n),
+            "reasons": rng.choice([MIXED_REASONS, "[]"], n),
+            "DKMC": rng.choice(
+                ["工业\n用地", " 前后空格 ", "a_x0041_b", "tab\tand\x01ctrl", ""], n
+            ),
+        }
+    )
+    compare = pd.DataFrame(
+        {"A": [12.345, 0.5, 3, "text"], "B": [7.0, 0.25, 5, None]},
+        index=pd.Index(["net_available_mu", "steep_share", "parcels", "verdict"], name="figure"),
+    )
+    sheets = [
+        Sheet("大表", "big", big, wrap=("DKMC",)),
+        Sheet("比较", "compare", compare, row_formats="figure", wrap=("A", "B")),
+        Sheet("混合", "mixed", _mixed_frame()),
+        Sheet("空", "empty", big.iloc[:0]),
+    ]
+    ours = write_workbook(tmp_path / "bulk.xlsx", sheets)
+    oracle = write_workbook(tmp_path / "cells.xlsx", sheets, _bulk=False)
+    a, b = openpyxl.load_workbook(ours), openpyxl.load_workbook(oracle)
+    assert a.sheetnames == b.sheetnames == ["大表", "比较", "混合", "空"]
+    for x, y in zip(a.worksheets, b.worksheets, strict=True):
+        assert (x.max_row, x.max_column) == (y.max_row, y.max_column), x.title
+        assert x.freeze_panes == y.freeze_panes and x.auto_filter.ref == y.auto_filter.ref
+        assert _widths(x) == _widths(y)
+        for r in range(1, x.max_row + 1):
+            assert x.row_dimensions[r].height == y.row_dimensions[r].height, (x.title, r)
+            for cx, cy in zip(x[r], y[r], strict=True):
+                if isinstance(cx.value, float):  # XlsxWriter writes 16 digits, we write repr
+                    assert cx.value == pytest.approx(cy.value, rel=1e-15), cx.coordinate
+                else:
+                    assert cx.value == cy.value, (x.title, cx.coordinate, cx.value, cy.value)
+                assert cx.data_type == cy.data_type and cx.number_format == cy.number_format
+                assert cx.alignment.wrap_text == cy.alignment.wrap_text, cx.coordinate
+    big_ws = a["大表"]
+    assert big_ws.max_row == n + 2 and big_ws.cell(n + 2, 1).value == f"P{n - 1:05d}"
+    one_line = big.index[big["DKMC"] == "a_x0041_b"][0] + 3
+    assert big_ws.cell(one_line, 6).alignment.wrap_text  # DKMC is a `wrap` column
+    assert not big_ws.cell(one_line, 1).alignment.wrap_text  # a one-line id is not
+    for i, (name, reasons) in enumerate(zip(big["DKMC"], big["reasons"], strict=True)):
+        if reasons == "[]":  # the name alone decides: two lines 30 pt, else the default
+            expected = 30 if name == "工业\n用地" else None
+            assert big_ws.row_dimensions[i + 3].height == expected, (i, name)
+    assert big_ws["C3"].number_format == "0.0%" and big_ws["B3"].number_format == "#,##0"
+    cmp_ws = a["比较"]
+    assert cmp_ws.column_dimensions["A"].hidden and cmp_ws.freeze_panes == "C3"
+    assert cmp_ws["C3"].number_format == "#,##0.00" and cmp_ws["C4"].number_format == "0.0%"
+    assert cmp_ws["C6"].value == "text" and cmp_ws["D6"].value is None
+    with zipfile.ZipFile(ours) as z:  # Excel keeps leading and trailing spaces only if told
+        assert (
+            '<t xml:space="preserve"> 前后空格 </t>' in z.read("xl/worksheets/sheet1.xml").decode()
+        )
+    # LibreOffice opens the bulk file and shows the text as written (escapes, spaces, newlines)
+    shown = _soffice_csv(ours, tmp_path / "csv")["大表"]
+    texts = {row[5] for row in shown[2:]}
+    assert {"工业\n用地", " 前后空格 ", "a_x0041_b"} <= texts
+
+
+def test_workbook_checks_language_and_sheet_names(tmp_path):
+    frame = pd.DataFrame({"a": [1]})
+    with pytest.raises(ValueError, match="lang"):
+        write_workbook(tmp_path / "x.xlsx", [Sheet("表", "t", frame)], lang="fr")
+    with pytest.raises(ValueError, match="two sheets"):
+        write_workbook(tmp_path / "x.xlsx", [Sheet("表", "Data", frame), Sheet("表2", "data", frame)],
+                       lang="en")  # fmt: skip
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    path = write_workbook(tmp_path / "x.xlsx", [Sheet("a[b]:c*?/\\d" + "x" * 40, "t", frame)])
+    assert openpyxl.load_workbook(path).sheetnames == [("a b  c    d" + "x" * 40)[:31]]
+
+
+def test_line_widths_agree_with_display_width():
+    """The NumPy widths of every line equal display_width, the per-text oracle."""
+    from landplan.export.xlsx import display_width, line_widths
+
+    rng = np.random.default_rng(3)
+    alphabet = [*"ab 1\n\t²—", "中", "文", "ｆ", "한", "の", "🀄", "\U00020001", "\u3000"]
+    for _ in range(300):
+        texts = [
+            "".join(rng.choice(alphabet, rng.integers(0, 14))) for _ in range(rng.integers(1, 6))
+        ]
+        widths, owner = line_widths(texts)
+        lines = [(i, line) for i, t in enumerate(texts) for line in t.split("\n")]
+        assert owner.tolist() == [i for i, _ in lines]
+        assert widths.tolist() == [display_width(line) for _, line in lines], texts
