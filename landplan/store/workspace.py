@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -167,16 +168,34 @@ class GpkgWorkspace:
         from landplan.store.register_sqlite import carry_register, freeze_register
 
         with ExitStack() as lock, staged_directory(self.path) as stage:
-            _write_all(stage, result, lang=lang)
-            for writer in (extras or {}).values():
-                writer(stage)
+            _write_all(stage, result, lang=lang, extras=extras)
             if self.gpkg.exists():
                 lock.enter_context(freeze_register(self.gpkg))
                 carry_register(self.gpkg, stage / "workspace.gpkg")
                 carry_scenarios(self.gpkg, stage / "workspace.gpkg", result.crs)
 
 
-def _write_all(stage: Path, result, *, lang: str = "zh") -> None:
+#: from this many parcels on, ``park_summary.xlsx`` is written by a second process while this
+#: one writes the GeoPackages, the styles and the extras (the map): the workbook is Python work
+#: (~5 s at 50k parcels) that would otherwise wait for the rest, and the machine has two cores
+BACKGROUND_WORKBOOK_PARCELS = 20_000
+
+
+def _write_all(
+    stage: Path, result, *, lang: str = "zh", extras: Mapping[str, Writer] | None = None
+) -> None:
+    inputs = result.inputs
+    validation = reports_frame(inputs.reports)
+    with _workbook(stage, result, validation, lang=lang) as workbook:
+        _write_layers(stage, result, validation)
+        _write_styles(stage / "workspace.gpkg", stage / "results.gpkg", result)
+        _write_files(stage, result)
+        for writer in (extras or {}).values():
+            writer(stage)
+        workbook.wait()
+
+
+def _write_layers(stage: Path, result, validation: pd.DataFrame) -> None:
     inputs = result.inputs
     gpkg = stage / "workspace.gpkg"
     write_layer(gpkg, "parcels", inputs.parcels)
@@ -189,14 +208,69 @@ def _write_all(stage: Path, result, *, lang: str = "zh") -> None:
     write_layer(gpkg, "result_parcels", result.parcels)
     write_layer(gpkg, "park_summary", result.summary)
     write_layer(gpkg, "reason_counts", result.reasons)
-    validation = reports_frame(inputs.reports)
     if len(validation):
         write_layer(gpkg, "validation_issues", validation)
     results = stage / "results.gpkg"
     write_layer(results, "parcels", result.parcels)
     write_layer(results, "park_summary", result.summary)
-    write_tables(stage, result.summary, result.reasons, validation, result.parcels, lang=lang)
-    _write_styles(gpkg, results, result)
+
+
+class _Workbook:
+    """``park_summary.csv`` and ``.xlsx`` being written: :meth:`wait` returns when they are."""
+
+    def __init__(self, future=None, again: Callable[[], None] | None = None) -> None:
+        self._future, self._again = future, again
+
+    def wait(self) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self._future is None:
+            return
+        future, self._future = self._future, None
+        try:
+            future.result()  # the child's own error (bad data) is raised here, as in this process
+        except BrokenProcessPool:  # the child could not start or was killed: write them here
+            if self._again is None:
+                raise
+            self._again()
+
+
+@contextmanager
+def _workbook(stage: Path, result, validation: pd.DataFrame, *, lang: str) -> Iterator[_Workbook]:
+    """Write the summary tables now, or (large results) in a second process while the body runs."""
+    from landplan.export.park import parcel_table
+
+    parcels = parcel_table(result.parcels)
+    args = (stage, result.summary, result.reasons, validation, parcels)
+    pool = _process_pool() if len(parcels) >= BACKGROUND_WORKBOOK_PARCELS else None
+    if pool is None:
+        write_tables(*args, lang=lang)
+        yield _Workbook()
+        return
+    with pool:
+        again = partial(write_tables, *args, lang=lang)
+        pending = _Workbook(pool.submit(write_tables, *args, lang=lang), again)
+        try:
+            yield pending
+            pending.wait()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # the stage is discarded after
+            raise
+
+
+def _process_pool():
+    """One fresh worker process (``spawn``: nothing of this process's threads is inherited)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    except (OSError, ValueError, NotImplementedError):  # no processes here: write in this one
+        return None
+
+
+def _write_files(stage: Path, result) -> None:
+    inputs = result.inputs
     (stage / "validation_report.json").write_text(
         json.dumps([r.to_dict() for r in inputs.reports], ensure_ascii=False, indent=2),
         encoding="utf-8",

@@ -98,3 +98,42 @@ def test_a_write_killed_between_its_renames_is_recovered(sample_result, tmp_path
     ws = GpkgWorkspace(out)
     assert ws.metadata()["parcels"] == len(sample_result.parcels)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+
+
+def test_large_results_write_the_workbook_in_a_second_process(sample_result, tmp_path, monkeypatch):
+    """The background workbook (a spawned process) gives the same tables as the in-process one."""
+    import openpyxl
+
+    from landplan.store import workspace as ws_mod
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    GpkgWorkspace(here).write_result(sample_result)
+    monkeypatch.setattr(ws_mod, "BACKGROUND_WORKBOOK_PARCELS", 1)
+    spawned = []
+    real = ws_mod._process_pool
+    monkeypatch.setattr(ws_mod, "_process_pool", lambda: spawned.append(1) or real())
+    GpkgWorkspace(there).write_result(sample_result)
+    assert spawned, "the workbook was not handed to a second process"
+    a = openpyxl.load_workbook(here / "park_summary.xlsx")
+    b = openpyxl.load_workbook(there / "park_summary.xlsx")
+    assert a.sheetnames == b.sheetnames
+    for name in a.sheetnames:
+        rows_a = [[c.value for c in r] for r in a[name].iter_rows()]
+        rows_b = [[c.value for c in r] for r in b[name].iter_rows()]
+        assert rows_a == rows_b, name
+    assert (here / "park_summary.csv").read_bytes() == (there / "park_summary.csv").read_bytes()
+
+
+def test_a_failing_background_workbook_leaves_the_previous_workspace(
+    sample_result, tmp_path, monkeypatch
+):
+    from landplan.store import workspace as ws_mod
+
+    target = tmp_path / "ws"
+    GpkgWorkspace(target).write_result(sample_result)
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    monkeypatch.setattr(ws_mod, "BACKGROUND_WORKBOOK_PARCELS", 1)
+    with pytest.raises(ValueError, match="lang must be"):  # raised in the child, seen here
+        GpkgWorkspace(target).write_result(sample_result, lang="fr")
+    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    assert after == before
