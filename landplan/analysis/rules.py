@@ -284,26 +284,29 @@ def network_rule(policy: Policy, kind: str) -> Rule | None:
             else np.full(len(dist), "", dtype=object)
         )
         absent = status == "not_provided"
-        texts = [_planned_text(p, rule) for p in planned.tolist()]
         labels = {"label_zh": rule.label_zh, "label_en": rule.label_en}
-        template = np.where(
-            absent,
-            "NETWORK_NOT_PROVIDED",
-            np.where(np.isnan(dist), "NETWORK_ABSENT", "NETWORK_MISSING"),
-        )
         value = np.where(absent, np.nan, dist)
-        zh, en = _fill(
-            policy,
-            template.tolist(),
-            {
-                "value": value.tolist(),
-                "threshold": rule.connectable_m,
-                **labels,
-                "planned_zh": [t[0] for t in texts],
-                "planned_en": [t[1] for t in texts],
-            },
-            len(dist),
-        )
+        zh = np.empty(len(dist), dtype=object)
+        en = np.empty(len(dist), dtype=object)
+        if absent.any():  # no layer at all: one message, shared by every such parcel
+            ctx = {"value": float("nan"), "threshold": rule.connectable_m, **labels}
+            one = _fill(policy, "NETWORK_NOT_PROVIDED", ctx, 1)
+            zh[absent], en[absent] = one[0][0], one[1][0]
+        far = ~absent
+        if far.any():
+            texts = [_planned_text(p, rule) for p in planned[far].tolist()]
+            zh[far], en[far] = _fill(
+                policy,
+                np.where(np.isnan(dist[far]), "NETWORK_ABSENT", "NETWORK_MISSING").tolist(),
+                {
+                    "value": value[far].tolist(),
+                    "threshold": rule.connectable_m,
+                    **labels,
+                    "planned_zh": [t[0] for t in texts],
+                    "planned_en": [t[1] for t in texts],
+                },
+                int(far.sum()),
+            )
         return _built(
             hit,
             code=np.where(
