@@ -7,9 +7,17 @@ terrain (smoothed noise, a few nodata "reservoirs"), a cost raster from its slop
 (1 + (slope / 5°)², per metre) and a road network (wiggly lines about every 1.5 km), then
 runs, each in its own subprocess under ``/usr/bin/time`` (wall time and peak RSS):
 
-* ``landplan distance`` — :func:`landplan.raster.distance.distance_raster` from the road file to a
-  tiled GeoTIFF (the CLI default), with no search radius and with ``max_distance_m = 1000``;
-* ``gdal_rasterize`` + ``gdal_proximity.py -distunits GEO`` (the same burnt cells);
+* ``landplan distance ROADS OUT --like COST`` — the command as a user runs it (``python -m
+  landplan``, a tiled GeoTIFF, the CLI default), with no search radius and with
+  ``--max-distance-m 1000``, whole processes; and, for the seconds inside, the same
+  :func:`landplan.raster.distance.read_features` + ``distance_raster`` in a worker that
+  times itself;
+* ``gdal_rasterize`` + ``gdal_proximity.py -distunits GEO`` (the same burnt cells), whole
+  processes, one after the other.
+
+  Distance runs are repeated: each side once untimed (page cache, bytecode), then
+  ``--reps`` rounds (default 3) taking turns; each side reports the run of median wall
+  time and the median CPU seconds.  Outputs are deleted before each run;
 * ``landplan cost distance`` — :func:`landplan.raster.costdistance.cost_distance` and
   ``write_cost_distance`` (tiled GeoTIFF, the CLI default), 8 neighbours and knight's moves
   (the budget is lifted with ``max_cells``; a run whose estimate exceeds 70 % of the
@@ -21,7 +29,9 @@ runs, each in its own subprocess under ``/usr/bin/time`` (wall time and peak RSS
   (reported separately as ``total_s``).
 
 The landplan workers also report their own compute time (excluding interpreter start and
-imports) and the RSS of the interpreter after imports (``base_mb``).  Every run also records
+imports) and the RSS of the interpreter after imports (``base_mb``).  Python processes run
+with their bytecode cached, as in an installed package (``PYTHONPYCACHEPREFIX`` in the work
+directory; it matters where ``PYTHONDONTWRITEBYTECODE`` is set, as in CI containers).  Every run also records
 its CPU seconds (user + system): on a shared machine the wall times of both sides stretch
 with the load, and the CPU ratio is the steadier figure.  Each run is killed after
 ``--timeout`` seconds (default 300) and recorded as ``timeout``.  Outputs are compared
@@ -105,8 +115,23 @@ def make_data(n: int, d: Path, seed: int = 0) -> dict:
 # ----------------------------------------------------------------------------- running
 
 
+#: environment of the timed processes (set by :func:`main`: bytecode cached in a temp dir)
+ENV: dict | None = None
+#: rounds of the distance comparison (``--reps``)
+REPS = 3
+
+
+def bench_env(folder: Path) -> dict:
+    """The environment with Python bytecode written and read, under ``folder``."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(folder)
+    return env
+
+
 def timed(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
     """Run ``cmd`` under /usr/bin/time; wall seconds, peak RSS (MB), stdout, or 'timeout'."""
+    env = ENV if env is None else env
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         t0 = time.perf_counter()
         try:
@@ -132,25 +157,62 @@ def worker_cmd(*args) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--worker", *map(str, args)]
 
 
+def cli_cmd(*args) -> list[str]:
+    """The ``landplan`` command itself, as a user runs it (``python -m landplan``)."""
+    return [sys.executable, "-m", "landplan", *map(str, args)]
+
+
+def repeated(sides: dict[str, tuple[list[list[str]], list[Path]]], timeout: float) -> dict:
+    """Per side ``(commands run one after the other, the files they write)``, the runs of each.
+
+    Every side runs once untimed; then the sides take turns :data:`REPS` times, a side's
+    files deleted before each of its runs.  Per side: a list (one entry per command) of the
+    results of the round of median total wall time, with the median CPU seconds of each
+    command and the total wall time of every round (``walls``); a failed run is returned
+    as it is.
+    """
+    rounds: dict[str, list[list[dict]]] = {name: [] for name in sides}
+    for rnd in range(REPS + 1):
+        for name, (cmds, outputs) in sides.items():
+            for p in outputs:
+                p.unlink(missing_ok=True)
+            res = [timed(c, timeout) for c in cmds]
+            if any(r["status"] != "ok" for r in res):
+                return {name: res}
+            if rnd:  # round 0 warms the page cache and the bytecode
+                rounds[name].append(res)
+    out = {}
+    for name, rs in rounds.items():
+        total = [sum(r["wall_s"] for r in res) for res in rs]
+        mid = rs[sorted(range(len(rs)), key=total.__getitem__)[len(rs) // 2]]
+        for i, r in enumerate(mid):
+            r["cpu_s"] = sorted(res[i]["cpu_s"] for res in rs)[len(rs) // 2]
+            r["walls"] = [round(res[i]["wall_s"], 3) for res in rs]
+        out[name] = mid
+    return out
+
+
 def worker(argv: list[str]) -> None:
     """Run one landplan implementation; print JSON with compute seconds and RSS after imports."""
     import resource
 
     import geopandas as gpd
 
+    import landplan.io.vector  # noqa: F401  (read_features imports it: not timed)
     from landplan.raster.costdistance import cost_distance, write_cost_distance
-    from landplan.raster.distance import distance_raster
+    from landplan.raster.distance import distance_raster, read_features
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     what, roads, cost, out = argv[:4]
-    feats = gpd.read_file(roads)
-    t0 = time.perf_counter()
     info: dict = {}
-    if what.startswith("distance"):
+    if what.startswith("distance"):  # as `landplan distance`: reading the roads included
+        t0 = time.perf_counter()
         maxd = float(argv[4]) if len(argv) > 4 else None
-        res = distance_raster(feats, cost, out, max_distance_m=maxd, cog=False)
+        res = distance_raster(read_features(roads), cost, out, max_distance_m=maxd, cog=False)
         info["tiles"] = res.tiles
     else:
+        feats = gpd.read_file(roads)
+        t0 = time.perf_counter()
         res = cost_distance(feats, cost, knight=what == "cost16", max_cells=2**40)
         info["compute_s"] = time.perf_counter() - t0
         write_cost_distance(res, out, cog=False)
@@ -250,32 +312,52 @@ def bench_size(
             return res
 
         print(f"[{n}] data {gen_s:.1f} s", flush=True)
-        if "distance" in only:
-            runs["landplan_distance"] = with_worker(
-                lp("distance", data["roads"], data["cost"], d / "lp_dist.tif")
-            )
-            runs["landplan_distance_max1000"] = with_worker(
-                lp("distance", data["roads"], data["cost"], d / "lp_dist1k.tif", MAXDIST)
-            )
         prox = shutil.which("gdal_proximity.py") or "gdal_proximity"
         burnt = d / "roads_burnt.tif"
-        runs["gdal_rasterize"] = timed(
-            [
-                *("gdal_rasterize", "-q", "-burn", "1", "-a_nodata", "0", "-ot", "Byte", "-l"),
-                *("road", "-te", str(X0), str(Y0), str(X0 + n * CELL), str(Y0 + n * CELL)),
-                *("-ts", str(n), str(n), "-co", "TILED=YES", str(data["roads"]), str(burnt)),
-            ],
-            timeout,
-        )
+        rasterize = [
+            *("gdal_rasterize", "-q", "-burn", "1", "-a_nodata", "0", "-ot", "Byte", "-l"),
+            *("road", "-te", str(X0), str(Y0), str(X0 + n * CELL), str(Y0 + n * CELL)),
+            *("-ts", str(n), str(n), "-co", "TILED=YES", str(data["roads"]), str(burnt)),
+        ]
         if "distance" in only:
-            runs["gdal_proximity"] = timed(
-                [
-                    *(prox, "-q", str(burnt), str(d / "gdal_dist.tif"), "-distunits", "GEO"),
-                    *("-ot", "Float32", "-use_input_nodata", "NO", "-co", "TILED=YES"),
-                ],
+            roads, cost = data["roads"], data["cost"]
+            lp_out, lp1k, gd_out = d / "lp_dist.tif", d / "lp_dist1k.tif", d / "gdal_dist.tif"
+            proximity = [
+                *(prox, "-q", str(burnt), str(gd_out), "-distunits", "GEO"),
+                *("-ot", "Float32", "-use_input_nodata", "NO", "-co", "TILED=YES"),
+            ]
+            lp_in, lp_in1k = d / "lp_in.tif", d / "lp_in1k.tif"
+            res = repeated(
+                {
+                    "cli": ([cli_cmd("distance", roads, lp_out, "--like", cost)], [lp_out]),
+                    "cli_max1000": ([cli_cmd("distance", roads, lp1k, "--like", cost,
+                                             "--max-distance-m", MAXDIST)], [lp1k]),
+                    "gdal": ([rasterize, proximity], [burnt, gd_out]),
+                    "worker": ([worker_cmd("distance", roads, cost, lp_in)], [lp_in]),
+                    "worker_max1000": ([worker_cmd("distance", roads, cost, lp_in1k, MAXDIST)],
+                                       [lp_in1k]),
+                },
                 timeout,
-            )
+            )  # fmt: skip
+            for key, cli, wk in (("landplan_distance", "cli", "worker"),
+                                 ("landplan_distance_max1000", "cli_max1000", "worker_max1000")):  # fmt: skip
+                if cli not in res or wk not in res:
+                    runs[key] = (res.get(cli) or res.get(wk) or [{"status": "not run"}])[0]
+                    continue
+                run, inner = res[cli][0], with_worker(res[wk][0])
+                run.pop("stdout", None)
+                if run["status"] == "ok" and inner["status"] == "ok":
+                    run.update(total_s=inner["total_s"], compute_s=inner["compute_s"],
+                               base_mb=inner["base_mb"], tiles=inner["tiles"],
+                               worker_wall_s=inner["wall_s"])  # fmt: skip
+                runs[key] = run
+            if "gdal" in res:
+                runs["gdal_rasterize"], runs["gdal_proximity"] = res["gdal"]
+                for r in res["gdal"]:
+                    r.pop("stdout", None)
             print(f"[{n}] distance done", flush=True)
+        else:
+            runs["gdal_rasterize"] = timed(rasterize, timeout)
         avail = mem_available_gb()
         for nb, key in ((8, "cost8"), (16, "cost16")):
             if key not in only:
@@ -414,7 +496,10 @@ def main() -> None:
     ap.add_argument("--skip-grass", action="store_true", help="landplan only (no r.cost run)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     ap.add_argument("--keep", action="store_true", help="keep the temporary rasters")
+    ap.add_argument("--reps", type=int, default=3, help="timed rounds of the distance runs")
     args = ap.parse_args()
+    global ENV, REPS
+    ENV, REPS = bench_env(Path(tempfile.mkdtemp(prefix="bench_cd_pycache_"))), args.reps
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     info = machine_info()
@@ -424,8 +509,10 @@ def main() -> None:
         r = bench_size(n, args.timeout, args.keep, tuple(args.only), not args.skip_grass)
         r["machine"] = info
         r["date"] = dt.datetime.now().isoformat(timespec="seconds")
+        r["reps"] = REPS
+        r["loadavg_after"] = os.getloadavg()
         part = "" if set(args.only) == set(TASKS) else "_" + "_".join(args.only)
-        part += "_no_grass" if args.skip_grass else ""
+        part += "_no_grass" if args.skip_grass and set(args.only) - {"distance"} else ""
         (out_dir / f"costdistance_{n}{part}.json").write_text(json.dumps(r, indent=2, default=str))
         results.append(r)
         print(table([r]), flush=True)
@@ -435,7 +522,8 @@ def main() -> None:
     )
     print(
         "lp s: landplan's read + compute + write (tiled GeoTIFF) in its worker, interpreter "
-        "start and imports excluded; lp wall: the whole worker process; r.cost: the r.cost "
+        "start and imports excluded; lp wall: the whole process (distance: the `landplan "
+        "distance` command; cost: the worker); r.cost: the r.cost "
         "process alone; rasterize+proximity: both GDAL processes. cpu = user + system seconds. "
         "MB = peak RSS. time / wall / cpu / RSS = landplan ÷ peer (below 1: landplan is "
         "faster or smaller)"

@@ -2,7 +2,14 @@
 
 For each size (default 2000², 4000², 8000² cells of 10 m) it makes a seeded fractal DEM
 (float32 GeoTIFF, EPSG:4542) and 10 000 seeded parcels, then times, in the same run and
-each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isolated):
+each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isolated).
+Every comparison runs both sides once untimed (page cache, bytecode), then ``--reps``
+rounds (default 3) taking turns (landplan, peer, landplan, peer, ...); each side reports
+the run of median wall time, and the median CPU seconds.  Outputs are deleted before each
+run, so neither side pays for replacing an old file.  Python processes (landplan and the
+in-process peers) run with their bytecode cached, as in an installed package
+(``PYTHONPYCACHEPREFIX`` in the work directory; this matters where
+``PYTHONDONTWRITEBYTECODE`` is set, as in CI containers):
 
 * slope, the command as a user runs it: ``landplan terrain slope DEM OUT`` (its default, a
   tiled GeoTIFF) vs ``gdaldem slope``, both whole processes (interpreter start included);
@@ -19,9 +26,10 @@ each in its own process under ``/usr/bin/time -v`` (wall time and peak RSS, isol
 
 Writes ``benchmarks/results/terrain_<size>.json`` and prints a table with the ratios
 landplan ÷ peer of seconds, of CPU seconds (user + system, whole processes: steadier than wall
-time on a shared machine) and of peak RSS (below 1: landplan is faster or smaller).
+time on a shared machine) and of peak RSS (below 1: landplan is faster or smaller).  The
+load average before and after each size is recorded: on a loaded machine wall times stretch.
 
-    python benchmarks/bench_terrain.py [--sizes 2000 4000 8000] [--tasks slope relief zonal]
+    python benchmarks/bench_terrain.py [--sizes 2000 4000 8000] [--tasks slope relief zonal] [--reps 3]
 """
 
 from __future__ import annotations
@@ -152,6 +160,7 @@ def _relief_scipy(src_path: str, out_path: str, window: int) -> dict:
 
 def measure(cmd: list[str], *, env: dict | None = None) -> dict:
     """Wall seconds and peak RSS (MiB) of one command, via ``/usr/bin/time -v``."""
+    env = ENV if env is None else env
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         t0 = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *cmd], capture_output=True,
@@ -179,12 +188,49 @@ def measure(cmd: list[str], *, env: dict | None = None) -> dict:
     return out
 
 
+#: environment of the timed processes (set by :func:`main`: bytecode cached in the work dir)
+ENV: dict | None = None
+#: rounds per comparison (``--reps``)
+REPS = 3
+
+
+def bench_env(work: Path) -> dict:
+    """The environment with Python bytecode written and read, under ``work/pycache``."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def compare(sides: dict[str, tuple[list[list[str]], list[Path]]]) -> dict[str, dict]:
+    """Time each side: ``(commands run one after the other, the files they write)``.
+
+    Every side runs once untimed first; then the sides take turns :data:`REPS` times, a
+    side's files deleted before each of its runs.  Per side: the run of median wall time,
+    with the median CPU seconds and every run's wall time (``walls``).
+    """
+    runs: dict[str, list[dict]] = {name: [] for name in sides}
+    for rnd in range(REPS + 1):
+        for name, (cmds, outputs) in sides.items():
+            for p in outputs:
+                p.unlink(missing_ok=True)
+            r = chain(*[measure(c) for c in cmds]) if len(cmds) > 1 else measure(cmds[0])
+            if rnd:  # round 0 warms the page cache and the bytecode
+                runs[name].append(r)
+    out = {}
+    for name, rs in runs.items():
+        mid = sorted(rs, key=lambda r: r["wall_s"])[len(rs) // 2]
+        cpu = sorted(r["cpu_s"] for r in rs)[len(rs) // 2]
+        out[name] = mid | {"cpu_s": cpu, "walls": [r["wall_s"] for r in rs]}
+    return out
+
+
 def landplan_cmd(op: str, *args) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "_worker", op, *map(str, args)]
 
 
 def chain(*results: dict) -> dict:
-    """Two commands run one after the other: seconds add up, peak is the larger."""
+    """Commands run one after the other: seconds add up, peak is the larger."""
     return {
         "seconds": round(sum(r["seconds"] for r in results), 3),
         "wall_s": round(sum(r["wall_s"] for r in results), 3),
@@ -232,6 +278,7 @@ def run_size(n: int, work: Path, tasks: tuple[str, ...] = TASKS) -> dict:
     o = work / f"out_{n}"
     o.mkdir(exist_ok=True)
     rows = {}
+    load_before = os.getloadavg()
     if "slope" in tasks:
         _slope_rows(rows, dem, o)
     if "relief" in tasks:
@@ -239,46 +286,56 @@ def run_size(n: int, work: Path, tasks: tuple[str, ...] = TASKS) -> dict:
     if "zonal" in tasks:
         _zonal_rows(rows, dem, parcels)
     shutil.rmtree(o)
-    return {"size": n, "cells": n * n, "cell_m": CELL, "rows": rows, "machine": machine(),
+    return {"size": n, "cells": n * n, "cell_m": CELL, "reps": REPS, "rows": rows,
+            "machine": machine(), "loadavg_before": load_before,
             "loadavg_after": os.getloadavg()}  # fmt: skip
 
 
 def _slope_rows(rows: dict, dem: Path, o: Path) -> None:
-    gd = measure(["gdaldem", "slope", "-q", str(dem), str(o / "gd_default.tif")])
-    lp = measure(cli_cmd("terrain", "slope", dem, o / "cli_slope.tif"))
-    rows["slope CLI (tiled GTiff) vs gdaldem"] = {
-        "landplan": lp, "peer": gd, "peer_name": "gdaldem slope (whole process)",
-        "max_abs_diff": max_diff(o / "cli_slope.tif", o / "gd_default.tif"),
+    lp_out, gd_out = o / "cli_slope.tif", o / "gd_default.tif"
+    t = compare({"landplan": ([cli_cmd("terrain", "slope", dem, lp_out)], [lp_out]),
+                 "peer": ([["gdaldem", "slope", "-q", str(dem), str(gd_out)]], [gd_out])})  # fmt: skip
+    rows["slope CLI (tiled GTiff) vs gdaldem"] = t | {
+        "peer_name": "gdaldem slope (whole process)", "max_abs_diff": max_diff(lp_out, gd_out),
     }  # fmt: skip
-    lp = measure(cli_cmd("terrain", "slope", dem, o / "cli_slope_cog.tif", "--cog"))
-    gd2 = measure(cog_cmd(o / "gd_default.tif", o / "gd_default_cog.tif"))
-    rows["slope CLI --cog vs gdaldem+COG"] = {"landplan": lp, "peer": chain(gd, gd2),
-                                             "peer_name": "gdaldem slope + gdal_translate -of COG"}  # fmt: skip
-    lp = measure(landplan_cmd("slope", dem, o / "lp_slope.tif", "gtiff"))
-    gd = measure(["gdaldem", "slope", "-q", "-of", "GTiff", str(dem), str(o / "gd_slope.tif")])
-    rows["slope library → GTiff vs gdaldem"] = {"landplan": lp, "peer": gd, "peer_name": "gdaldem slope",
-                                        "max_abs_diff": max_diff(o / "lp_slope.tif", o / "gd_slope.tif")}  # fmt: skip
+    lp_out, gd_tif, gd_out = o / "cli_slope_cog.tif", o / "gd_stage.tif", o / "gd_cog.tif"
+    t = compare({"landplan": ([cli_cmd("terrain", "slope", dem, lp_out, "--cog")], [lp_out]),
+                 "peer": ([["gdaldem", "slope", "-q", str(dem), str(gd_tif)],
+                           cog_cmd(gd_tif, gd_out)], [gd_tif, gd_out])})  # fmt: skip
+    rows["slope CLI --cog vs gdaldem+COG"] = t | {
+        "peer_name": "gdaldem slope + gdal_translate -of COG"
+    }
+    lp_out, gd_out = o / "lp_slope.tif", o / "gd_slope.tif"
+    t = compare({"landplan": ([landplan_cmd("slope", dem, lp_out, "gtiff")], [lp_out]),
+                 "peer": ([["gdaldem", "slope", "-q", "-of", "GTiff", str(dem), str(gd_out)]],
+                          [gd_out])})  # fmt: skip
+    rows["slope library → GTiff vs gdaldem"] = t | {"peer_name": "gdaldem slope",
+                                                  "max_abs_diff": max_diff(lp_out, gd_out)}  # fmt: skip
 
 
 def _relief_rows(rows: dict, dem: Path, o: Path, n: int) -> None:
-    lp = measure(landplan_cmd("relief", dem, o / "lp_relief3.tif", 3))
-    gd = measure(["gdaldem", "roughness", "-q", "-of", "GTiff", str(dem), str(o / "gd_rough.tif")])
-    rows["relief 3×3 vs gdaldem roughness"] = {"landplan": lp, "peer": gd, "peer_name": "gdaldem roughness",
-                                              "max_abs_diff": max_diff(o / "lp_relief3.tif", o / "gd_rough.tif")}  # fmt: skip
-    lp = measure(landplan_cmd("relief", dem, o / "lp_relief15.tif", 15))
-    sp = measure(landplan_cmd("relief_scipy", dem, o / "sp_relief15.tif", 15))
-    rows["relief 15×15 vs scipy in-memory"] = {"landplan": lp, "peer": sp, "peer_name": "scipy max/min filter (whole array)",
-                                              "max_abs_diff": max_diff(o / "lp_relief15.tif", o / "sp_relief15.tif", rows=min(n, 2000) - 8)}  # fmt: skip
+    lp_out, gd_out = o / "lp_relief3.tif", o / "gd_rough.tif"
+    t = compare({"landplan": ([landplan_cmd("relief", dem, lp_out, 3)], [lp_out]),
+                 "peer": ([["gdaldem", "roughness", "-q", "-of", "GTiff", str(dem), str(gd_out)]],
+                          [gd_out])})  # fmt: skip
+    rows["relief 3×3 vs gdaldem roughness"] = t | {"peer_name": "gdaldem roughness",
+                                                 "max_abs_diff": max_diff(lp_out, gd_out)}  # fmt: skip
+    lp_out, sp_out = o / "lp_relief15.tif", o / "sp_relief15.tif"
+    t = compare({"landplan": ([landplan_cmd("relief", dem, lp_out, 15)], [lp_out]),
+                 "peer": ([landplan_cmd("relief_scipy", dem, sp_out, 15)], [sp_out])})  # fmt: skip
+    rows["relief 15×15 vs scipy in-memory"] = t | {"peer_name": "scipy max/min filter (whole array)",
+                                                 "max_abs_diff": max_diff(lp_out, sp_out, rows=min(n, 2000) - 8)}  # fmt: skip
 
 
 def _zonal_rows(rows: dict, dem: Path, parcels: Path) -> None:
-    lp = measure(landplan_cmd("zonal_landplan", dem, parcels))
-    ee = measure(landplan_cmd("zonal_exactextract", dem, parcels))
+    t = compare({"landplan": ([landplan_cmd("zonal_landplan", dem, parcels)], []),
+                 "peer": ([landplan_cmd("zonal_exactextract", dem, parcels)], []),
+                 "peer_rs": ([landplan_cmd("zonal_exactextract_rs", dem, parcels)], [])})  # fmt: skip
+    lp, ee, rs = t["landplan"], t["peer"], t["peer_rs"]
     rows[f"zonal {N_PARCELS // 1000}k parcels vs exactextract"] = {
         "landplan": lp, "peer": ee, "peer_name": "exact_extract (default feature-sequential)",
         "max_abs_diff": abs(lp["mean_of_means"] - ee["mean_of_means"]),
     }  # fmt: skip
-    rs = measure(landplan_cmd("zonal_exactextract_rs", dem, parcels))
     rows[f"zonal {N_PARCELS // 1000}k parcels vs exactextract rs"] = {
         "landplan": lp, "peer": rs, "peer_name": "exact_extract strategy=raster-sequential",
         "max_abs_diff": abs(lp["mean_of_means"] - rs["mean_of_means"]),
@@ -301,21 +358,31 @@ def machine() -> dict:
 
 
 def print_table(results: list[dict]) -> None:
-    head = (f"{'size':>6} | {'task':<36} | {'landplan s':>10} | {'peer s':>8} | {'lp/peer':>7} | "
-            f"{'cpu ratio':>9} | {'lp MB':>7} | {'peer MB':>7} | {'RSS ratio':>9} | {'max |Δ|':>9} | "
-            "peer")  # fmt: skip
+    """lp s: landplan's seconds (the whole process for the CLI rows, the call for the library
+    rows); wall: whole processes; cpu: user + system of whole processes."""
+    head = (f"{'size':>6} | {'task':<36} | {'lp s':>6} | {'lp wall':>7} | {'peer s':>6} | "
+            f"{'s ratio':>7} | {'wall ratio':>10} | {'cpu ratio':>9} | {'lp MB':>6} | {'peer MB':>7} | "
+            f"{'RSS ratio':>9} | {'max |Δ|':>9} | peer")  # fmt: skip
     print(head)
     print("-" * len(head))
     for r in results:
         for task, v in r["rows"].items():
             a, b = v["landplan"], v["peer"]
             ratio = a["seconds"] / b["seconds"] if b["seconds"] else float("nan")
+            wall = a["wall_s"] / b["wall_s"] if b["wall_s"] else float("nan")
             diff = v.get("max_abs_diff")
             diff = f"{diff:.1e}" if diff is not None else ""
             cpu = a["cpu_s"] / b["cpu_s"] if b.get("cpu_s") else float("nan")
-            print(f"{r['size']:>6} | {task:<36} | {a['seconds']:>10.2f} | {b['seconds']:>8.2f} | "
-                  f"{ratio:>7.2f} | {cpu:>9.2f} | {a['peak_mb']:>7.0f} | {b['peak_mb']:>7.0f} | "
-                  f"{a['peak_mb'] / b['peak_mb']:>9.2f} | {diff:>9} | {v['peer_name']}")  # fmt: skip
+            print(f"{r['size']:>6} | {task:<36} | {a['seconds']:>6.2f} | {a['wall_s']:>7.2f} | "
+                  f"{b['seconds']:>6.2f} | {ratio:>7.2f} | {wall:>10.2f} | {cpu:>9.2f} | "
+                  f"{a['peak_mb']:>6.0f} | {b['peak_mb']:>7.0f} | {a['peak_mb'] / b['peak_mb']:>9.2f} | "
+                  f"{diff:>9} | {v['peer_name']}")  # fmt: skip
+        before = " ".join(f"{x:.1f}" for x in r.get("loadavg_before", ()))
+        after = " ".join(f"{x:.1f}" for x in r["loadavg_after"])
+        print(
+            f"{'':>6}   load average before {before or '-'}, after {after} "
+            f"({r['machine']['cpus']} CPUs); median of {r.get('reps', 1)} runs"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,9 +396,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "landplan-bench-terrain"
     )
+    ap.add_argument("--reps", type=int, default=3, help="timed rounds per comparison")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     args.workdir.mkdir(parents=True, exist_ok=True)
+    global ENV, REPS
+    ENV, REPS = bench_env(args.workdir), args.reps
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = []
     for n in args.sizes:

@@ -23,12 +23,6 @@ They load on first use, so ``import landplan`` (and the ``landplan`` command) st
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("landplan")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 #: public name → the module that defines it
 _EXPORTS = {
@@ -48,10 +42,23 @@ _ALIASES = {"read_manifest": "load_manifest"}
 __all__ = ["__version__", *_EXPORTS]
 
 
+def _version() -> str:
+    # importlib.metadata costs ~20 ms to import: only ``--version`` and callers who ask pay it
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("landplan")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str):
-    if name not in _EXPORTS:
+    if name == "__version__":
+        value = _version()
+    elif name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), _ALIASES.get(name, name))
+    else:
         raise AttributeError(f"module 'landplan' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), _ALIASES.get(name, name))
     globals()[name] = value
     return value
 

@@ -318,16 +318,19 @@ _register_groups()
 
 
 def _app_for(argv: list[str]) -> typer.Typer:
-    """The whole command, or, for ``landplan GROUP ...``, a command holding only that group.
+    """The whole command, or, for ``landplan GROUP ...`` / ``landplan COMMAND ...`` of a
+    registry module, a command holding only that group or command.
 
     Typer builds (and evaluates the annotations of) every registered command when it starts;
-    building only the group asked for keeps ``landplan terrain slope`` as quick to start as
-    the tools it is compared with.  Help and errors read the same either way.
+    building only the one asked for keeps ``landplan terrain slope`` and ``landplan distance``
+    as quick to start as the tools they are compared with.  Help and errors read the same.
     """
-    from landplan.cli.registry import GROUPS, group_app
+    from landplan.cli.registry import GROUPS, group_app, top_level_command
 
     first = next((a for a in argv if not a.startswith("-")), None)
-    if first is None or first not in {name for _, name, _ in GROUPS}:
+    groups = {name: (module, help_text) for module, name, help_text in GROUPS}
+    command = None if first is None or first in groups else top_level_command(first)
+    if first is None or (first not in groups and command is None):
         return app
     only = typer.Typer(
         name="landplan",
@@ -336,8 +339,11 @@ def _app_for(argv: list[str]) -> typer.Typer:
         pretty_exceptions_enable=False,
         callback=root_options,
     )
-    module, help_text = next((m, h) for m, name, h in GROUPS if name == first)
-    only.add_typer(group_app(module), name=first, help=help_text)
+    if command is not None:
+        only.command()(command)
+    else:
+        module, help_text = groups[first]
+        only.add_typer(group_app(module), name=first, help=help_text)
     return only
 
 

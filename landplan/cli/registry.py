@@ -64,3 +64,17 @@ def load_top_level():
         mod = _import(module)
         if mod is not None:
             yield from mod.COMMANDS
+
+
+def command_name(func) -> str:
+    """The name typer gives a command function (``api_key_hash`` → ``api-key-hash``)."""
+    return func.__name__.lower().replace("_", "-")
+
+
+def top_level_command(name: str):
+    """The function of the top-level command ``name`` (``landplan NAME ...``), or None.
+
+    With it the entry point can build a command holding only what was asked for: typer
+    evaluates the annotations of every command it is given, ~30 ms for all of them.
+    """
+    return next((f for f in load_top_level() if command_name(f) == name), None)

@@ -56,10 +56,25 @@ def move_table(cellsize_x: float, cellsize_y: float, *, knight: bool):
 PAD = 2
 
 
-def _kernel():
+def njit_cached(func, **options):
+    """``numba.njit(func, cache=True, **options)``; without caching where no cache can be written.
+
+    The compiled machine code goes next to the source (``__pycache__``), else to
+    ``$NUMBA_CACHE_DIR`` or the user's cache directory, so only the first run of an
+    installation compiles (about a second).  Where none of them is writable numba refuses
+    ``cache=True``; the kernel is then compiled in each process instead of failing.
+    """
     import numba
 
-    @numba.njit(cache=True, nogil=True)
+    try:
+        return numba.njit(cache=True, **options)(func)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available ..."
+        if "cannot cache" not in str(exc):
+            raise
+        return numba.njit(cache=False, **options)(func)
+
+
+def _kernel():
     def dijkstra(cost, seeds, off, via1, via2, has_via, factor, acc, came):  # pragma: no cover
         """Flat arrays over the padded grid; ``cost`` is NaN on the border."""
         nm = off.shape[0]
@@ -135,7 +150,7 @@ def _kernel():
                     nodes[i] = nb
         return 0
 
-    return dijkstra
+    return njit_cached(dijkstra, nogil=True)
 
 
 _KERNEL = None

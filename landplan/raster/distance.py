@@ -63,6 +63,7 @@ from landplan.raster.grid import (
     grid_info,
     open_raster,
     require_same_crs,
+    write_band,
 )
 
 #: tile edge (cells) of the exact mode, and the smallest tile of the rasterized mode
@@ -195,7 +196,7 @@ def burn(geoms, grid: GridInfo, window: Window | None = None, /) -> np.ndarray:
         all_touched=False,
         dtype="uint8",
     )
-    return out.astype(bool)
+    return out.view(bool)  # 0 / 1 bytes: a bool view, not a copy
 
 
 def _window_bounds(win: Window, grid: GridInfo) -> tuple[float, float, float, float]:
@@ -234,10 +235,18 @@ def _window_edt(tree, geoms, grid, big, threads=1) -> np.ndarray | None:
 
 
 def _crop(d: np.ndarray | None, win: Window, big: Window, max_d) -> np.ndarray:
+    """The ``win`` part of the distances ``d`` on ``big``, NaN beyond ``max_d``.
+
+    A copy, unless ``win`` is ``big`` (no other tile can share that window): then ``d``
+    itself, which the caller may overwrite.
+    """
     if d is None:
         return np.full((int(win.height), int(win.width)), np.nan, np.float32)
-    r, c = win.row_off - big.row_off, win.col_off - big.col_off
-    out = np.array(d[r : r + int(win.height), c : c + int(win.width)], np.float32)
+    if win == big and d.dtype == np.float32:
+        out = d
+    else:
+        r, c = win.row_off - big.row_off, win.col_off - big.col_off
+        out = np.array(d[r : r + int(win.height), c : c + int(win.width)], np.float32)
     if max_d is not None:
         out[out > max_d] = np.nan
     return out
@@ -309,6 +318,11 @@ def plan_tiles(
     tree, geoms, grid: GridInfo, /, *, max_distance_m: float | None, tile: int | None = None
 ) -> TilePlan:
     """The tiles of the rasterized mode with their halos (see the module docstring)."""
+    if tile is None and grid.width * grid.height <= WINDOW_MAX_CELLS:
+        # One window, the whole grid: no tiling computes fewer cells, so the first pass
+        # (it only sizes the halos) is skipped.
+        whole = Window(0, 0, grid.width, grid.height)
+        return TilePlan(max(grid.width, grid.height), [whole], [(grid.height, grid.width)], [whole])
     bound = None
     if max_distance_m is None or tile is None:
         bound = _block_bounds(_occupancy(tree, geoms, grid), grid)
@@ -394,6 +408,8 @@ def iter_distance_tiles(
             d = None  # free the last window first
             d, last = _window_edt(tree, geoms, grid, big, threads), big
         yield win, _crop(d, win, big, max_distance_m)
+        if win == big:  # handed over uncopied (the caller may write into it): not reusable
+            d, last = None, None
 
 
 # --------------------------------------------------------------------------- API
@@ -471,10 +487,11 @@ def distance_raster(
             feats, grid, max_distance_m=max_distance_m, exact=exact, tile=tile
         ):
             tiles += 1
-            if np.isfinite(arr).any():
-                top = max(top, float(np.nanmax(arr)))
+            most = float(np.fmax.reduce(arr, axis=None))  # NaN only when every cell is NaN
+            if math.isfinite(most):
+                top = max(top, most)
             np.copyto(arr, np.float32(NODATA_OUT), where=np.isnan(arr))
-            dst.write(arr, 1, window=win)
+            write_band(dst, arr, win)
     return DistanceResult(
         Path(out),
         grid.width,

@@ -180,9 +180,9 @@ def slope(
         raise ValueError(f"units must be one of {SLOPE_UNITS}, got {units!r}")
     _check_algorithm(algorithm)
 
-    def compute(zp, block, cx, cy):
+    def compute(zp, block, cx, cy, scratch):
         gx, gy = _gradient_block(zp, cx, cy, algorithm, compute_edges=compute_edges,
-                                 at_top=block.at_top, at_bottom=block.at_bottom)  # fmt: skip
+                                 at_top=block.at_top, at_bottom=block.at_bottom, scratch=scratch)  # fmt: skip
         return _slope_from_gradient(gx, gy, units)
 
     return _process(dem_path, out_path, compute, halo=1, kind=f"slope_{units}",
@@ -204,9 +204,9 @@ def aspect(
     """Write the aspect of ``dem_path`` (degrees from north; flat and nodata → −9999)."""
     _check_algorithm(algorithm)
 
-    def compute(zp, block, cx, cy):
+    def compute(zp, block, cx, cy, scratch):
         gx, gy = _gradient_block(zp, cx, cy, algorithm, compute_edges=compute_edges,
-                                 at_top=block.at_top, at_bottom=block.at_bottom)  # fmt: skip
+                                 at_top=block.at_top, at_bottom=block.at_bottom, scratch=scratch)  # fmt: skip
         return _aspect_from_gradient(gx, gy)
 
     return _process(dem_path, out_path, compute, halo=1, kind="aspect",
@@ -237,7 +237,7 @@ def relief(
     window = int(window)
     halo = window // 2
 
-    def compute(zp, block, cx, cy):
+    def compute(zp, block, cx, cy, scratch):
         return _relief_block(zp, window, halo=halo)
 
     out = _process(dem_path, out_path, compute, halo=halo, kind="relief",
@@ -253,7 +253,7 @@ def _process(dem_path, out_path, compute, *, halo, kind, on_progress, workers, b
     blocks = plan_blocks(g.height, g.width, halo=halo, block_rows=block_rows)
     cx, cy = g.cellsize_x, g.cellsize_y
     with cog_writer(out_path, grid=g, cog=cog) as dst:
-        run_blocks(dem_path, dst, blocks, lambda zp, b: compute(zp, b, cx, cy),
+        run_blocks(dem_path, dst, blocks, lambda zp, b, s: compute(zp, b, cx, cy, s),
                    workers=workers, on_progress=on_progress)  # fmt: skip
     return TerrainOutput(Path(out_path), g, kind)
 
@@ -287,14 +287,18 @@ def _aspect_from_gradient(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     return a
 
 
-def _gradient_block(zp, cx, cy, algorithm, *, compute_edges, at_top, at_bottom):
-    """Gradient of the rows ``zp[1:-1]`` of a block read with a 1-row halo (NaN past the edges)."""
+def _gradient_block(zp, cx, cy, algorithm, *, compute_edges, at_top, at_bottom, scratch=None):
+    """Gradient of the rows ``zp[1:-1]`` of a block read with a 1-row halo (NaN past the edges).
+
+    With ``scratch`` (a :class:`~landplan.raster.grid.Scratch`) the arrays, the returned
+    ones included, are its memory.
+    """
     r, c = zp.shape[0] - 2, zp.shape[1]
-    gx = np.empty((r, c), np.float32)  # the interior columns are all written below
-    gy = np.empty((r, c), np.float32)
+    gx = _buffer(scratch, "gx", (r, c))  # the interior columns are all written below
+    gy = _buffer(scratch, "gy", (r, c))
     gx[:, 0] = gx[:, -1] = gy[:, 0] = gy[:, -1] = np.nan
-    _interior(zp, cx, cy, algorithm, gx[:, 1:-1], gy[:, 1:-1])
-    nan = np.isnan(zp)
+    _interior(zp, cx, cy, algorithm, gx[:, 1:-1], gy[:, 1:-1], scratch)
+    nan = np.isnan(zp, out=_buffer(scratch, "nan", zp.shape, bool))
     if nan.any():
         m = nan[:, :-2] | nan[:, 1:-1] | nan[:, 2:]
         bad = m[:-2] | m[1:-1] | m[2:]
@@ -310,15 +314,22 @@ def _gradient_block(zp, cx, cy, algorithm, *, compute_edges, at_top, at_bottom):
     return gx, gy
 
 
-def _interior(zp, cx, cy, algorithm, gx, gy) -> None:
+def _buffer(scratch, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    return np.empty(shape, dtype) if scratch is None else scratch.get(name, shape, dtype)
+
+
+def _interior(zp, cx, cy, algorithm, gx, gy, scratch=None) -> None:
     """Fill ``gx``, ``gy`` (interior columns) from the 3×3 windows of ``zp``, in float32."""
     if algorithm == "horn":
-        d = zp[:, :-2] - zp[:, 2:]  # west − east
+        h, w = zp.shape
+        d = _buffer(scratch, "d", (h, w - 2))  # west − east (then reused for v)
+        np.subtract(zp[:, :-2], zp[:, 2:], out=d)
         np.add(d[:-2], d[2:], out=gx)
         gx += d[1:-1]
         gx += d[1:-1]
         del d
-        v = zp[2:] - zp[:-2]  # south − north
+        v = _buffer(scratch, "d", (h - 2, w))  # south − north
+        np.subtract(zp[2:], zp[:-2], out=v)
         np.add(v[:, :-2], v[:, 2:], out=gy)
         gy += v[:, 1:-1]
         gy += v[:, 1:-1]

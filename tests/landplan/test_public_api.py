@@ -158,3 +158,59 @@ def test_version_agrees_everywhere():
     )
     assert run.stdout.strip() == f"landplan {landplan.__version__}"
     assert set(landplan.__all__) <= set(dir(landplan))
+
+
+def _modules_after(code: str) -> set[str]:
+    """Top-level packages imported by a fresh interpreter running ``code`` (to its end or exit)."""
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('\\nMODULES', ' '.join(sorted({m.split('.')[0] "
+        "for m in sys.modules}))))\n" + code
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("MODULES "))
+    return set(line.split()[1:])
+
+
+HEAVY = {"geopandas", "pandas", "pyproj", "shapely", "pyogrio", "pyarrow", "scipy", "numba",
+         "dask", "matplotlib", "pydantic"}  # fmt: skip
+
+
+def test_import_landplan_is_light_and_lazy():
+    """``import landplan`` loads none of the heavy libraries, nor importlib.metadata; the
+    public names and ``__version__`` resolve on first use and ``dir()`` lists ``__all__``."""
+    loaded = _modules_after("import landplan")
+    assert not loaded & (HEAVY | {"numpy", "rasterio"}), loaded & (HEAVY | {"numpy", "rasterio"})
+    code = (
+        "import sys, landplan\n"
+        "assert 'importlib.metadata' not in sys.modules\n"
+        "assert sorted(dir(landplan)) == sorted(landplan.__all__)\n"
+        "v = landplan.__version__\n"
+        "assert landplan.Reason.__name__ == 'Reason'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        landplan.nope  # noqa: B018
+
+
+def test_raster_commands_import_only_what_they_use(tmp_path):
+    """``landplan terrain slope`` (numpy, rasterio) imports no vector stack, scipy or numba."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    dem = tmp_path / "dem.tif"
+    z = np.add.outer(np.arange(20.0), np.arange(30.0)).astype(np.float32)
+    with rasterio.open(dem, "w", driver="GTiff", width=30, height=20, count=1, dtype="float32",
+                       crs="EPSG:4542", transform=from_origin(500_000, 3_000_200, 10, 10)) as ds:  # fmt: skip
+        ds.write(z, 1)
+    out = tmp_path / "slope.tif"
+    code = (
+        "import sys\n"
+        f"sys.argv = ['landplan', 'terrain', 'slope', {str(dem)!r}, {str(out)!r}]\n"
+        "from landplan.cli.main import main\n"
+        "main()\n"
+    )
+    loaded = _modules_after(code)
+    assert out.exists()
+    assert not loaded & (HEAVY - {"pydantic"}), loaded & HEAVY  # typer itself needs pydantic
