@@ -23,6 +23,7 @@ not empty is never overwritten.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -237,25 +238,54 @@ class _Workbook:
 
 @contextmanager
 def _workbook(stage: Path, result, validation: pd.DataFrame, *, lang: str) -> Iterator[_Workbook]:
-    """Write the summary tables now, or (large results) in a second process while the body runs."""
+    """Write the summary tables now, or (large results) in a second process while the body runs.
+
+    The second process gets the per-parcel table as an Arrow file in the stage (written from
+    the frame's own buffers, memory-mapped there), not as a pickle through a pipe, and the file
+    is removed before the stage can become the workspace.
+    """
     from landplan.export.park import parcel_table
 
     parcels = parcel_table(result.parcels)
-    args = (stage, result.summary, result.reasons, validation, parcels)
-    pool = _process_pool() if len(parcels) >= BACKGROUND_WORKBOOK_PARCELS else None
+    small = (stage, result.summary, result.reasons, validation)
+    threshold = int(
+        os.environ.get("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", BACKGROUND_WORKBOOK_PARCELS)
+    )
+    pool = _process_pool() if len(parcels) >= threshold > 0 else None
     if pool is None:
-        write_tables(*args, lang=lang)
+        write_tables(*small, parcels, lang=lang)
         yield _Workbook()
         return
-    with pool:
-        again = partial(write_tables, *args, lang=lang)
-        pending = _Workbook(pool.submit(write_tables, *args, lang=lang), again)
-        try:
-            yield pending
-            pending.wait()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # the stage is discarded after
-            raise
+    table = stage / f".parcels-{uuid.uuid4().hex}.arrow"
+    try:
+        parcels.reset_index(drop=True).to_feather(table, compression="uncompressed")
+        with pool:
+            again = partial(write_tables, *small, parcels, lang=lang)
+            pending = _Workbook(pool.submit(_write_tables_from, *small, table, lang=lang), again)
+            try:
+                yield pending
+                pending.wait()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # the stage is discarded after
+                raise
+    finally:
+        table.unlink(missing_ok=True)
+
+
+def _write_tables_from(
+    folder: Path,
+    summary: pd.DataFrame,
+    reasons: pd.DataFrame,
+    validation: pd.DataFrame,
+    table: Path,
+    *,
+    lang: str,
+) -> None:
+    """:func:`write_tables` in the second process, the parcels read from ``table`` (Arrow)."""
+    import pyarrow.feather as feather
+
+    parcels = feather.read_table(table, memory_map=True).to_pandas()
+    write_tables(folder, summary, reasons, validation, parcels, lang=lang)
 
 
 def _process_pool():

@@ -114,6 +114,7 @@ def test_large_results_write_the_workbook_in_a_second_process(sample_result, tmp
     monkeypatch.setattr(ws_mod, "_process_pool", lambda: spawned.append(1) or real())
     GpkgWorkspace(there).write_result(sample_result)
     assert spawned, "the workbook was not handed to a second process"
+    assert sorted(p.name for p in there.iterdir()) == sorted(p.name for p in here.iterdir())
     a = openpyxl.load_workbook(here / "park_summary.xlsx")
     b = openpyxl.load_workbook(there / "park_summary.xlsx")
     assert a.sheetnames == b.sheetnames
