@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from json.encoder import encode_basestring
 
 import numpy as np
@@ -62,6 +63,15 @@ def _json_number(v: float) -> str:
     return repr(round(v, 4))
 
 
+def _json_numbers(values: np.ndarray) -> list[str]:
+    """:func:`_json_number` of every value (C-level loops; the rare NaN and inf fixed after)."""
+    values = np.asarray(values, dtype=float)
+    out = list(map(repr, map(round, values.tolist(), repeat(4))))
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = _json_number(float(values[i]))
+    return out
+
+
 def _encoded(values: np.ndarray) -> list[str]:
     """JSON string literals of ``values``, each distinct value encoded once."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -74,12 +84,12 @@ def _fragments(f: Flagged, lo: int, hi: int) -> list[str]:
     fields = [
         _encoded(f.code[lo:hi]),
         _encoded(f.severity[lo:hi]),
-        [_json_number(v) for v in f.value[lo:hi].tolist()],
-        [_json_number(v) for v in f.threshold[lo:hi].tolist()],
+        _json_numbers(f.value[lo:hi]),
+        _json_numbers(f.threshold[lo:hi]),
         _encoded(f.unit[lo:hi]),
         _encoded(f.basis[lo:hi]),
-        [encode_basestring(m) for m in f.message_zh[lo:hi].tolist()],
-        [encode_basestring(m) for m in f.message_en[lo:hi].tolist()],
+        list(map(encode_basestring, f.message_zh[lo:hi].tolist())),
+        list(map(encode_basestring, f.message_en[lo:hi].tolist())),
     ]
     return [
         f'{{"code": {c}, "severity": {s}, "value": {v}, "threshold": {t}, "unit": {u}, '
