@@ -299,14 +299,37 @@ def inline_css(css_path: Path, /) -> str:
     return _CSS_URL.sub(replace, css_path.read_text(encoding="utf-8"))
 
 
-def _inline_element(kind: str, text: str) -> Any:
+@cache
+def _raw_element_class() -> type:
     from branca.element import Element
+    from jinja2 import Template
 
-    if kind == "js":
-        return Element(
-            "<script>" + re.sub(r"</(script)", r"<\\/\1", text, flags=re.I) + "</script>"
-        )
-    return Element("<style>" + re.sub(r"</(style)", r"<\\/\1", text, flags=re.I) + "</style>")
+    class RawHTML(Element):
+        """HTML written as is: the text is a value of the template, never template source."""
+
+        _template = Template("{{ this.html }}")
+
+        def __init__(self, html: str) -> None:
+            super().__init__()
+            self.html = html
+
+    return RawHTML
+
+
+def raw_html(html: str, /) -> Any:
+    """A branca element that renders ``html`` unchanged.
+
+    ``branca.element.Element(text)`` makes the text a Jinja template: parsing 150 kB of
+    Leaflet (or megabytes of map data) takes a second, and a ``{{`` or ``{#`` in it would be
+    read as Jinja.
+    """
+    return _raw_element_class()(html)
+
+
+def _inline_element(kind: str, text: str) -> Any:
+    tag = "script" if kind == "js" else "style"
+    body = re.sub(rf"</({tag})", r"<\\/\1", text, flags=re.I)
+    return raw_html(f"<{tag}>{body}</{tag}>")
 
 
 def _make_header(mode: AssetMode, base_url: str, asset_dir: Path | None) -> Any:

@@ -107,9 +107,15 @@ def _fixed(
     values: pd.Series, title: Label, palette: dict, missing: tuple[str, Label]
 ) -> ParcelClasses:
     keys = list(palette)
-    lookup = {key: i for i, key in enumerate(keys)}
-    index = np.array([lookup.get(str(v), len(keys)) for v in values], dtype=int)
+    codes = pd.Index(keys).get_indexer(_as_text(values))
+    index = np.where(codes < 0, len(keys), codes)  # not a key, or missing: the last class
     return ParcelClasses(title, (*palette.values(), missing), index)
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``str(v)`` of every value (``None`` → "None", NaN → "nan"), one call per distinct value."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.array([str(v) for v in distinct], dtype=object)[codes]
 
 
 def _categorical(values: pd.Series, title: Label, max_categories: int) -> ParcelClasses:

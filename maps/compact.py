@@ -1,28 +1,47 @@
 """Compact, columnar parcel data for the HTML maps; the popups are built from it in the browser.
 
 A page used to carry one pre-rendered popup per parcel (10 MB for 2,912 parcels, 331 MB
-for 49,049).  :func:`compact_parcels` writes instead one JSON object that the page's single
-popup template (:data:`landplan.maps.popups.PARCEL_JS`) reads:
+for 49,049).  :func:`compact_parcels` writes instead one JSON object of flat columns that the
+page's single popup template (:data:`landplan.maps.popups.PARCEL_JS`) reads:
 
 ``ids``, ``cls``, ``v``
     parcel id, class index (colour of the legend class) and verdict index per parcel;
 ``num``
     ``{column: [value, ...]}`` for the area columns, rounded (m² to 0 decimals, 亩 to 2);
 ``dist``
-    ``{kind: [metres, ...]}`` from the ``dist_<kind>_m`` columns (0 decimals);
-``r`` / ``R`` / ``S``
-    per parcel a list of indexes into ``R``, the table of distinct reasons; a reason is
-    ``[code, severity, value, threshold, unit, basis, zh, zh_args, en, en_args]`` where the
-    text fields are indexes into the string table ``S`` and each message is a template
-    (numbers replaced by ``{}``) plus its numbers, so that messages that differ only in
-    their figures share one string.  Decoding restores every message exactly;
+    ``{kind: [metres, ...]}`` from the ``dist_<kind>_m`` columns (0 decimals); a column
+    without any value is ``null`` (the popup shows "—" for every parcel);
+``rn`` / ``r``
+    the number of reasons of every parcel, and all parcels' reasons one after the other
+    (in their order), each an index into ``R``;
+``R``
+    the table of distinct reasons (in order of first appearance), one column per field: ``c`` code, ``u`` unit and ``s``
+    basis (indexes into the string table ``S``), ``b`` 1 for "block" else 0, ``v`` value and
+    ``t`` threshold (4 decimals; ``null`` when missing), ``z`` / ``e`` the Chinese / English
+    message (indexes into ``T``), ``q`` 1 when the English message takes the same numbers as
+    the Chinese one, and ``a`` the numbers of all messages, row by row (the Chinese
+    message's, then the English message's unless ``q``);
+``T``
+    message templates: ``s`` the template (index into ``S``), ``k`` how many numbers it takes.
+    A template is the message with each number replaced by ``{}``, so that messages that
+    differ only in their figures share one string; a number is kept as a JSON number only
+    where JavaScript prints it back identically (else as its text), so decoding restores
+    every message exactly.  A message holding ``{``, ``}`` or NUL is kept whole (``k`` 0);
 ``g``
     geometry: ``c`` the vertices of all rings, quantised to 1e-6 degree and delta-encoded
     within each ring (the closing vertex dropped), ``r`` vertices per ring, ``p`` rings per
     polygon, ``f`` polygons per parcel.
 
-Everything here is vectorised over the parcels except the reasons, which are parsed once
-per parcel from their JSON column.
+In Python the numeric columns are NumPy arrays (NaN for ``null``); :func:`to_script_json`
+writes them through Arrow, without a Python object per number.
+
+Everything is vectorised over the parcels.  The ``reasons`` column (JSON text) is parsed in
+one pass by Arrow's JSON reader into columns (the pipeline's texts rarely repeat, as they hold
+the measured figures, so they are not hashed first); where that reader refuses a text (not a
+list of objects, a figure given as text, ...) the distinct texts go through
+:func:`parse_reasons` one by one instead, with the same result and the same errors.  Reasons
+are then deduplicated on integer codes, and messages templated once per distinct message
+(Arrow's RE2 applies :data:`NUMBER` as Python's ``re`` does).
 """
 
 from __future__ import annotations
@@ -31,9 +50,14 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 if TYPE_CHECKING:
@@ -50,7 +74,26 @@ NUMBERS = {
     "net_available_mu": 2,
 }
 VERDICT_KEYS = ("transferable", "transferable_with_warnings", "blocked")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
+#: a number inside a message (ASCII digits; the same rule in Python and in Arrow's RE2)
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_NUMBER = re.compile(NUMBER)
+_WHOLE = r"[{}\x00]"  # messages holding these are not templated
+_REASON_FIELDS = (
+    ("code", pa.string()),
+    ("severity", pa.string()),
+    ("value", pa.float64()),
+    ("threshold", pa.float64()),
+    ("unit", pa.string()),
+    ("basis", pa.string()),
+    ("message_zh", pa.string()),
+    ("message_en", pa.string()),
+)
+_SCHEMA = pa.schema([pa.field("r", pa.list_(pa.list_(pa.struct(_REASON_FIELDS))))])
+_BLOCK_BYTES = 1 << 20  # Arrow JSON blocks, parsed in parallel
+#: Arrow memory for the large temporary arrays here.  The system allocator, not Arrow's default
+#: mimalloc: mimalloc's first large arenas in a process cost 0.4-0.7 s of kernel time on the
+#: 2-core VM measured (benchmarks/bench_map_write.py), the system allocator 0.1 s.
+_POOL = pa.system_memory_pool()
 
 
 def parse_reasons(raw: Any, /, *, parcel_id: str = "?") -> list[dict[str, Any]]:
@@ -82,23 +125,28 @@ def parse_reasons(raw: Any, /, *, parcel_id: str = "?") -> list[dict[str, Any]]:
 
 
 def _arg(text: str) -> int | float | str:
-    """A number of a message as JSON: a number when JavaScript prints it back identically."""
+    """A number of a message as JSON: a number when JavaScript prints it back identically.
+
+    ``355`` → 355, ``77.2`` → 77.2; ``007``, ``0.50`` and ``100.0`` (JavaScript prints 100)
+    stay text.
+    """
     if "." not in text:
         return int(text) if (text == "0" or not text.startswith("0")) and len(text) < 16 else text
     value = float(text)
-    return value if repr(value) == text else text
+    return value if repr(value) == text and not value.is_integer() else text
 
 
 def template(message: str, /) -> tuple[str, list[int | float | str]]:
     """``"距 355 m，超过 200 m"`` → ``("距 {} m，超过 {} m", [355, 200])`` (lossless)."""
-    if "{" in message or "}" in message:
+    if re.search(_WHOLE, message):
         return message, []
-    args = [_arg(m.group(0)) for m in _NUMBER.finditer(message)]
-    return _NUMBER.sub("{}", message), args
+    return _NUMBER.sub("{}", message), [_arg(m) for m in _NUMBER.findall(message)]
 
 
 def fill(tpl: str, args: Sequence[Any], /) -> str:
     """The inverse of :func:`template` (what the page does in JavaScript)."""
+    if not args:
+        return tpl
     parts = tpl.split("{}")
     out = [parts[0]]
     for arg, part in zip(args, parts[1:], strict=True):
@@ -106,91 +154,435 @@ def fill(tpl: str, args: Sequence[Any], /) -> str:
     return "".join(out)
 
 
-class _Strings:
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-
-    def __call__(self, text: Any) -> int:
-        text = "" if text is None else str(text)
-        return self.index.setdefault(text, len(self.index))
-
-    def table(self) -> list[str]:
-        return list(self.index)
+# --- reasons: JSON text → flat columns ------------------------------------------------------
 
 
-def _finite(value: Any) -> float | None:
+@dataclass
+class _Reasons:
+    """Every reason of the parsed ``reasons`` values, in order, one array per field."""
+
+    owner: np.ndarray  # int64, non-decreasing: which parsed value the reason comes from
+    code: pa.Array | pa.ChunkedArray  # strings without nulls
+    unit: pa.Array | pa.ChunkedArray
+    basis: pa.Array | pa.ChunkedArray
+    zh: pa.Array | pa.ChunkedArray
+    en: pa.Array | pa.ChunkedArray
+    block: np.ndarray  # bool
+    value: np.ndarray  # float64, NaN where missing or not finite
+    threshold: np.ndarray
+
+
+def _as_text(values: Any) -> pa.Array | None:
+    """The column as one Arrow large-string array ('' for missing), or ``None`` if not text."""
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    return _fill(pc.cast(arr, pa.large_string(), memory_pool=_POOL), "")
+
+
+def _parse_arrow(texts: pa.Array) -> _Reasons | None:
+    """Parse JSON texts ('' for none) with Arrow's JSON reader; ``None`` if it refuses.
+
+    Each text becomes the line ``{"r":[TEXT]}``, so that '' gives no list and a JSON list
+    exactly one; anything else (two values, ``null``, a number given as text, ...) is refused.
+    """
+    import pyarrow.json as paj
+
+    large = pa.large_string()
+    lines = pc.binary_join_element_wise(
+        pa.scalar('{"r":[', large),
+        texts,
+        pa.scalar("]}\n", large),
+        pa.scalar("", large),
+        memory_pool=_POOL,
+    )
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+    start, stop = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    data = lines.buffers()[2].slice(start, stop - start)
+    table = None
+    for multiline in (False, True):  # texts with line breaks of their own need the slow chunker
+        try:
+            table = paj.read_json(
+                pa.BufferReader(data),
+                memory_pool=_POOL,
+                read_options=paj.ReadOptions(use_threads=True, block_size=_BLOCK_BYTES),
+                parse_options=paj.ParseOptions(
+                    explicit_schema=_SCHEMA,
+                    unexpected_field_behavior="ignore",
+                    newlines_in_values=multiline,
+                ),
+            )
+            break
+        except pa.ArrowException:
+            pass
+    if table is None:
+        return None  # not lists of objects with the expected types: the Python path decides
+    outer = table.column("r")  # one chunk per block: kept chunked (no copy of it all)
+    if len(outer) != len(texts) or outer.null_count:
+        return None
+    text_bytes = np.frombuffer(texts.buffers()[1], dtype=np.int64)
+    text_bytes = np.diff(text_bytes[texts.offset : texts.offset + len(texts) + 1])
+    if not np.array_equal(pc.list_value_length(outer).to_numpy(), (text_bytes > 0)):
+        return None  # whitespace only, or more than one JSON value
+    lists = pc.list_flatten(outer, memory_pool=_POOL)
+    if lists.null_count:
+        return None  # "null"
+    items = pc.list_flatten(lists, memory_pool=_POOL)
+    owner = pc.list_parent_indices(outer).to_numpy()[pc.list_parent_indices(lists).to_numpy()]
+    if items.null_count:  # null items are skipped, as parse_reasons skips non-objects
+        keep = items.is_valid()
+        items = pc.filter(items, keep, memory_pool=_POOL)
+        owner = owner[keep.to_numpy(zero_copy_only=False)]
+
+    def text(i: int) -> pa.Array:
+        return _fill(pc.struct_field(items, [i], memory_pool=_POOL), "")
+
+    def number(i: int) -> np.ndarray:
+        out = pc.struct_field(items, [i], memory_pool=_POOL).to_numpy(zero_copy_only=False)
+        out = out.astype(float)
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    return _Reasons(
+        owner=owner.astype(np.int64),
+        code=text(0),
+        unit=text(4),
+        basis=text(5),
+        zh=text(6),
+        en=text(7),
+        block=_is_block(pc.struct_field(items, [1], memory_pool=_POOL)),
+        value=number(2),
+        threshold=number(3),
+    )
+
+
+def _fill(arr: pa.Array, value: Any) -> pa.Array:
+    """``arr`` with nulls replaced by ``value`` (no copy when there is none)."""
+    if not arr.null_count:
+        return arr
+    return pc.coalesce(arr, pa.scalar(value, arr.type), memory_pool=_POOL)
+
+
+def _is_block(severity: pa.Array) -> np.ndarray:
+    block = _fill(pc.equal(severity, "block", memory_pool=_POOL), False)
+    return block.to_numpy(zero_copy_only=False)
+
+
+def _finite(value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return None
-    return round(number, 4) if math.isfinite(number) else None
+        return math.nan
+    return number if math.isfinite(number) else math.nan
 
 
-def _reason_table(
-    reasons: Sequence[Any], ids: Sequence[str]
-) -> tuple[list[list[int]], list[list[Any]], list[str]]:
-    strings = _Strings()
-    table: dict[str, int] = {}
-    rows: list[list[Any]] = []
-    per_parcel: list[list[int]] = []
-    for raw, pid in zip(reasons, ids, strict=True):
-        refs = []
+def _parse_python(raws: Sequence[Any], ids: Sequence[str]) -> _Reasons:
+    """:func:`parse_reasons` on each value (``ids`` name the parcels in errors)."""
+    cols: dict[str, list[Any]] = {k: [] for k in _Reasons.__dataclass_fields__}
+    for k, (raw, pid) in enumerate(zip(raws, ids, strict=True)):
         for r in parse_reasons(raw, parcel_id=pid):
-            zh, zh_args = template(str(r.get("message_zh") or ""))
-            en, en_args = template(str(r.get("message_en") or ""))
-            row = [
-                strings(r.get("code", "")),
-                1 if r.get("severity") == "block" else 0,
-                _finite(r.get("value")),
-                _finite(r.get("threshold")),
-                strings(r.get("unit") or ""),
-                strings(r.get("basis") or ""),
-                strings(zh),
-                zh_args,
-                strings(en),
-                en_args,
-            ]
-            key = json.dumps(row, ensure_ascii=False)
-            if key not in table:
-                table[key] = len(rows)
-                rows.append(row)
-            refs.append(table[key])
-        per_parcel.append(refs)
-    return per_parcel, rows, strings.table()
+            code = r.get("code", "")
+            cols["owner"].append(k)
+            cols["code"].append("" if code is None else str(code))
+            cols["block"].append(r.get("severity") == "block")
+            cols["value"].append(_finite(r.get("value")))
+            cols["threshold"].append(_finite(r.get("threshold")))
+            cols["unit"].append(str(r.get("unit") or ""))
+            cols["basis"].append(str(r.get("basis") or ""))
+            cols["zh"].append(str(r.get("message_zh") or ""))
+            cols["en"].append(str(r.get("message_en") or ""))
+    text = ("code", "unit", "basis", "zh", "en")
+    return _Reasons(
+        **{k: pa.array(cols[k], pa.large_string()) for k in text},
+        owner=np.asarray(cols["owner"], dtype=np.int64),
+        block=np.asarray(cols["block"], dtype=bool),
+        value=np.asarray(cols["value"], dtype=float),
+        threshold=np.asarray(cols["threshold"], dtype=float),
+    )
 
 
-def _column(values: Any, digits: int) -> list[float | None]:
-    arr = np.asarray(values, dtype=float).round(digits)
-    out: list[Any] = arr.tolist()
-    if digits == 0:
-        out = [int(v) if math.isfinite(v) else None for v in out]
+def _parcel_reasons(values: Any, ids: Sequence[str]) -> tuple[np.ndarray, _Reasons]:
+    """The ``reasons`` of every parcel, parsed: per parcel the index of its parsed value, and
+    every reason of those values.
+
+    Arrow parses all texts at once: hashing 100 MB of text to find the repeated ones would
+    cost a good part of parsing it, and the pipeline's texts rarely repeat (they hold the
+    measured figures; 49,268 distinct in 50,000).  Only where Arrow refuses are the distinct
+    values parsed, one by one.
+    """
+    text = _as_text(values)
+    if text is None:  # e.g. already-parsed lists: one value per parcel
+        return np.arange(len(ids)), _parse_python(list(values), ids)
+    parsed = _parse_arrow(text) if len(text) else None
+    if parsed is not None:
+        return np.arange(len(text)), parsed
+    which, distinct = pd.factorize(np.asarray(text.to_pylist(), dtype=object))
+    first = np.empty(len(distinct), dtype=np.int64)
+    first[which[::-1]] = np.arange(len(which) - 1, -1, -1)
+    raws = [t or "[]" for t in distinct.tolist()]
+    return which.astype(np.int64), _parse_python(raws, [ids[i] for i in first.tolist()])
+
+
+# --- flat columns → the R / T / S tables ----------------------------------------------------
+
+
+def _ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``starts[i] + j`` for ``j < lengths[i]``, segment after segment."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(total)
+
+
+def _codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes (in order of first appearance) and the distinct values."""
+    encoded = pc.dictionary_encode(arr, memory_pool=_POOL)
+    if isinstance(encoded, pa.Array):
+        return encoded.indices.to_numpy().astype(np.int64), encoded.dictionary
+    chunks = encoded.chunks  # Arrow gives every chunk the same, whole dictionary
+    if not chunks:
+        return np.zeros(0, dtype=np.int64), pa.array([], arr.type)
+    if len({len(c.dictionary) for c in chunks}) > 1:
+        return _codes(arr.combine_chunks())
+    indices = np.concatenate([c.indices.to_numpy() for c in chunks]).astype(np.int64)
+    return indices, chunks[-1].dictionary
+
+
+def _round4(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values rounded to 4 decimals as Python's ``round`` does, and an integer code per value."""
+    distinct, inverse = np.unique(values, return_inverse=True)  # NaN once, at the end
+    rounded = np.round(distinct, 4)
+    # a value already on 4 decimals is its own round(); the others go through Python's
+    other = np.flatnonzero((rounded != distinct) & np.isfinite(distinct))
+    rounded[other] = [round(v, 4) for v in distinct[other].tolist()]
+    return rounded[inverse.ravel()], inverse.ravel()
+
+
+def _factorize_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row id per row of the integer columns (in order of first appearance), first row per id.
+
+    Columns are combined as digits of one integer key, factorized only when the next digit
+    would overflow it (one hash table instead of one per column).
+    """
+    n = len(columns[0])
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for col in columns:
+        base = int(col.max(initial=0)) + 1
+        if size * base >= 2**62:
+            key = pd.factorize(key)[0].astype(np.int64)
+            size = int(key.max(initial=0)) + 1
+        key, size = key * base + col, size * base
+    key = pd.factorize(key)[0].astype(np.int64)
+    first = np.empty(int(key.max(initial=-1)) + 1, dtype=np.int64)
+    first[key[::-1]] = np.arange(n - 1, -1, -1)
+    return key, first
+
+
+def _templates(messages: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, pa.Array]:
+    """:func:`template` of every message at once (Arrow's RE2 reads :data:`NUMBER` alike).
+
+    Returns the templates, whether each message is templated, the start of its numbers in
+    the flat array of numbers (one more than messages) and that array (as text).
+    """
+    pool = {"memory_pool": _POOL}
+    data = messages.buffers()[2]
+    if data is None or not any(c in data.to_pybytes() for c in (b"{", b"}", b"\x00")):
+        plain = pa.array(np.ones(len(messages), dtype=bool))  # the usual case, found by memchr
     else:
-        out = [v if math.isfinite(v) else None for v in out]
+        plain = pc.invert(pc.match_substring_regex(messages, _WHOLE, **pool), **pool)
+    whole = plain.false_count > 0  # some messages are kept whole
+    if whole:
+        messages_in = pc.if_else(plain, messages, pa.scalar("", messages.type), **pool)
+    else:
+        messages_in = messages
+    marked = pc.replace_substring_regex(messages_in, f"({NUMBER})", "\x00\\1\x00", **pool)
+    parts = pc.split_pattern(marked, "\x00", **pool)  # text, number, text, number, ..., text
+    lengths = pc.list_value_length(parts).to_numpy().astype(np.int64)
+    counts = (lengths - 1) // 2
+    flat = pc.list_flatten(parts, **pool)
+    odd = (np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)) % 2 == 1
+    numbers = pc.filter(flat, pa.array(odd), **pool)
+    texts = pa.ListArray.from_arrays(
+        pa.array(np.concatenate(([0], np.cumsum(counts + 1))), pa.int32()),
+        pc.filter(flat, pa.array(~odd), **pool),
+    )
+    templates = pc.binary_join(texts, pa.scalar("{}", messages.type), **pool)
+    if whole:
+        templates = pc.if_else(plain, templates, messages, **pool)
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    return templates, plain.to_numpy(zero_copy_only=False), starts, numbers
+
+
+def _reason_tables(reasons: _Reasons, which: np.ndarray) -> dict[str, Any]:
+    """``rn``, ``r``, ``R``, ``T`` and ``S`` of the module docstring."""
+    strings: dict[str, int] = {}
+
+    def to_s(table: pa.Array) -> np.ndarray:
+        return np.array(
+            [strings.setdefault(s, len(strings)) for s in table.to_pylist()], dtype=np.int64
+        )
+
+    code, code_table = _codes(reasons.code)
+    unit, unit_table = _codes(reasons.unit)
+    basis, basis_table = _codes(reasons.basis)
+    zh, zh_table = _codes(reasons.zh)
+    en, en_table = _codes(reasons.en)
+    value, value_code = _round4(reasons.value)
+    threshold, threshold_code = _round4(reasons.threshold)
+    row, first = _factorize_rows(
+        code, reasons.block.astype(np.int64), value_code, threshold_code, unit, basis, zh, en
+    )
+
+    # templates of the distinct messages (Chinese first, then English)
+    messages = pa.concat_arrays([zh_table, en_table], memory_pool=_POOL)
+    tpl, plain, arg_start, numbers = _templates(messages)
+    tpl_code, tpl_table = _codes(tpl)
+    t_of_msg, t_first = _factorize_rows(tpl_code, plain.astype(np.int64))
+    arg_count = np.diff(arg_start)
+    number_code, number_table = _codes(numbers)
+    number_values = np.empty(len(number_table), dtype=object)
+    number_values[:] = [_arg(t) for t in number_table.to_pylist()]
+
+    # one row per distinct reason
+    mz, me = zh[first], en[first] + len(zh_table)
+    kz, ke = arg_count[mz], arg_count[me]
+    same = kz == ke
+    rows = np.flatnonzero(same & (kz > 0))
+    pz, pe = _ragged(arg_start[mz[rows]], kz[rows]), _ragged(arg_start[me[rows]], ke[rows])
+    differs = np.bincount(
+        np.repeat(np.arange(len(rows)), kz[rows]),
+        weights=number_code[pz] != number_code[pe],
+        minlength=len(rows),
+    )
+    same[rows[differs > 0]] = False
+    ke_kept = np.where(same, 0, ke)
+    out_len = kz + ke_kept
+    out_start = np.cumsum(out_len) - out_len
+    args = np.empty(int(out_len.sum()), dtype=np.int64)
+    args[_ragged(out_start, kz)] = _ragged(arg_start[mz], kz)
+    args[_ragged(out_start + kz, ke_kept)] = _ragged(arg_start[me], ke_kept)
+
+    # per parcel: its reasons' rows, in order
+    per_string = np.bincount(reasons.owner, minlength=int(which.max(initial=-1)) + 1)
+    string_start = np.cumsum(per_string) - per_string
+    counts = per_string[which]
+    refs = row[_ragged(string_start[which], counts)]
+
+    t_s = to_s(code_table)  # codes first in S, then units, bases and templates
+    return {
+        "rn": counts,
+        "r": refs,
+        "R": {
+            "c": t_s[code[first]],
+            "b": reasons.block[first].astype(np.int8),
+            "v": value[first],
+            "t": threshold[first],
+            "u": to_s(unit_table)[unit[first]],
+            "s": to_s(basis_table)[basis[first]],
+            "z": t_of_msg[mz],
+            "e": t_of_msg[me],
+            "q": same.astype(np.int8),
+            "a": number_values[number_code[args]].tolist(),  # numbers and text
+        },
+        "T": {"s": to_s(tpl_table)[tpl_code[t_first]], "k": arg_count[t_first]},
+        "S": list(strings),
+    }
+
+
+def decode_reasons(data: Mapping[str, Any], /) -> list[list[dict[str, Any]]]:
+    """The reasons of every parcel from :func:`compact_parcels` (what the page shows; tests)."""
+    R, T, S = data["R"], data["T"], data["S"]  # noqa: N806 - the names of the payload
+    k = [int(x) for x in T["k"]]
+    arg_start = [0]
+    for j in range(len(R["c"])):
+        arg_start.append(arg_start[-1] + k[R["z"][j]] + (0 if R["q"][j] else k[R["e"][j]]))
+
+    def message(t: int, at: int) -> str:
+        return fill(S[T["s"][t]], R["a"][at : at + k[t]])
+
+    def number(x: Any) -> float | None:
+        return None if x is None or not math.isfinite(x) else float(x)
+
+    rows = []
+    for j in range(len(R["c"])):
+        at = arg_start[j]
+        rows.append(
+            {
+                "code": S[R["c"][j]],
+                "severity": "block" if R["b"][j] else "warn",
+                "value": number(R["v"][j]),
+                "threshold": number(R["t"][j]),
+                "unit": S[R["u"][j]],
+                "basis": S[R["s"][j]],
+                "message_zh": message(R["z"][j], at),
+                "message_en": message(R["e"][j], at if R["q"][j] else at + k[R["z"][j]]),
+            }
+        )
+    out, i = [], 0
+    for n in data["rn"]:
+        out.append([dict(rows[j]) for j in data["r"][i : i + n]])
+        i += n
     return out
 
 
-def encode_geometries(geoms: Any, /) -> dict[str, list[int]]:
-    """Polygons/multipolygons (EPSG:4326) → the ``g`` object of the module docstring."""
-    geoms = np.asarray(geoms, dtype=object)
+# --- numbers and geometry ------------------------------------------------------------------
+
+
+def _column(values: Any, digits: int, /, *, empty: Any = ...) -> Any:
+    """A numeric column rounded to ``digits``, NaN where missing or not finite (``null`` in
+    the page); ``empty`` instead when no value is present (if given)."""
+    arr = pd.Series(values).to_numpy(dtype=float, na_value=np.nan).round(digits)
+    arr[~np.isfinite(arr)] = np.nan
+    if empty is not ... and np.isnan(arr).all():
+        return empty
+    return arr
+
+
+def _geometry_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices of all rings, vertices per ring, rings per polygon, polygons per geometry."""
+    types = shapely.get_type_id(geoms)
+    if len(geoms) and np.isin(types, (3, 6)).all() and not shapely.is_empty(geoms).any():
+        kind, coords, offsets = shapely.to_ragged_array(geoms)  # one pass in GEOS
+        sizes = [np.diff(o) for o in offsets]
+        if kind == shapely.GeometryType.POLYGON:
+            sizes.append(np.ones(len(geoms), dtype=np.int64))
+        return coords, sizes[0], sizes[1], sizes[2]
     polys, poly_owner = shapely.get_parts(geoms, return_index=True)
     keep = shapely.get_type_id(polys) == 3  # polygons only (a stray line or point is skipped)
     polys, poly_owner = polys[keep], poly_owner[keep]
     rings, ring_owner = shapely.get_rings(polys, return_index=True)
     coords, vertex_owner = shapely.get_coordinates(rings, return_index=True)
-    per_ring = np.bincount(vertex_owner, minlength=len(rings))
+    return (
+        coords,
+        np.bincount(vertex_owner, minlength=len(rings)),
+        np.bincount(ring_owner, minlength=len(polys)),
+        np.bincount(poly_owner, minlength=len(geoms)),
+    )
+
+
+def encode_geometries(geoms: Any, /) -> dict[str, list[int]]:
+    """Polygons/multipolygons (EPSG:4326) → the ``g`` object of the module docstring."""
+    coords, per_ring, per_poly, per_geom = _geometry_parts(np.asarray(geoms, dtype=object))
     last = np.cumsum(per_ring) - 1
     keep_vertex = np.ones(len(coords), dtype=bool)
     keep_vertex[last[per_ring > 0]] = False  # the closing vertex repeats the first
-    q = np.round(coords[keep_vertex] * SCALE).astype(np.int64)
+    q = np.round(coords[keep_vertex, :2] * SCALE).astype(np.int64)
     counts = np.maximum(per_ring - 1, 0)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if len(counts) else counts
     delta = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     delta[starts[counts > 0]] = q[starts[counts > 0]]  # ring starts absolute
     return {
-        "c": delta.ravel().tolist(),
-        "r": counts.tolist(),
-        "p": np.bincount(ring_owner, minlength=len(polys)).tolist(),
-        "f": np.bincount(poly_owner, minlength=len(geoms)).tolist(),
+        "c": delta.ravel(),
+        "r": counts,
+        "p": per_poly,
+        "f": per_geom,
     }
 
 
@@ -214,34 +606,98 @@ def decode_geometries(g: Mapping[str, list[int]], /) -> list[list[list[list[tupl
     return out
 
 
-def compact_parcels(parcels_wgs84: GeoDataFrame, classes: Any, /) -> dict[str, Any]:
-    """The page's parcel data (see the module docstring) from parcels in EPSG:4326."""
+def reason_tables(reasons: Any, ids: Sequence[str], /) -> dict[str, Any]:
+    """``rn``, ``r``, ``R``, ``T`` and ``S`` of the module docstring for a ``reasons`` column.
+
+    ``ids`` name the parcels in errors.
+
+    Raises
+    ------
+    ValueError
+        If a value is not a JSON list, naming its parcel (see :func:`parse_reasons`).
+    """
+    which, parsed = _parcel_reasons(reasons, ids)
+    return _reason_tables(parsed, which)
+
+
+def compact_parcels(
+    parcels_wgs84: GeoDataFrame,
+    classes: Any,
+    /,
+    *,
+    reasons: Mapping[str, Any] | Future | None = None,
+) -> dict[str, Any]:
+    """The page's parcel data (see the module docstring) from parcels in EPSG:4326.
+
+    ``reasons``: the :func:`reason_tables` of these parcels' ``reasons`` when already made,
+    or being made (a future, e.g. of a thread started before the geometries were reprojected;
+    it is waited for last).
+    """
     ids = parcels_wgs84["parcel_id"].astype(str).tolist()
-    verdicts = parcels_wgs84["verdict"].astype(str)
-    lookup = {k: i for i, k in enumerate(VERDICT_KEYS)}
-    per_parcel, rows, strings = _reason_table(parcels_wgs84["reasons"].tolist(), ids)
+    verdicts = pd.Index(VERDICT_KEYS).get_indexer(parcels_wgs84["verdict"].astype(str))
     dist_cols = [
         c for c in parcels_wgs84.columns if str(c).startswith("dist_") and str(c).endswith("_m")
     ]
-    return {
+    data = {
         "n": len(ids),
         "ids": ids,
-        "cls": np.asarray(classes.index, dtype=int).tolist(),
-        "v": [lookup.get(v, -1) for v in verdicts],
+        "cls": np.asarray(classes.index, dtype=np.int64),
+        "v": verdicts.astype(np.int64),  # -1: not a known verdict
         "num": {
             col: _column(parcels_wgs84[col], digits)
             for col, digits in NUMBERS.items()
             if col in parcels_wgs84.columns
         },
-        "dist": {c[len("dist_") : -len("_m")]: _column(parcels_wgs84[c], 0) for c in dist_cols},
-        "r": per_parcel,
-        "R": rows,
-        "S": strings,
-        "g": encode_geometries(parcels_wgs84.geometry.to_numpy()),
+        "dist": {
+            c[len("dist_") : -len("_m")]: _column(parcels_wgs84[c], 0, empty=None)
+            for c in dist_cols
+        },
     }
+    geometry = encode_geometries(parcels_wgs84.geometry.to_numpy())
+    if reasons is None:
+        reasons = reason_tables(parcels_wgs84["reasons"], ids)
+    elif isinstance(reasons, Future):
+        reasons = reasons.result()
+    if len(reasons["rn"]) != len(ids):
+        raise ValueError(f"reasons are for {len(reasons['rn'])} parcels, not {len(ids)}")
+    return {**data, **reasons, "g": geometry}
 
 
 def to_script_json(data: Any, /) -> str:
-    """JSON safe inside a ``<script>`` element (``<`` escaped), UTF-8 kept as is."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """JSON safe inside a ``<script>`` element (``<`` escaped), UTF-8 kept as is.
+
+    NumPy arrays of numbers are written by Arrow (NaN as ``null``; integral floats without
+    ``.0``, which is the same JSON number): no Python object per number.
+    """
+    text = _dumps(data)
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return _numbers_json(value)
+    if isinstance(value, Mapping):
+        return (
+            "{"
+            + ",".join(
+                f"{json.dumps(str(k), ensure_ascii=False)}:{_dumps(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _numbers_json(arr: np.ndarray) -> str:
+    if len(arr) == 0:
+        return "[]"
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.int8)
+    elif arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        arr = np.where(np.isfinite(arr), arr, np.nan)
+    values = pa.array(arr.ravel(), from_pandas=True)  # NaN → null
+    text = pc.cast(values, pa.string(), memory_pool=_POOL)
+    text = _fill(text, "null")
+    whole = pa.ListArray.from_arrays(pa.array([0, len(text)], pa.int32()), text)
+    return "[" + pc.binary_join(whole, ",", memory_pool=_POOL)[0].as_py() + "]"

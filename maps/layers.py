@@ -7,6 +7,8 @@ embeds only the properties the map needs.
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,25 +53,60 @@ def require_folium() -> Any:
 def to_wgs84(gdf: GeoDataFrame, /, *, simplify_m: float = SIMPLIFY_M) -> GeoDataFrame:
     """Drop empty/missing geometries, simplify in metres, reproject to EPSG:4326.
 
-    Coordinates are rounded to ``COORD_DIGITS`` decimals to keep the HTML small.
+    Coordinates are rounded to ``COORD_DIGITS`` decimals to keep the HTML small.  Large
+    layers are simplified in parallel threads (GEOS releases the GIL); reprojection and
+    rounding are one pass over the coordinates.
 
     Raises
     ------
     landplan.core.errors.CRSError
         If the layer has no CRS.
     """
+    from geopandas import GeoSeries
+
     if gdf.crs is None:
         raise CRSError(
             "cannot draw a layer without a CRS; set it first, e.g. "
             "`gdf.set_crs('EPSG:4542')` for CGCS2000 3-degree Gauss-Krüger CM 99E"
         )
     geoms = gdf.geometry.to_numpy()
-    out = gdf.loc[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))].copy()
+    drop = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    out = gdf.loc[~drop] if drop.any() else gdf
+    geoms = np.asarray(out.geometry.to_numpy(), dtype=object)
     if simplify_m > 0 and out.crs.is_projected and len(out):
-        out = out.set_geometry(out.geometry.simplify(simplify_m, preserve_topology=True))
-    out = out.to_crs(4326)
-    rounded = shapely.transform(out.geometry.to_numpy(), lambda xy: np.round(xy, COORD_DIGITS))
-    return out.set_geometry(rounded, crs=out.crs)
+        geoms = _in_threads(
+            lambda part: shapely.simplify(part, simplify_m, preserve_topology=True), geoms
+        )
+    transformer = _to_wgs84_transformer(out.crs)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.round(np.column_stack([x, y]), COORD_DIGITS)
+
+    projected = shapely.transform(geoms, project) if len(geoms) else geoms
+    return out.set_geometry(GeoSeries(projected, index=out.index, crs=4326))
+
+
+@cache
+def _to_wgs84_transformer(crs: Any) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
+_PARALLEL_MIN = 5_000  # geometries; below this, threads cost more than they save
+
+
+def _in_threads(func: Any, geoms: np.ndarray, /) -> np.ndarray:
+    """``func`` over chunks of ``geoms`` in a thread per CPU (for GIL-free shapely calls)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(os.cpu_count() or 1, 8)
+    if len(geoms) < _PARALLEL_MIN or workers < 2:
+        return func(geoms)
+    with ThreadPoolExecutor(workers) as pool:
+        return np.concatenate(list(pool.map(func, np.array_split(geoms, workers))))
 
 
 def scale_bar() -> Any:
@@ -182,11 +219,79 @@ def canvas_hatch_element() -> Any:
     return element
 
 
+@cache
+def _raw_macro_class() -> type:
+    from branca.element import Figure, MacroElement
+    from landplan.maps.assets import raw_html
+
+    class RawMacro(MacroElement):
+        """A MacroElement whose rendered header/html/script go into the page as text.
+
+        ``MacroElement.render`` makes each rendered part the source of a new Jinja template:
+        parsing megabytes of layer data costs a second per 50,000 parcels, and a ``{#`` in a
+        parcel's text would start a Jinja comment.  Mixed in after a folium class (``class
+        X(Layer, RawMacro)``), it takes ``MacroElement``'s place in the MRO.
+        """
+
+        def render(self, **kwargs: Any) -> None:
+            figure = self.get_root()
+            assert isinstance(figure, Figure), "cannot render an element outside a Figure"
+            self._before_script()
+            macros = self._template.module.__dict__
+            for part in ("header", "html", "script"):
+                macro = macros.get(part)
+                if macro is not None:
+                    getattr(figure, part).add_child(
+                        raw_html(str(macro(self, kwargs))), name=self.get_name()
+                    )
+            for element in self._children.values():
+                element.render(**kwargs)
+
+        def _before_script(self) -> None:
+            """Called before the macros are rendered."""
+
+    return RawMacro
+
+
+_JINJA_NAME = re.compile(r"\{\{'([A-Za-z_][A-Za-z0-9_]*)'\}\}")
+
+
+@cache
+def _geojson_class() -> type:
+    folium = require_folium()
+
+    class GeoJson(folium.GeoJson, _raw_macro_class()):
+        """``folium.GeoJson`` whose script goes into the page as text (see RawMacro).
+
+        folium writes an element in a style (the hatch pattern of a constraint) as the Jinja
+        expression ``{{'stripe_pattern_…'}}`` for the second template pass; without that pass
+        it is written here as what Jinja makes of it, the name itself.
+        """
+
+        def _before_script(self) -> None:
+            for attr in ("style_map", "highlight_map"):
+                mapping = getattr(self, attr, None)
+                if mapping:
+                    setattr(
+                        self,
+                        attr,
+                        {
+                            _JINJA_NAME.sub(r"\1", k): _JINJA_NAME.sub(r"\1", v)
+                            if isinstance(v, str)
+                            else v
+                            for k, v in mapping.items()
+                        },
+                    )
+
+    return GeoJson
+
+
+@cache
 def _parcel_layer_class() -> type:
     from folium.map import Layer
     from jinja2 import Template
 
-    class ParcelLayer(Layer):
+    class ParcelLayer(Layer, _raw_macro_class()):
         """Parcels from compact data (:mod:`maps.compact`), drawn on the shared canvas."""
 
         _template = Template(
@@ -200,21 +305,28 @@ def _parcel_layer_class() -> type:
 
 
 def add_parcels(
-    m: folium.Map, parcels_wgs84: GeoDataFrame, /, *, lang: Lang = "zh", classes=None
+    m: folium.Map,
+    parcels_wgs84: GeoDataFrame,
+    /,
+    *,
+    lang: Lang = "zh",
+    classes=None,
+    reasons: Any = None,
 ) -> Any:
     """Add the parcels coloured by ``classes`` (:func:`maps.classify.parcel_classes`; default:
     by verdict), with hover highlight, popup and tooltip built in the browser.
 
     ``parcels_wgs84`` comes from :func:`to_wgs84`.  The page carries compact columnar data
     (:func:`maps.compact.compact_parcels`), not HTML per parcel; the layer is drawn on a
-    canvas renderer, so tens of thousands of parcels stay light.
+    canvas renderer, so tens of thousands of parcels stay light.  ``reasons``: the parcels'
+    :func:`maps.compact.reason_tables` (or a future of them), when already under way.
     """
     from landplan.maps.classify import parcel_classes
     from landplan.maps.compact import SCALE, compact_parcels, to_script_json
     from landplan.maps.popups import PARCEL_JS, POPUP_MAX_HEIGHT, vocabulary
 
     classes = classes if classes is not None else parcel_classes(parcels_wgs84, "verdict")
-    data = compact_parcels(parcels_wgs84, classes)
+    data = compact_parcels(parcels_wgs84, classes, reasons=reasons)
     vocab = vocabulary(lang, list(data["dist"]), [c for c, _ in classes.classes])
     layer = _parcel_layer_class()(name=TEXT["parcels"].html(lang), overlay=True)
     layer._name = "ParcelLayer"  # the page variable is parcel_layer_<id>
@@ -273,7 +385,7 @@ def add_constraints(
         label = cs.label.html(lang)
         data = gdf[[gdf.geometry.name]].assign(tip=label)  # escaped HTML, shown as is
         layers.append(
-            folium.GeoJson(
+            _geojson_class()(
                 data.to_geo_dict(drop_id=True),
                 name=label,
                 style_function=lambda _f, s=style: dict(s),  # fresh dict: folium mutates it
@@ -319,7 +431,7 @@ def add_networks(
             return {"color": color, "weight": NETWORK_WEIGHT, "opacity": NETWORK_OPACITY}
 
         layers.append(
-            folium.GeoJson(
+            _geojson_class()(
                 data.to_geo_dict(drop_id=True),
                 name=label.html(lang),
                 style_function=style,

@@ -98,9 +98,25 @@ PARCEL_JS = r"""
     if (v == null || !isFinite(v)) { return "—"; }
     return Number(v).toLocaleString("en-US", {minimumFractionDigits: d, maximumFractionDigits: d});
   }
-  function fill(S, t, args) {
-    var parts = S[t].split("{}"), out = parts[0];
-    for (var i = 1; i < parts.length; i++) { out += String(args[i - 1]) + parts[i]; }
+  function starts(D) {
+    // computed once per data: where each parcel's reasons and each reason's numbers begin
+    if (D.lpStarts) { return D.lpStarts; }
+    var rn = D.rn, r0 = new Array(rn.length + 1), R = D.R, k = D.T.k, a0 = new Array(R.c.length);
+    r0[0] = 0;
+    for (var i = 0; i < rn.length; i++) { r0[i + 1] = r0[i] + rn[i]; }
+    for (var j = 0, at = 0; j < R.c.length; j++) {
+      a0[j] = at;
+      at += k[R.z[j]] + (R.q[j] ? 0 : k[R.e[j]]);
+    }
+    D.lpStarts = {r: r0, a: a0};
+    return D.lpStarts;
+  }
+  function fill(D, t, at) {
+    // message template t of D.T with its numbers D.R.a[at ...] (see maps/compact.py)
+    var s = D.S[D.T.s[t]], k = D.T.k[t], a = D.R.a;
+    if (!k) { return s; }
+    var parts = s.split("{}"), out = parts[0];
+    for (var i = 1; i < parts.length; i++) { out += String(a[at + i - 1]) + parts[i]; }
     return out;
   }
   function rings(D, scale) {
@@ -140,24 +156,24 @@ PARCEL_JS = r"""
     if (kinds.length) {
       rows += '<tr><th colspan="2">' + esc(t.distances) + "</th></tr>";
       kinds.forEach(function (k) {
-        var d = D.dist[k][i];
+        var d = D.dist[k] ? D.dist[k][i] : null;  // null: a column without any value
         rows += row(V.dist[k] || k, d == null ? "—" : num(d, 0) + " m");
       });
     }
-    var refs = D.r[i] || [], items = "";
-    refs.forEach(function (ref) {
-      var R = D.R[ref], S = D.S, unit = S[R[4]];
-      var sev = R[1] ? "block" : "warn";
-      var zh = fill(S, R[6], R[7]), en = fill(S, R[8], R[9]);
+    var at = starts(D), R = D.R, S = D.S, items = "";
+    for (var ri = at.r[i]; ri < at.r[i + 1]; ri++) {
+      var j = D.r[ri], unit = S[R.u[j]], basis = S[R.s[j]], a0 = at.a[j];
+      var sev = R.b[j] ? "block" : "warn";
+      var zh = fill(D, R.z[j], a0), en = fill(D, R.e[j], R.q[j] ? a0 : a0 + D.T.k[R.z[j]]);
       var first = V.lang === "zh" ? zh : en, second = V.lang === "zh" ? en : zh;
-      function measured(x) { return x == null ? "—" : num(x, 2) + (unit ? " " + esc(unit) : ""); }
-      var meta = esc(t.value) + ": " + measured(R[2]) + " · " + esc(t.threshold) + ": " + measured(R[3]);
-      if (S[R[5]]) { meta += " · " + esc(t.basis) + ": " + esc(S[R[5]]); }
-      items += '<li class="' + sev + '"><b>[' + esc(t[sev]) + "] " + esc(S[R[0]]) + "</b>" +
+      var measured = function (x) { return x == null ? "—" : num(x, 2) + (unit ? " " + esc(unit) : ""); };
+      var meta = esc(t.value) + ": " + measured(R.v[j]) + " · " + esc(t.threshold) + ": " + measured(R.t[j]);
+      if (basis) { meta += " · " + esc(t.basis) + ": " + esc(basis); }
+      items += '<li class="' + sev + '"><b>[' + esc(t[sev]) + "] " + esc(S[R.c[j]]) + "</b>" +
         (first ? '<div class="lp-first">' + esc(first) + "</div>" : "") +
         (second ? '<div class="lp-second">' + esc(second) + "</div>" : "") +
         '<div class="lp-meta">' + meta + "</div></li>";
-    });
+    }
     return '<div class="lp-popup"><h4>' + esc(t.parcel) + ": " + esc(D.ids[i]) + "</h4>" +
       '<span class="lp-badge" style="background:' + verdict[0] + '">' + esc(verdict[1]) + "</span>" +
       "<table>" + rows + "</table><b>" + esc(t.reasons) + "</b>" +

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import shapely
 from landplan.maps.assets import AssetMode, apply_assets
 from landplan.maps.basemaps import (
     Basemap,
@@ -18,6 +20,7 @@ from landplan.maps.basemaps import (
     to_display,
 )
 from landplan.maps.classify import parcel_classes
+from landplan.maps.compact import reason_tables
 from landplan.maps.layers import (
     add_constraints,
     add_networks,
@@ -142,6 +145,7 @@ def build_result_map(
         basemap = resolve_basemap(basemap, local_basemaps)
     online = "none" if basemap in local_names else basemap  # what base_map draws
     tiled = use_vector_tiles(len(parcels), threshold=vector_tile_threshold)
+    reasons = None if tiled else _start_reason_tables(parcels)  # in a thread, meanwhile:
     parcels_wgs84 = _bounds_frame(parcels) if tiled else to_display(to_wgs84(parcels), basemap)
     classes = None if tiled else parcel_classes(parcels_wgs84, style_by)
     constraints_wgs84 = {
@@ -174,9 +178,8 @@ def build_result_map(
     if tiled:
         add_parcel_tiles(m, api_base=api_base, basemap=online or "osm", lang=lang)
     else:
-        add_parcels(
-            m, parcels_wgs84, lang=lang, classes=classes
-        )  # last, so parcels are on top and clickable
+        # last, so parcels are on top and clickable
+        add_parcels(m, parcels_wgs84, lang=lang, classes=classes, reasons=reasons)
 
     network_kinds = (
         [] if networks_wgs84 is None else list(networks_wgs84["kind"].astype(str).unique())
@@ -192,6 +195,24 @@ def build_result_map(
         title_element(title).add_to(m)
     folium.LayerControl(collapsed=collapse_layers).add_to(m)
     return apply_assets(m, assets, base_url=assets_base_url)
+
+
+def _start_reason_tables(parcels: GeoDataFrame) -> Future:
+    """Parse the ``reasons`` of the parcels that will be drawn, in a thread of its own.
+
+    Arrow's JSON reader and GEOS release the GIL, so on two cores the reasons are parsed
+    while the geometries are simplified and reprojected.  The rows are those
+    :func:`maps.layers.to_wgs84` keeps, in the same order.
+    """
+    geoms = parcels.geometry.to_numpy()
+    drawn = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    rows = parcels if drawn.all() else parcels.loc[drawn]
+    ids = rows["parcel_id"].astype(str).tolist()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landplan-reasons")
+    try:
+        return pool.submit(reason_tables, rows["reasons"], ids)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends after its one task
 
 
 def _bounds_frame(parcels: GeoDataFrame) -> GeoDataFrame:

@@ -192,21 +192,26 @@ def test_html_has_legend_colours_reasons_and_hatches(result_map):
 
 
 def test_compact_parcel_data(result_map):
+    from landplan.maps.compact import decode_reasons
+
     data = _parcel_layer(result_map).data
     assert data["ids"] == ["P-001", "P-002", "P-003", SCRIPT_ID]
     i = data["ids"].index("P-003")
     assert data["num"]["area_mu"][0] == 15.0 and data["num"]["area_m2"][i] == 10_000
     assert data["num"]["excluded_mu"][i] == 1.22 and data["num"]["net_available_mu"][i] == 13.78
-    assert data["dist"]["road"][:2] == [12, 40] and data["dist"]["power"][2] is None
-    assert data["r"][0] == [] and len(data["r"][i]) == 1
-    code, severity, value, threshold, unit, basis, zh, zh_args, en, en_args = data["R"][
-        data["r"][i][0]
-    ]
-    strings = data["S"]
-    assert strings[code] == "RED_LINE_OVERLAP" and severity == 1
-    assert (value, threshold, strings[unit]) == (812.5, 0.0, "m²")
-    assert strings[basis] == "《生态保护红线管理办法》"
-    assert strings[zh] == BLOCK_ZH and strings[en] == BLOCK_EN and zh_args == en_args == []
+    assert list(data["dist"]["road"][:2]) == [12, 40] and np.isnan(data["dist"]["power"][2])
+    assert list(data["rn"]) == [0, 1, 1, 0] and len(data["r"]) == 2
+    j = data["r"][1]  # P-003's reason, a row of the columnar reason table
+    reasons, strings = data["R"], data["S"]
+    assert strings[reasons["c"][j]] == "RED_LINE_OVERLAP" and reasons["b"][j] == 1
+    assert (reasons["v"][j], reasons["t"][j], strings[reasons["u"][j]]) == (812.5, 0.0, "m²")
+    assert strings[reasons["s"][j]] == "《生态保护红线管理办法》"
+    zh, en = reasons["z"][j], reasons["e"][j]
+    assert strings[data["T"]["s"][zh]] == BLOCK_ZH and strings[data["T"]["s"][en]] == BLOCK_EN
+    assert data["T"]["k"][zh] == data["T"]["k"][en] == 0  # no figures in these messages
+    decoded = decode_reasons(data)
+    assert decoded[0] == decoded[3] == [] and decoded[2] == [RED_LINE_REASON]
+    assert decoded[1] == [SLOPE_WARNING]
     # no pre-rendered HTML per parcel in the page
     html = result_map.get_root().render()
     assert "lp-badge" in html and html.count("lp-badge") < 5
