@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from landplan.api import errors, logs, openapi, scratch
 from landplan.api.jobs import JobRunner
 from landplan.api.limits import BodyLimit
 from landplan.api.settings import Settings
+from landplan.api.tilecache import TileCache
 from landplan.api.version import VERSION
 
 from landplan.store.open import open_store
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clear_orphans()
         _warm(store)
         app.state.store = store
+        app.state.read_limiter = anyio.CapacityLimiter(settings.read_threads)
+        app.state.tile_cache = TileCache(int(settings.tile_cache_mb * 2**20))
         app.state.server_roots = errors.server_roots(
             getattr(store, "path", None),
             settings.upload_dir,

@@ -67,7 +67,8 @@ def require(action: str):
     """A dependency that returns the caller when its role permits ``action``."""
     roles = PERMITS[action]
 
-    def check(request: Request, key: str | None = Depends(KEY_HEADER)) -> Caller:
+    # async: a digest and a comparison, on the event loop (not a pool thread per request)
+    async def check(request: Request, key: str | None = Depends(KEY_HEADER)) -> Caller:
         caller = identify(request, key)
         if caller is None:
             if action in PUBLIC_ACTIONS and request.app.state.settings.public_read:

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     max_items_limit: int = Field(default=10_000, ge=1)
     default_items_limit: int = Field(default=10, ge=1)
     job_workers: int = Field(default=2, ge=1)
+    read_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="feature and tile reads served at once per worker process; more wait in "
+        "line, first come first served (their Python work shares one core per process)",
+    )
     upload_dir: Path | None = Field(default=None, description="scratch space for uploads")
     assets: Literal["offline", "cdn"] = "offline"
     assets_dir: Path | None = None
@@ -61,6 +68,11 @@ class Settings(BaseSettings):
     embed_origins: list[str] = Field(default_factory=list, description="who may frame /maps/embed")
     log_level: str = "info"
     tile_max_age_s: int = Field(default=300, ge=0)
+    tile_cache_mb: float = Field(
+        default=64.0,
+        ge=0,
+        description="vector tiles kept in memory per worker process, by data version (0: none)",
+    )
     header_timeout_s: float = Field(
         default=10.0,
         gt=0,

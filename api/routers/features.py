@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from landplan.api import ogc
 from landplan.api.auth import require
-from landplan.api.deps import parse_bbox, settings, store
+from landplan.api.deps import parse_bbox, read_pool, settings, store
 from landplan.api.errors import BadParameterError, responses
 
 from landplan.core.errors import NotFoundError
@@ -140,6 +140,7 @@ def queryables(collection_id: str, request: Request, s=Depends(store)):
     "one accept it and return every feature. A `limit` above the maximum is served at the "
     "maximum.",
 )
+@read_pool
 def items(
     collection_id: str,
     request: Request,
@@ -296,6 +297,7 @@ def _page_links(
     response_class=GeoJSONResponse,
     responses={200: {"content": {ogc.GEOJSON: {"schema": FEATURE_SCHEMA}}}, **responses(400, 404)},
 )
+@read_pool
 def item(
     collection_id: str,
     feature_id: str,

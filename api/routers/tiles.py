@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from landplan.api.auth import require
-from landplan.api.deps import settings, store
+from landplan.api.deps import in_read_pool, settings, store
 from landplan.api.errors import BadParameterError, responses
 from landplan.api.rastertiles import RASTER_STYLES, raster_tile, rasters_list
 
@@ -50,11 +51,24 @@ MVT_RESPONSES = {
 }
 
 
-def _mvt(collection_id: str, z: int, x: int, y: int, request: Request, s, cfg) -> Response:
-    """One vector tile, with its ETag and cache headers (both tile paths)."""
+async def _mvt(collection_id: str, z: int, x: int, y: int, request: Request, s, cfg) -> Response:
+    """One vector tile, with its ETag and cache headers (both tile paths).
+
+    A tile is drawn once per data version while it stays in the tile cache
+    (:mod:`landplan.api.tilecache`): the data token is read in a plain worker thread (a
+    PostGIS store asks the database) and a cached tile is answered at once; only a tile to
+    draw waits its turn in the read pool (:func:`landplan.api.deps.read_pool`).
+    """
     _check_tile(z, x, y)
-    body = s.tile(collection_id, z, x, y)
-    return _cached(request, body, MVT, s.token(), cfg.tile_max_age_s)
+    token = await anyio.to_thread.run_sync(s.token)
+    cache = getattr(request.app.state, "tile_cache", None)
+    key = (token, collection_id, z, x, y)
+    body = cache.get(key) if cache is not None else None
+    if body is None:
+        body = await in_read_pool(request, s.tile, collection_id, z, x, y)
+        if cache is not None:
+            cache.put(key, body)
+    return _cached(request, body, MVT, token, cfg.tile_max_age_s)
 
 
 @router.get(
@@ -63,7 +77,7 @@ def _mvt(collection_id: str, z: int, x: int, y: int, request: Request, s, cfg) -
     response_class=Response,
     responses=MVT_RESPONSES,
 )
-def vector_tile(
+async def vector_tile(
     collection_id: str,
     z: Z,
     x: XY,
@@ -72,7 +86,7 @@ def vector_tile(
     s=Depends(store),
     cfg=Depends(settings),
 ):
-    return _mvt(collection_id, z, x, y, request, s, cfg)
+    return await _mvt(collection_id, z, x, y, request, s, cfg)
 
 
 @router.get("/rasters", summary="Rasters with PNG tiles", response_model=dict)
@@ -121,7 +135,7 @@ def raster_png(
     response_class=Response,
     responses=MVT_RESPONSES,
 )
-def vector_tile_ogc(
+async def vector_tile_ogc(
     collection_id: str,
     z: Z,
     y: XY,
@@ -130,4 +144,4 @@ def vector_tile_ogc(
     s=Depends(store),
     cfg=Depends(settings),
 ):
-    return _mvt(collection_id, z, x, y, request, s, cfg)
+    return await _mvt(collection_id, z, x, y, request, s, cfg)

@@ -1,9 +1,14 @@
 """The embedded store served: a workspace directory (``workspace.gpkg`` + ``rasters/``).
 
-Queries use the GeoPackage's R*-tree through pyogrio's ``bbox`` and refine with exact
-``shapely.intersects`` so a bbox selects the same features as PostGIS ``ST_Intersects``.
-Feature pages are ordered by the id column (``parcel_id`` in code-point order, else ``fid``)
-and read by ``fid``, so paging is stable.  Tiles are encoded with ``mapbox_vector_tile``.
+Queries use the GeoPackage's R*-tree and refine with exact ``shapely.intersects`` so a bbox
+selects the same features as PostGIS ``ST_Intersects``.  Feature pages are ordered by the id
+column (``parcel_id`` in code-point order, else ``fid``) and read by ``fid``, so paging is
+stable.  Tiles are encoded by :mod:`landplan.store.mvt` (vectorised).
+
+The service's hot reads (bbox and paged items, single features, tiles) go straight to SQLite
+(:mod:`landplan.store.gpkgread`: a read-only connection per worker thread, no GDAL open per
+request, no pandas); filtered queries (property filters, CQL2) and layers with columns SQLite
+alone cannot type (dates, blobs) read through pyogrio.
 """
 
 from __future__ import annotations
@@ -29,13 +34,22 @@ from landplan.core.features import (
     feature_json,
     features_json,
     filter_mask,
-    from_crs84_bbox,
-    reproject,
     thinning_step,
     tile_bounds_3857,
     to_crs84_bbox,
 )
 from landplan.store.cql2_frame import filter_mask as cql_mask
+from landplan.store.gpkgread import (
+    DIRECT_ERRORS,
+    GpkgReader,
+    bounds_to,
+    crs84,
+    epsg_crs,
+    geometries,
+    render,
+    to_mercator,
+)
+from landplan.store.mvt import encode_layer
 from landplan.store.protocol import CollectionInfo, FeaturePage
 from landplan.store.workspace import GpkgWorkspace
 
@@ -53,21 +67,37 @@ def _json_type(dtype: str) -> str:
 TILE_EXTENT = 4096
 
 
-def _to_tile_pixels(geoms: np.ndarray, bounds: tuple[float, float, float, float]) -> np.ndarray:
-    """Web Mercator geometries → integer tile pixels (y down), exterior rings clockwise on
-    screen, all vectorised (the encoder's per-feature quantising and winding were 90 % of
-    a dense tile's time)."""
+def _pixels(transformer, bounds: tuple[float, float, float, float]):
+    """``(x, y) -> (px, py)``: layer coordinates to tile pixels (y down, not rounded) of the
+    tile with Web Mercator ``bounds``."""
     minx, miny, maxx, maxy = bounds
     sx, sy = TILE_EXTENT / (maxx - minx), TILE_EXTENT / (maxy - miny)
 
-    def scale(c: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.round((c[:, 0] - minx) * sx), np.round((maxy - c[:, 1]) * sy)])
+    def to_pixels(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mx, my = transformer.transform(x, y)
+        return (np.asarray(mx) - minx) * sx, (maxy - np.asarray(my)) * sy
 
-    pixels = shapely.transform(geoms, scale)
-    # y points down here, so the math-positive (counter-clockwise) ring is clockwise on screen
+    return to_pixels
+
+
+def _reference_tile(name: str, pixels: np.ndarray, props: dict) -> bytes:
+    """The tile by ``mapbox_vector_tile`` (layers :func:`encode_layer` does not take: points):
+    pixels rounded, exterior rings clockwise on screen (y down: math-positive)."""
+    import mapbox_vector_tile
+
+    pixels = shapely.transform(pixels, np.round)
     polygonal = shapely.get_type_id(pixels) >= 3
     pixels[polygonal] = shapely.orient_polygons(pixels[polygonal], exterior_cw=False)
-    return pixels
+    feats = [
+        {"geometry": g, "properties": {c: v[i] for c, v in props.items() if v[i] is not None}}
+        for i, g in enumerate(pixels)
+        if not g.is_empty
+    ]
+    options = {"quantize_bounds": None, "extents": TILE_EXTENT, "y_coord_down": True}
+    return mapbox_vector_tile.encode(
+        [{"name": name, "features": feats}],
+        default_options={**options, "check_winding_order": False},
+    )
 
 
 def _process_alive(pid: int) -> bool:
@@ -94,6 +124,8 @@ class GpkgStore:
         #: collection → (data token, every row's fid + id in page order): unfiltered pages
         #: and their count without reading the id column again
         self._orders: dict[str, tuple[str, pd.DataFrame]] = {}
+        #: the hot reads, straight from SQLite (per-thread connections)
+        self._reader = GpkgReader(self.gpkg, self.token)
 
     # ------------------------------------------------------------------ state
 
@@ -164,10 +196,26 @@ class GpkgStore:
             raise NotFoundError(f"no collection {collection_id!r} in workspace {self.name!r}")
         return info
 
+    # ------------------------------------------------------------------ direct SQLite reads
+
+    def _direct_page(
+        self, info, lay, bbox, limit: int, offset: int, out_epsg, authority_axes
+    ) -> FeaturePage | None:
+        """A page read straight from SQLite, or None when this layer or query cannot be."""
+        crs = self._layer_crs(info)
+        if bbox is not None:
+            if lay.rtree is None or crs is None:
+                return None
+            fids = self._reader.bbox_fids(info, lay, bbox, crs)
+        else:
+            fids = self._reader.all_fids(info, lay)
+        rows = self._reader.rows(lay, fids[offset : offset + limit])
+        return FeaturePage(render(info, lay, rows, crs, out_epsg, authority_axes), len(fids))
+
     # ------------------------------------------------------------------ features
 
     def _layer_crs(self, info: CollectionInfo) -> CRS | None:
-        return CRS.from_epsg(info.storage_epsg) if info.storage_epsg else None
+        return epsg_crs(info.storage_epsg) if info.storage_epsg else None
 
     def _select(
         self,
@@ -208,7 +256,7 @@ class GpkgStore:
         if info.geometry_type is None:
             frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, read_geometry=False, **kwargs)
         elif bbox is not None and crs is not None:
-            local = from_crs84_bbox(bbox, crs)
+            local = bounds_to(bbox, crs84(), crs)
             frame = pyogrio.read_dataframe(self.gpkg, layer=info.id, bbox=local, **kwargs)
             if len(frame):
                 region = bbox_polygon(bbox, crs)
@@ -256,6 +304,14 @@ class GpkgStore:
         cql=None,
     ) -> FeaturePage:
         info = self.collection(collection_id)
+        lay = self._reader.layout(info) if not filters and cql is None else None
+        if lay is not None:
+            try:
+                page = self._direct_page(info, lay, bbox, limit, offset, out_epsg, authority_axes)
+            except DIRECT_ERRORS:
+                page = None
+            if page is not None:
+                return page
         matched = self._select(info, bbox, dict(filters or {}), cql)
         page = matched.iloc[offset : offset + limit]
         rows = self._read_fids(info, page["fid"].to_numpy())
@@ -276,7 +332,21 @@ class GpkgStore:
             digits = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
             fid = int(feature_id) if digits else -1
             fids = np.array([fid] if 0 <= fid < 2**63 else [], dtype="int64")
-        else:
+        lay = self._reader.layout(info)
+        if lay is not None:
+            try:
+                if info.id_column != "fid":
+                    fids = self._reader.fid_of(info, lay, feature_id)
+                rows = self._reader.rows(lay, fids)
+                if not rows:
+                    raise NotFoundError(
+                        f"collection {collection_id!r} has no feature {feature_id!r}"
+                    )
+                crs = self._layer_crs(info)
+                return render(info, lay, rows, crs, out_epsg, authority_axes)[0]
+            except DIRECT_ERRORS:
+                pass
+        if info.id_column != "fid":
             found = self._select(info, None, {info.id_column: feature_id})
             fids = found["fid"].to_numpy()[:1]
         try:
@@ -288,48 +358,62 @@ class GpkgStore:
         return feature_json(rows, info, self._layer_crs(info), out_epsg, authority_axes)
 
     def tile(self, collection_id: str, z: int, x: int, y: int, /, columns=None) -> bytes:
-        import mapbox_vector_tile
-
         info = self.collection(collection_id)
         crs = self._layer_crs(info)
         if info.geometry_type is None or crs is None:
             raise NotFoundError(f"collection {collection_id!r} has no geometry to tile")
-        minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
-        buf = (maxx - minx) * 64 / 4096
-        region_3857 = (minx - buf, miny - buf, maxx + buf, maxy + buf)
-        local = from_crs84_bbox(region_3857, crs, src=CRS.from_epsg(3857))
+        bounds = minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+        buffer = 64 / TILE_EXTENT  # of the tile's width, on every side (as the PostGIS store)
+        pad = (maxx - minx) * buffer
+        region_3857 = (minx - pad, miny - pad, maxx + pad, maxy + pad)
+        local = bounds_to(region_3857, epsg_crs(3857), crs)
+        if not local[0] <= local[2]:  # the tile lies outside the area of the layer's CRS
+            return b""
         wanted = [c for c in (columns or TILE_COLUMNS) if c in info.columns]
-        frame = pyogrio.read_dataframe(
-            self.gpkg, layer=info.id, bbox=local, columns=wanted, fid_as_index=True
-        )
-        if not len(frame):
+        fids, blobs, attrs = np.empty(0, dtype="int64"), None, {}
+        lay = self._reader.layout(info)
+        if lay is not None and lay.rtree is not None:
+            try:
+                fids, blobs, attrs = self._reader.tile_rows(lay, local, wanted)
+            except DIRECT_ERRORS:
+                blobs = None
+        if blobs is None:
+            frame = pyogrio.read_dataframe(
+                self.gpkg, layer=info.id, bbox=local, columns=wanted, fid_as_index=True
+            )
+            fids, geoms = np.asarray(frame.index, dtype="int64"), frame.geometry.values
+            records = json.loads(
+                pd.DataFrame(frame[wanted]).to_json(orient="records", double_precision=15)
+            )
+            attrs = {c: [r.get(c) for r in records] for c in wanted}
+        else:
+            geoms = None
+        if not len(fids):
             return b""
-        step = thinning_step(len(frame))
-        if step > 1:  # dense low-zoom tile: every k-th feature by fid (stable across tiles)
-            frame = frame[np.asarray(frame.index) % step == 0]
-        mercator = reproject(frame.geometry.values, crs, CRS.from_epsg(3857))
-        geoms = shapely.clip_by_rect(mercator, *region_3857)
-        keep = ~shapely.is_empty(geoms)
-        if not keep.any():
-            return b""
-        props = json.loads(
-            pd.DataFrame(frame[wanted])[keep].to_json(orient="records", double_precision=15)
+        step = thinning_step(len(fids))
+        chosen = np.flatnonzero(fids % step == 0) if step > 1 else np.arange(len(fids))
+        # (step > 1: a dense low-zoom tile keeps every k-th feature by fid, stable across tiles)
+        if geoms is None:
+            geoms = geometries([blobs[i] for i in chosen])
+        else:
+            geoms = np.asarray(geoms)[chosen]
+        pad = TILE_EXTENT * buffer
+        box = (-pad, -pad, TILE_EXTENT + pad, TILE_EXTENT + pad)
+        props = {
+            c: v[chosen] if isinstance(v, np.ndarray) else np.asarray(v, dtype=object)[chosen]
+            for c, v in attrs.items()
+        }
+        to_pixels = _pixels(to_mercator(info.storage_epsg), bounds)
+        tile = encode_layer(
+            collection_id, geoms, props, extent=TILE_EXTENT, transform=to_pixels, clip=box
         )
-        pixels = _to_tile_pixels(geoms[keep], (minx, miny, maxx, maxy))
-        feats = [
-            {"geometry": g, "properties": {k: v for k, v in p.items() if v is not None}}
-            for g, p in zip(pixels, props, strict=True)
-            if not g.is_empty
-        ]
-        return mapbox_vector_tile.encode(
-            [{"name": collection_id, "features": feats}],
-            default_options={
-                "quantize_bounds": None,
-                "extents": TILE_EXTENT,
-                "y_coord_down": True,
-                "check_winding_order": False,
-            },
-        )
+        if tile is not None:
+            return tile
+        pixels = shapely.transform(geoms, lambda c: np.column_stack(to_pixels(c[:, 0], c[:, 1])))
+        pixels = shapely.clip_by_rect(pixels, *box)
+        keep = ~shapely.is_empty(pixels) & ~shapely.is_missing(pixels)
+        props = {c: v[keep] for c, v in props.items()}
+        return _reference_tile(collection_id, pixels[keep], props) if keep.any() else b""
 
     # ------------------------------------------------------------------ layers and files
 
