@@ -204,6 +204,8 @@ def geometries_json(
 
 
 def _props(frame: pd.DataFrame) -> list[str]:
+    if len(frame.columns) == 0:  # a layer with no attributes: one empty object per feature
+        return ["{}"] * len(frame)
     return [
         json.dumps(r, ensure_ascii=False)
         for r in json.loads(frame.to_json(orient="records", date_format="iso", double_precision=15))
