@@ -10,7 +10,8 @@ Steps (all rasters on the DEM's grid in the workspace CRS, written block by bloc
    ``require_inside`` layer, and cells steeper than ``terrain.hard_slope_deg``;
 4. the suitability surface from the policy's ``[suitability.*]`` factors (0–100; masked cells 0);
 5. per parcel, with exact partial-cell coverage: slope mean/min/max, the share steeper than
-   ``terrain.max_slope_deg``, mean suitability, and the balanced-pad earthwork;
+   ``terrain.max_slope_deg``, mean suitability, and the balanced-pad earthwork — all from one
+   exactextract pass over the parcels (:func:`landplan.raster.zonal.grid_cells`);
 6. per parcel cost (万元)::
 
        earthwork_cost_wan = (cut_m3 · cut_yuan_per_m3 + fill_m3 · fill_yuan_per_m3) / 10 000
@@ -24,13 +25,20 @@ Steps (all rasters on the DEM's grid in the workspace CRS, written block by bloc
 
    so a parcel whose development costs the reference amount per 亩 keeps half its suitability.
    Unit costs come from the policy's ``[costs]`` table (placeholders where no source exists).
+
+The float rasters are written as plain, uncompressed tiled GeoTIFFs, which the later steps read
+without decompressing; :class:`CogQueue` turns each into a COG in a background thread as soon as
+it is complete (GDAL compresses without holding the GIL) and moves the COGs in place at the end.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,6 +47,9 @@ from geopandas import GeoDataFrame
 
 from landplan.core.policy import Policy
 from landplan.core.units import M2_PER_MU
+
+if TYPE_CHECKING:
+    from landplan.raster.zonal import GridCells
 
 BLOCK_ROWS = 512
 StepCallback = Callable[[str], None]
@@ -52,23 +63,74 @@ class DevelopmentResult:
     rasters: dict[str, Path]
 
 
-def warp_dem(src: Path, dst: Path, /, *, crs) -> Path:
-    """The DEM as a COG in the workspace CRS (streamed through a warped VRT, bounded memory)."""
+def warp_dem(src: Path, dst: Path, /, *, crs, cog: bool = True) -> Path:
+    """The DEM in the workspace CRS (streamed through a warped VRT, bounded memory).
+
+    A Cloud-Optimised GeoTIFF; ``cog=False``: a plain tiled, uncompressed GeoTIFF (fast to
+    write and to read; :class:`CogQueue` turns it into a COG later).
+    """
     import rasterio
     import rasterio.shutil
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    from landplan.raster.grid import open_raster
+    from landplan.raster.grid import COG_OPTIONS, GDAL_CACHE_BYTES, TILED_OPTIONS, open_raster
 
+    options = {"driver": "COG", **COG_OPTIONS} if cog else {"driver": "GTiff", **TILED_OPTIONS}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open_raster(src, projected=False) as ds:
+    with open_raster(src, projected=False) as ds, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         if ds.crs == crs:
-            rasterio.shutil.copy(ds, dst, driver="COG", compress="DEFLATE")
+            rasterio.shutil.copy(ds, dst, **options)
         else:
             with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear) as vrt:
-                rasterio.shutil.copy(vrt, dst, driver="COG", compress="DEFLATE")
+                rasterio.shutil.copy(vrt, dst, **options)
     return dst
+
+
+class CogQueue:
+    """Turns finished plain GeoTIFFs into Cloud-Optimised ones in a background thread.
+
+    Each COG is written beside its source and moves over it when the ``with`` block ends
+    without an error, so code in the block reads the plain (uncompressed, quick) files while
+    GDAL compresses in parallel (it releases the GIL).  On an error nothing is replaced and
+    the temporary files are removed.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="landplan-cog")
+        self._jobs: list[tuple[Path, Path, object]] = []
+
+    def add(self, path: Path) -> Path:
+        """Queue ``path`` for conversion; returns it."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.stem}.cog.tmp.tif")
+        self._jobs.append((path, tmp, self._pool.submit(_to_cog, path, tmp)))
+        return path
+
+    def __enter__(self) -> CogQueue:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+            if exc_type is None:
+                for _, _, job in self._jobs:
+                    job.result()  # a failed conversion raises here
+                for path, tmp, _ in self._jobs:
+                    os.replace(tmp, path)
+        finally:
+            for _, tmp, _ in self._jobs:
+                tmp.unlink(missing_ok=True)
+
+
+def _to_cog(src: Path, dst: Path) -> None:
+    import rasterio
+    import rasterio.shutil
+
+    from landplan.raster.grid import COG_OPTIONS, GDAL_CACHE_BYTES
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(src) as ds:
+        rasterio.shutil.copy(ds, dst, driver="COG", **COG_OPTIONS)
 
 
 def constraint_mask(
@@ -81,14 +143,26 @@ def constraint_mask(
     slope: Path | None,
     hard_slope_deg: float,
 ) -> Path:
-    """Write a uint8 mask (1 = hard constraint) on the grid of ``like``, block by block."""
+    """Write a uint8 mask (1 = hard constraint) on the grid of ``like``, block by block.
+
+    ``exclude``: polygons whose cells are constrained (any number of layers' polygons, in any
+    order: a cell whose centre is in one of them is masked).  ``inside``: one item per
+    ``require_inside`` layer, a polygon or a sequence of the layer's polygons; a cell outside
+    every polygon of such a layer is masked.
+    """
     import rasterio
     from rasterio.features import rasterize
     from rasterio.windows import Window, bounds, transform
 
-    ex = np.asarray([g for g in exclude if g is not None and not g.is_empty], dtype=object)
-    ins = [g for g in inside if g is not None and not g.is_empty]
+    # rasterize takes GeoJSON-like shapes: each polygon is converted once (not once per
+    # block), and a block gets only the excluded polygons that reach it
+    ex = _polygons(exclude)
     ex_tree = shapely.STRtree(ex) if len(ex) else None
+    ex_shapes: dict[int, dict] = {}
+    ins = []
+    for layer in inside:
+        polys = _polygons([layer] if isinstance(layer, shapely.Geometry) else layer)
+        ins.append(_geojson(polys))
     with rasterio.open(like) as ref:
         profile = ref.profile | {
             "driver": "GTiff",
@@ -109,19 +183,23 @@ def constraint_mask(
                     box = shapely.box(*bounds(win, ref.transform))
                     mask = np.zeros(shape, dtype="uint8")
                     if ex_tree is not None:
-                        hits = ex[ex_tree.query(box, predicate="intersects")]
+                        hits = ex_tree.query(box, predicate="intersects")
+                        new = [i for i in hits if i not in ex_shapes]
+                        ex_shapes.update(zip(new, _geojson(ex[new]), strict=True))
                         if len(hits):
                             mask |= rasterize(
-                                hits,
+                                [ex_shapes[i] for i in hits],
                                 out_shape=shape,
                                 transform=tf,
                                 fill=0,
                                 default_value=1,
                                 dtype="uint8",
                             )
-                    for g in ins:
+                    for shapes in ins:
+                        if not shapes:  # an empty layer constrains nothing
+                            continue
                         mask |= 1 - rasterize(
-                            [g],
+                            shapes,
                             out_shape=shape,
                             transform=tf,
                             fill=0,
@@ -129,13 +207,33 @@ def constraint_mask(
                             dtype="uint8",
                         )
                     if slope_ds is not None:
-                        s = slope_ds.read(1, window=win, masked=True)
-                        mask |= (s.filled(0) > hard_slope_deg).astype("uint8")
+                        s = _floats(slope_ds, win)  # NaN where no data: never steep
+                        mask |= (s > hard_slope_deg).view(np.uint8)
                     dst.write(mask, 1, window=win)
         finally:
             if slope_ds is not None:
                 slope_ds.close()
     return out
+
+
+def _polygons(geoms) -> np.ndarray:
+    """The polygons of ``geoms`` (multi-polygons split into parts; empty and missing dropped)."""
+    arr = np.asarray(list(geoms), dtype=object)
+    if len(arr) == 0:
+        return arr
+    arr = shapely.get_parts(arr[~(shapely.is_missing(arr) | shapely.is_empty(arr))])
+    arr = arr[~shapely.is_empty(arr)]
+    coords, index = shapely.get_coordinates(arr, return_index=True)
+    finite = np.ones(len(arr), dtype=bool)
+    np.logical_and.at(finite, index, np.isfinite(coords).all(axis=1))
+    return arr[finite]  # a NaN coordinate cannot be burnt (nor was it a usable polygon)
+
+
+def _geojson(geoms) -> list[dict]:
+    """GeoJSON-like mappings for rasterio, converted in C (``shapely.to_geojson``)."""
+    import json
+
+    return [json.loads(text) for text in shapely.to_geojson(np.asarray(geoms, dtype=object))]
 
 
 def grade_raster(dem: Path, slope: Path, relief: Path, out: Path, /) -> Path:
@@ -159,12 +257,24 @@ def grade_raster(dem: Path, slope: Path, relief: Path, out: Path, /) -> Path:
         with rasterio.open(out, "w", **profile) as dst:
             for top in range(0, z.height, BLOCK_ROWS):
                 win = Window(0, top, z.width, min(BLOCK_ROWS, z.height - top))
-                bands = [
-                    ds.read(1, window=win, masked=True).astype("float64").filled(np.nan)
-                    for ds in (s, z, r)
-                ]
-                dst.write(land_resource_grade(*bands), 1, window=win)
+                dst.write(land_resource_grade(*(_floats(ds, win) for ds in (s, z, r))), 1,
+                          window=win)  # fmt: skip
     return out
+
+
+def _floats(ds, window) -> np.ndarray:
+    """Band 1 in ``window`` as floats (float32 stays float32), NaN where the dataset masks it."""
+    from rasterio.enums import MaskFlags
+
+    flags = set(ds.mask_flag_enums[0])
+    if flags <= {MaskFlags.nodata, MaskFlags.all_valid} and (ds.scales[0], ds.offsets[0]) == (1, 0):
+        a = ds.read(1, window=window)
+        if a.dtype.kind != "f":
+            a = a.astype("float64")
+        if MaskFlags.nodata in flags and ds.nodata is not None and not np.isnan(ds.nodata):
+            a[a == a.dtype.type(ds.nodata)] = np.nan
+        return a
+    return ds.read(1, window=window, masked=True).astype("float64").filled(np.nan)
 
 
 def _suitability_config(policy: Policy, rasters: dict[str, Path], mask: Path):
@@ -184,6 +294,7 @@ def _suitability_config(policy: Policy, rasters: dict[str, Path], mask: Path):
 def _distance_rasters(
     networks: GeoDataFrame, dem: Path, folder: Path, policy: Policy
 ) -> dict[str, Path]:
+    """Distance rasters (plain GeoTIFFs) to the built networks the suitability factors name."""
     from landplan.raster.distance import distance_raster
 
     out = {}
@@ -203,7 +314,7 @@ def _distance_rasters(
             # a network wholly off the DEM (a main 200 km away) is never burnt into a tile:
             # measure to the vector geometry instead, so every cell gets its (large) distance
             off_grid = not shapely.intersects(np.asarray(built.geometry.values), grid_box).any()
-            distance_raster(built, dem, path, exact=off_grid)
+            distance_raster(built, dem, path, exact=off_grid, cog=False)
             out[f"dist_{kind}"] = path
     return out
 
@@ -223,58 +334,77 @@ def analyze_development(
 
     ``table`` holds the parcels' ``net_available_mu`` and ``dist_<kind>_m`` columns.
     """
-    from landplan.analysis.constraints import dissolve
-    from landplan.raster.earthwork import earthwork
     from landplan.raster.suitability import score_suitability
     from landplan.raster.terrain import relief, slope
-    from landplan.raster.zonal import share_above, zonal_stats
+    from landplan.raster.zonal import locate_cells
 
     step = on_step or (lambda _: None)
     folder.mkdir(parents=True, exist_ok=True)
-    step("terrain")
-    rasters = {"dem": warp_dem(dem_path, folder / "dem.tif", crs=parcels.crs)}
-    rasters["slope"] = slope(rasters["dem"], folder / "slope.tif").path
-    rasters["relief"] = relief(rasters["dem"], folder / "relief.tif").path
-    rasters["land_grade"] = grade_raster(
-        rasters["dem"], rasters["slope"], rasters["relief"], folder / "land_grade.tif"
-    )
-    rasters |= _distance_rasters(networks, rasters["dem"], folder, policy)
-    exclude = [
-        dissolve(g.geometry.values)
-        for k, g in constraints.items()
-        if policy.rule_for(k).action == "exclude"
-    ]
-    inside = [
-        dissolve(g.geometry.values)
-        for k, g in constraints.items()
-        if policy.rule_for(k).action == "require_inside"
-    ]
-    rasters["constraint_mask"] = constraint_mask(
-        rasters["dem"],
-        folder / "constraint_mask.tif",
-        exclude=exclude,
-        inside=inside,
-        slope=rasters["slope"],
-        hard_slope_deg=policy.terrain.hard_slope_deg,
-    )
-    step("suitability")
-    config = _suitability_config(policy, rasters, rasters["constraint_mask"])
-    if config is not None:
-        rasters["suitability"] = score_suitability(config, folder / "suitability.tif").path
-    step("zonal")
     # only parcels with a usable geometry reach exactextract; the others get NaN (GEOMETRY_EMPTY)
     usable = _usable(parcels, table)
     sub = parcels.loc[usable].reset_index(drop=True)
-    cols = _zonal_columns(sub, rasters, policy, zonal_stats, share_above)
-    work = earthwork(rasters["dem"], sub)
-    cols["balanced_elevation_m"] = work["balanced_elevation_m"].to_numpy()
-    cols["cut_m3"] = work["balanced_cut_m3"].to_numpy()
-    cols["fill_m3"] = work["balanced_fill_m3"].to_numpy()
-    cols["max_cut_m"] = work["balanced_max_cut_m"].to_numpy()
-    cols["max_fill_m"] = work["balanced_max_fill_m"].to_numpy()
+    # Rasters are written plain (uncompressed) and read so by the steps below; CogQueue
+    # compresses them into COGs alongside and puts the COGs in place at the end.  The cells
+    # each parcel touches depend only on the DEM's grid: exactextract finds them in a thread
+    # while the rasters are computed (it holds the GIL; they mostly do not).
+    with CogQueue() as cogs, ThreadPoolExecutor(1, thread_name_prefix="landplan-cells") as pool:
+        step("terrain")
+        dem = cogs.add(warp_dem(dem_path, folder / "dem.tif", crs=parcels.crs, cog=False))
+        located = pool.submit(locate_cells, dem, sub, projected=True)
+        rasters = {"dem": dem}
+        rasters["slope"] = cogs.add(slope(dem, folder / "slope.tif", cog=False).path)
+        rasters["relief"] = cogs.add(relief(dem, folder / "relief.tif", cog=False).path)
+        rasters["land_grade"] = grade_raster(
+            dem, rasters["slope"], rasters["relief"], folder / "land_grade.tif"
+        )
+        for name, path in _distance_rasters(networks, dem, folder, policy).items():
+            rasters[name] = cogs.add(path)
+        # the layers' polygons as they are: rasterising them one by one marks the cells their
+        # union would (no dissolve needed)
+        exclude = [
+            geom
+            for k, g in constraints.items()
+            if policy.rule_for(k).action == "exclude"
+            for geom in g.geometry.values
+        ]
+        inside = [
+            g.geometry.values
+            for k, g in constraints.items()
+            if policy.rule_for(k).action == "require_inside"
+        ]
+        rasters["constraint_mask"] = constraint_mask(
+            dem,
+            folder / "constraint_mask.tif",
+            exclude=exclude,
+            inside=inside,
+            slope=rasters["slope"],
+            hard_slope_deg=policy.terrain.hard_slope_deg,
+        )
+        step("suitability")
+        config = _suitability_config(policy, rasters, rasters["constraint_mask"])
+        if config is not None:
+            path = score_suitability(config, folder / "suitability.tif", cog=False).path
+            rasters["suitability"] = cogs.add(path)
+        step("zonal")
+        cols = _zonal_columns(located.result(), rasters, policy)
     cols = cols.set_index(np.flatnonzero(usable)).reindex(np.arange(len(parcels)))
     cols = pd.concat([cols, development_costs(cols, table.reset_index(drop=True), policy)], axis=1)
+    _trim_heap()
     return DevelopmentResult(cols, rasters)
+
+
+def _trim_heap() -> None:
+    """Give the memory the worker threads freed back to the OS.
+
+    glibc keeps what a thread frees in that thread's arena, so without this the process's
+    resident size stays at the step's peak for the rest of the run (a few hundred MiB at
+    50 000 parcels).  A no-op where there is no glibc.
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _usable(parcels: GeoDataFrame, table: pd.DataFrame) -> np.ndarray:
@@ -287,24 +417,30 @@ def _usable(parcels: GeoDataFrame, table: pd.DataFrame) -> np.ndarray:
     return ok
 
 
-def _zonal_columns(parcels, rasters, policy, zonal_stats, share_above) -> pd.DataFrame:
-    stats = zonal_stats(rasters["slope"], parcels, stats=("mean", "min", "max"))
+def _zonal_columns(located: GridCells, rasters, policy) -> pd.DataFrame:
+    """Slope, land grade, suitability and earthwork per parcel, from the parcels' cells."""
+    from landplan.raster.earthwork import earthwork_of_grid
+
+    names = ["dem", "slope", "land_grade"] + (["suitability"] if "suitability" in rasters else [])
+    cells = located.on({k: rasters[k] for k in names}, projected=True)
+    slope = cells.stats("slope", ("mean", "min", "max"), above=policy.terrain.max_slope_deg)
     cols = pd.DataFrame(
         {
-            "slope_mean_deg": stats["mean"].to_numpy(),
-            "slope_min_deg": stats["min"].to_numpy(),
-            "slope_max_deg": stats["max"].to_numpy(),
-            "steep_share": share_above(
-                rasters["slope"], parcels, policy.terrain.max_slope_deg
-            ).to_numpy(),
+            "slope_mean_deg": slope["mean"],
+            "slope_min_deg": slope["min"],
+            "slope_max_deg": slope["max"],
+            "steep_share": slope["share_above"],
+            "land_grade_majority": cells.stats("land_grade", ("majority",))["majority"],
         }
     )
-    grade = zonal_stats(rasters["land_grade"], parcels, stats=("majority",))["majority"]
-    cols["land_grade_majority"] = grade.to_numpy()
     if "suitability" in rasters:
-        cols["suitability_mean"] = zonal_stats(rasters["suitability"], parcels, stats=("mean",))[
-            "mean"
-        ].to_numpy()
+        cols["suitability_mean"] = cells.stats("suitability", ("mean",))["mean"]
+    work = earthwork_of_grid(cells, "dem")
+    cols["balanced_elevation_m"] = work["balanced_elevation_m"].to_numpy()
+    cols["cut_m3"] = work["balanced_cut_m3"].to_numpy()
+    cols["fill_m3"] = work["balanced_fill_m3"].to_numpy()
+    cols["max_cut_m"] = work["balanced_max_cut_m"].to_numpy()
+    cols["max_fill_m"] = work["balanced_max_fill_m"].to_numpy()
     return cols
 
 

@@ -36,7 +36,6 @@ The 双评价 城镇建设 land-resource grading (DOMAIN §4.2) is :func:`land_r
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,10 +217,12 @@ def rescale(x: np.ndarray, t: Rescale, /) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if t.kind == "linear":
             y = (x - t.lo) / (t.hi - t.lo)
-        elif t.kind == "small":
-            y = 1.0 / (1.0 + (np.maximum(x, 0) / t.midpoint) ** t.spread)
-        elif t.kind == "large":
-            y = 1.0 / (1.0 + (np.maximum(x, 1e-12) / t.midpoint) ** (-t.spread))
+        elif t.kind in ("small", "large"):  # 1 / (1 + (x / midpoint) ** ±spread), in place
+            y = np.maximum(x, 0.0 if t.kind == "small" else 1e-12)
+            y /= t.midpoint
+            y **= t.spread if t.kind == "small" else -t.spread
+            y += 1.0
+            np.divide(1.0, y, out=y)
         elif t.kind == "logistic":
             y = 1.0 / (1.0 + np.exp(-t.spread * (x - t.midpoint)))
         elif t.kind == "gaussian":
@@ -234,7 +235,7 @@ def rescale(x: np.ndarray, t: Rescale, /) -> np.ndarray:
                 y[x == float(code)] = score
     if t.invert and t.kind in ("linear", "logistic"):
         y = 1.0 - y
-    y = np.clip(y, 0.0, 1.0)
+    y = np.clip(y, 0.0, 1.0, out=y if y.dtype == np.float64 and y.base is None else None)
     y[np.isnan(x)] = np.nan
     return y
 
@@ -253,15 +254,24 @@ def land_resource_grade(
     ...                     np.array([50.0, 150.0, 250.0])).tolist()
     [1, 5, 5]
     """
-    s = np.asarray(slope_deg, dtype="float64")
-    e = np.asarray(elevation_m, dtype="float64")
-    r = np.asarray(relief_m, dtype="float64")
-    grade = np.searchsorted([3.0, 8.0, 15.0, 25.0], s, side="left") + 1
-    grade = grade + ((e >= 3500) & (e < 5000)) + np.where(r > 200, 2, np.where(r >= 100, 1, 0))
-    grade = np.clip(grade, 1, 5)
-    grade = np.where(e >= 5000, 5, grade)
-    bad = np.isnan(s) | np.isnan(e) | np.isnan(r)
-    return np.where(bad, 0, grade).astype("uint8")
+    s, e, r = (_floats(a) for a in (slope_deg, elevation_m, relief_m))
+    # comparisons in the arrays' own float type: every threshold is exact in float32
+    grade = (s > 3).view(np.uint8) + (s > 8).view(np.uint8)  # 1 + Σ(s > break) below
+    grade += (s > 15).view(np.uint8)
+    grade += (s > 25).view(np.uint8)
+    grade += 1
+    grade += ((e >= 3500) & (e < 5000)).view(np.uint8)
+    grade += (r >= 100).view(np.uint8)
+    grade += (r > 200).view(np.uint8)
+    np.minimum(grade, 5, out=grade)
+    grade[e >= 5000] = 5
+    grade[np.isnan(s) | np.isnan(e) | np.isnan(r)] = 0
+    return grade
+
+
+def _floats(a) -> np.ndarray:
+    a = np.asarray(a)
+    return a if a.dtype.kind == "f" else a.astype("float64")
 
 
 # --------------------------------------------------------------------------- rasters
@@ -313,8 +323,31 @@ def _open_aligned(paths: Mapping[str, Path]):
 
 
 def _read(ds, window) -> np.ndarray:
-    band = ds.read(1, window=window, masked=True).astype("float64")
-    return band.filled(np.nan)
+    """Band 1 in ``window`` as float64, NaN where the dataset masks it (nodata)."""
+    from rasterio.enums import MaskFlags
+
+    flags = set(ds.mask_flag_enums[0])
+    plain = ds.scales[0] == 1.0 and ds.offsets[0] == 0.0
+    if not (plain and flags <= {MaskFlags.nodata, MaskFlags.all_valid}):
+        band = ds.read(1, window=window, masked=True).astype("float64")
+        return band.filled(np.nan)
+    raw = ds.read(1, window=window)
+    out = raw.astype("float64")
+    nodata = _nodata_in(raw.dtype, ds.nodata) if MaskFlags.nodata in flags else None
+    if nodata is not None:
+        out[np.isnan(raw) if np.isnan(nodata) else raw == nodata] = np.nan
+    return out
+
+
+def _nodata_in(dtype: np.dtype, nodata):
+    """``nodata`` as a value of ``dtype`` (``None`` where no cell of that type can hold it)."""
+    if nodata is None:
+        return None
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+            return None
+    return dtype.type(nodata)
 
 
 def score_suitability(
@@ -329,7 +362,8 @@ def score_suitability(
     """Write the suitability surface (float32, 0–100, nodata −9999) block by block.
 
     Memory is bounded by the block size plus GDAL's block cache, capped at ``cache_mb``.
-    ``cog=False`` writes a tiled GeoTIFF instead of a Cloud-Optimised one (no overview pass).
+    ``cog=False`` writes a plain tiled, uncompressed GeoTIFF instead of a Cloud-Optimised one
+    (no compression or overview pass).
     """
     import rasterio
 
@@ -338,30 +372,21 @@ def score_suitability(
 
 
 def _score(config: SuitabilityConfig, out_path: Path, on_progress, cog: bool) -> SuitabilityResult:
-    import rasterio
     from rasterio.windows import Window
+
+    from landplan.raster.grid import cog_writer, grid_info
 
     weights = factor_weights(config)
     paths = {f.name: f.raster for f in config.factors} | {
         f"mask{i}": p for i, p in enumerate(config.masks)
     }
     handles = _open_aligned(paths)
-    tmp = out_path.with_name(f".{out_path.name}.tmp.tif")
     ref = handles[config.factors[0].name]
-    profile = ref.profile | {
-        "driver": "GTiff",
-        "dtype": "float32",
-        "nodata": NODATA,
-        "count": 1,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-    }
-    total = sum_score = 0.0
+    sum_score = 0.0
     cells = masked = 0
     try:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        # a plain tiled GeoTIFF first (uncompressed), then one COG copy (DEFLATE on all CPUs)
+        with cog_writer(out_path, grid=grid_info(ref), nodata=NODATA, cog=cog) as dst:
             n_blocks = math.ceil(ref.height / BLOCK_ROWS)
             for b in range(n_blocks):
                 window = Window(
@@ -369,7 +394,9 @@ def _score(config: SuitabilityConfig, out_path: Path, on_progress, cog: bool) ->
                 )
                 score = np.zeros((window.height, window.width))
                 for f in config.factors:
-                    score += weights[f.name] * rescale(_read(handles[f.name], window), f.rescale)
+                    part = rescale(_read(handles[f.name], window), f.rescale)
+                    part *= weights[f.name]
+                    score += part
                 score *= 100.0
                 block_mask = np.zeros(score.shape, dtype=bool)
                 for i in range(len(config.masks)):
@@ -383,24 +410,11 @@ def _score(config: SuitabilityConfig, out_path: Path, on_progress, cog: bool) ->
                 dst.write(np.where(valid, score, NODATA).astype("float32"), 1, window=window)
                 if on_progress:
                     on_progress(b + 1, n_blocks)
-        if cog:
-            _to_cog(tmp, out_path)
-        else:
-            os.replace(tmp, out_path)
     finally:
         for ds in handles.values():
             ds.close()
-        tmp.unlink(missing_ok=True)
     total = sum_score / cells if cells else float("nan")
     return SuitabilityResult(out_path, weights, cells, masked, total)
-
-
-def _to_cog(src: Path, dst: Path) -> None:
-    import rasterio.shutil
-
-    tmp = dst.with_name(f".{dst.name}.cog.tmp")
-    rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE")
-    os.replace(tmp, dst)
 
 
 def load_config(path: str | Path, /) -> SuitabilityConfig:

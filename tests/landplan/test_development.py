@@ -170,3 +170,40 @@ def test_per_mu_costs_are_nan_without_available_land(policy):
     )
     assert np.isnan(out["cost_weighted_suitability"].to_numpy()[:2]).all()
     assert (out["earthwork_cost_wan"] > 0).all()  # the cost itself is still stated
+
+
+def test_rasters_end_as_cogs_and_no_stage_file_is_left(tmp_path, three_parcels, policy):
+    dem = _tilted_dem(tmp_path / "dem.tif")
+    table = pd.DataFrame({"net_available_mu": [15.0] * 3})
+    nets = gpd.GeoDataFrame(
+        {"kind": ["road"], "status": ["built"]}, geometry=[box(-50, -50, 1, 400).boundary], crs=GK
+    )
+    dev = analyze_development(three_parcels, table, dem_path=dem, constraints={}, networks=nets,
+                              policy=policy, folder=tmp_path / "r")  # fmt: skip
+    for name in ("dem", "slope", "relief", "dist_road", "suitability"):
+        with rasterio.open(dev.rasters[name]) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG", name
+            assert ds.profile["compress"] is not None, name
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if p.name.startswith(".")) == []
+
+
+def test_constraint_mask_of_raw_layers_equals_the_mask_of_their_union(tmp_path):
+    """Overlapping polygons of several layers burn the cells their dissolved union would."""
+    import shapely
+
+    dem = _tilted_dem(tmp_path / "dem.tif", rise_per_m=0.0)
+    rng = np.random.default_rng(2)
+    a = [box(rng.uniform(-100, 400), rng.uniform(-200, 300), 60, 45).buffer(rng.uniform(0, 20))
+         for _ in range(25)]  # fmt: skip
+    b = [shapely.Point(X0 + rng.uniform(-100, 500), Y0 + rng.uniform(-200, 400)).buffer(30)
+         for _ in range(25)]  # fmt: skip
+    inside = [box(-90, -190, 250, 300), box(100, 50, 390, 340)]
+    raw = constraint_mask(dem, tmp_path / "raw.tif", exclude=[*a, *b], inside=[inside],
+                          slope=None, hard_slope_deg=25)  # fmt: skip
+    union = constraint_mask(dem, tmp_path / "union.tif",
+                            exclude=[shapely.union_all(a), shapely.union_all(b)],
+                            inside=[shapely.union_all(inside)], slope=None, hard_slope_deg=25)  # fmt: skip
+    with rasterio.open(raw) as r, rasterio.open(union) as u:
+        m = r.read(1)
+        np.testing.assert_array_equal(m, u.read(1))
+    assert 0 < m.mean() < 1

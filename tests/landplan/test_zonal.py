@@ -12,7 +12,7 @@ import shapely
 from rasterio.transform import from_origin
 
 from landplan.core.errors import CRSError, ManifestError, RasterError
-from landplan.raster.zonal import parcel_cells, share_above, zonal_stats
+from landplan.raster.zonal import grid_cells, parcel_cells, share_above, zonal_stats
 from tests.helpers import GK, X0, Y0, box
 
 CELL = 10.0
@@ -160,3 +160,117 @@ def test_bad_geometries_never_reach_exactextract(tmp_path):
     assert stats.iloc[1:][["mean", "count"]].isna().all().all()
     share = share_above(raster, parcels, 50.0)
     assert np.isnan(share.to_numpy()[1:]).all() and 0 <= share.to_numpy()[0] <= 1
+
+
+def _uint8_raster(path: Path, z: np.ndarray, *, nodata=0) -> Path:
+    top = Y0 + z.shape[0] * CELL
+    with rasterio.open(
+        path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype="uint8",
+        crs=GK, transform=from_origin(X0, top, CELL, CELL), nodata=nodata,
+    ) as ds:  # fmt: skip
+        ds.write(z.astype(np.uint8), 1)
+    return path
+
+
+def test_one_pass_over_several_rasters_equals_exactextract_on_each(tmp_path):
+    """grid_cells' statistics are exactextract's, to the bit, for every raster of the grid."""
+    from exactextract import exact_extract
+
+    rng = np.random.default_rng(12)
+    shape = (60, 80)
+    z = rng.normal(1500, 40, shape).astype(np.float32)
+    z[rng.random(shape) < 0.05] = -9999  # nodata
+    s = rng.uniform(0, 30, shape).astype(np.float32)
+    s[rng.random(shape) < 0.05] = np.nan  # NaN is no data to exactextract too
+    g = rng.integers(0, 6, shape)  # 0 = nodata; many ties between classes
+    rasters = {
+        "z": write_raster(tmp_path / "z.tif", z),
+        "s": write_raster(tmp_path / "s.tif", s),
+        "g": _uint8_raster(tmp_path / "g.tif", g),
+    }
+    geoms = [
+        shapely.Point(X0 + rng.uniform(-50, 850), Y0 + rng.uniform(-50, 650)).buffer(
+            rng.uniform(3, 70)
+        )
+        for _ in range(120)
+    ] + [box(0, 0, 20, 20), box(5000, 5000, 10, 10), shapely.Polygon()]  # whole, outside, empty
+    p = parcels(*geoms)
+    cells = grid_cells(rasters, p)
+    stats = ["mean", "min", "max", "sum", "count", "majority"]
+    for name, path in rasters.items():
+        got = cells.stats(name, stats)
+        small = _stats_in_blocks(cells, name, stats)  # blocks of a few parcels: the same
+        ref = zonal_stats(path, p, stats=stats)
+        direct = exact_extract(str(path), p.iloc[:-1], stats, output="pandas",
+                               strategy="raster-sequential", max_cells_in_memory=4_000_000)  # fmt: skip
+        for st in stats:
+            x = np.asarray(got[st], dtype=float)
+            np.testing.assert_array_equal(x, ref[st].to_numpy(dtype=float), err_msg=f"{name} {st}")
+            np.testing.assert_array_equal(x[:-1], direct[st].to_numpy(dtype=float))
+            np.testing.assert_array_equal(x[:-1], small[st][:-1], err_msg=f"{name} {st} blocks")
+        share = cells.share_above(name, 3.0)
+        np.testing.assert_array_equal(share, share_above(path, p, 3.0).to_numpy())
+    assert np.isnan(cells.stats("z", ["mean"])["mean"][-2:]).all()  # outside, empty
+
+
+def _stats_in_blocks(cells, name, stats):
+    from landplan.raster.zonal import cell_stats
+
+    parts = [
+        cell_stats(c.row, c.coverage, c.value, c.n_parcels, stats)
+        for _, c in cells.chunks(name, cells=37, native=True)
+    ]
+    return {s: np.concatenate([np.asarray(x[s], dtype=float) for x in parts]) for s in stats}
+
+
+def test_grid_cells_refuses_rasters_off_the_grid(grid4, tmp_path):
+    other = tmp_path / "o.tif"
+    with rasterio.open(
+        other, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32", crs=GK,
+        transform=from_origin(X0 + 5, Y0 + 40, CELL, CELL),
+    ) as ds:  # fmt: skip
+        ds.write(np.ones((1, 4, 4), np.float32))
+    with pytest.raises(RasterError, match="not on the grid"):
+        grid_cells({"a": grid4, "b": other}, parcels(box(0, 0, 10, 10)))
+
+
+def test_large_rasters_are_read_band_by_band_with_the_same_result(tmp_path, monkeypatch):
+    from landplan.raster import zonal
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(100, 10, (1300, 24)).astype(np.float32)  # 3 bands of 512 rows
+    z[rng.random(z.shape) < 0.03] = -9999
+    src = write_raster(tmp_path / "tall.tif", z)
+    geoms = [
+        box(rng.uniform(0, 200), rng.uniform(0, 12900), 35, rng.uniform(5, 300)) for _ in range(80)
+    ]
+    p = parcels(*geoms)
+    whole = grid_cells({"z": src}, p).stats("z", ["mean", "min", "max"])
+    monkeypatch.setattr(zonal, "WHOLE_CELLS", 0)
+    monkeypatch.setattr(zonal, "BAND_CELLS", 1000)
+    cells = grid_cells({"z": src}, p)
+    banded = cells.stats("z", ["mean", "min", "max"])
+    assert cells._cache["bands"].order is not None and len(cells._cache["bands"].start) == 4
+    for s in whole:
+        np.testing.assert_array_equal(banded[s], whole[s])
+    ref = zonal_stats(src, p, stats=["mean", "min", "max"])
+    np.testing.assert_array_equal(banded["mean"], ref["mean"].to_numpy())
+
+
+def test_parcels_in_batches_get_the_cells_of_one_run(grid4, tmp_path, monkeypatch):
+    from landplan.raster import zonal
+
+    rng = np.random.default_rng(8)
+    z = rng.normal(0, 1, (50, 70)).astype(np.float32)
+    src = write_raster(tmp_path / "b.tif", z)
+    geoms = [
+        shapely.Point(X0 + rng.uniform(0, 700), Y0 + rng.uniform(0, 500)).buffer(rng.uniform(2, 40))
+        for _ in range(60)
+    ]
+    p = parcels(*geoms[:30], shapely.Polygon(), *geoms[30:])
+    one = grid_cells({"z": src}, p)
+    monkeypatch.setattr(zonal, "BATCH_CELLS", 30)  # a batch every parcel or two
+    many = grid_cells({"z": src}, p)
+    for f in ("offsets", "coverage", "cell", "sent"):
+        np.testing.assert_array_equal(getattr(many, f), getattr(one, f), err_msg=f)
+    assert not many.sent[30] and many.offsets[31] == many.offsets[30]
