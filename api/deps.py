@@ -92,14 +92,18 @@ def epsg_of(value: str | None, parameter: str) -> int | None:
         raise BadParameterError(str(exc), parameter=parameter) from None
 
 
+#: the ``crs`` query parameter of every endpoint that returns geometries
+CrsQuery = Annotated[
+    str | None,
+    Query(
+        description="output CRS URI: CRS84 (default), EPSG:4490, GK zones EPSG:4513–4554",
+        max_length=200,
+    ),
+]
+
+
 def out_crs(
-    crs: Annotated[
-        str | None,
-        Query(
-            description="output CRS URI: CRS84 (default), EPSG:4490, GK zones EPSG:4513–4554",
-            max_length=200,
-        ),
-    ] = None,
+    crs: CrsQuery = None,
 ) -> int | None:
     return epsg_of(crs, "crs")
 

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from landplan.core.parallel import process_alive
+
 KINDS = ("upload", "job", "static")
 _NAME = re.compile(r"^landplan-(?:upload|job|static)-(?:(\d+)-)?")
 log = logging.getLogger("landplan.api")
@@ -39,18 +41,6 @@ def remove(folder: Path | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clear_stale(upload_dir: Path | None, *, stale_s: float) -> list[Path]:
     """Remove scratch folders whose process has died, or older than ``stale_s``."""
     removed = []
@@ -68,7 +58,7 @@ def clear_stale(upload_dir: Path | None, *, stale_s: float) -> list[Path]:
         except OSError:
             continue
         owner = int(m.group(1)) if m.group(1) else None
-        if (owner is not None and not _alive(owner)) or age > stale_s:
+        if (owner is not None and not process_alive(owner)) or age > stale_s:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     if removed:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from landplan.api import ogc
 from landplan.api.auth import require
-from landplan.api.deps import parse_bbox, read_pool, settings, store
+from landplan.api.deps import CrsQuery, parse_bbox, read_pool, settings, store
 from landplan.api.errors import BadParameterError, responses
 
 from landplan.core.errors import NotFoundError
@@ -151,13 +151,7 @@ def items(
     bbox_crs: Annotated[
         str | None, Query(alias="bbox-crs", description="CRS of bbox (URI)", max_length=200)
     ] = None,
-    crs: Annotated[
-        str | None,
-        Query(
-            description="output CRS URI: CRS84 (default), EPSG:4490, GK zones EPSG:4513–4554",
-            max_length=200,
-        ),
-    ] = None,
+    crs: CrsQuery = None,
     limit: Annotated[
         int | None,
         Query(ge=1, description="page size (default and maximum: see the schema)"),

@@ -1,4 +1,5 @@
-"""A map over a small thread pool, for work whose C code releases the GIL (GEOS, GDAL, NumPy)."""
+"""Threads and processes: a map over a small thread pool (for C code that releases the GIL:
+GEOS, GDAL, NumPy), and whether a process still runs (for files that name their owner's pid)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,16 @@ def pool_map(func: Callable, items: Sequence, /) -> list:
         return [func(x) for x in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(func, items))
+
+
+def process_alive(pid: int, /) -> bool:
+    """Whether process ``pid`` runs (one of another user's counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -164,6 +164,17 @@ def has_data(src, /, *, band: int = 1) -> bool:
     )
 
 
+def nodata_in(dtype: np.dtype, nodata, /):
+    """``nodata`` as a value of ``dtype`` (``None`` where no cell of that type can hold it)."""
+    if nodata is None:
+        return None
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+            return None
+    return dtype.type(nodata)
+
+
 def _any_valid(a: np.ndarray, nodata) -> bool:
     valid = np.ones(a.shape, bool) if nodata is None else a != nodata
     if a.dtype.kind == "f":

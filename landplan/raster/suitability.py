@@ -326,6 +326,8 @@ def _read(ds, window) -> np.ndarray:
     """Band 1 in ``window`` as float64, NaN where the dataset masks it (nodata)."""
     from rasterio.enums import MaskFlags
 
+    from landplan.raster.grid import nodata_in
+
     flags = set(ds.mask_flag_enums[0])
     plain = ds.scales[0] == 1.0 and ds.offsets[0] == 0.0
     if not (plain and flags <= {MaskFlags.nodata, MaskFlags.all_valid}):
@@ -333,21 +335,10 @@ def _read(ds, window) -> np.ndarray:
         return band.filled(np.nan)
     raw = ds.read(1, window=window)
     out = raw.astype("float64")
-    nodata = _nodata_in(raw.dtype, ds.nodata) if MaskFlags.nodata in flags else None
+    nodata = nodata_in(raw.dtype, ds.nodata) if MaskFlags.nodata in flags else None
     if nodata is not None:
         out[np.isnan(raw) if np.isnan(nodata) else raw == nodata] = np.nan
     return out
-
-
-def _nodata_in(dtype: np.dtype, nodata):
-    """``nodata`` as a value of ``dtype`` (``None`` where no cell of that type can hold it)."""
-    if nodata is None:
-        return None
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
-            return None
-    return dtype.type(nodata)
 
 
 def score_suitability(

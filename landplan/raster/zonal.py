@@ -35,7 +35,13 @@ from exactextract.raster import RasterSource
 from exactextract.writer import Writer
 
 from landplan.core.errors import CRSError, ManifestError, RasterError
-from landplan.raster.grid import GDAL_CACHE_BYTES, grid_info, open_raster, require_same_crs
+from landplan.raster.grid import (
+    GDAL_CACHE_BYTES,
+    grid_info,
+    nodata_in,
+    open_raster,
+    require_same_crs,
+)
 
 _ROW = "_landplan_row"
 DEFAULT_STATS = ("mean", "min", "max")
@@ -444,7 +450,7 @@ def _gather(path, cell: np.ndarray, bands: _Bands) -> tuple[np.ndarray, np.ndarr
                     idx = bands.order[p : min(e, p + _PIECE)].astype(np.intp)
                     out[idx] = flat[cell[idx].astype(np.intp) - first]
         bad = None
-        nodata = _nodata_as(dtype, src.nodata) if plain and MaskFlags.nodata in flags else None
+        nodata = nodata_in(dtype, src.nodata) if plain and MaskFlags.nodata in flags else None
         if nodata is not None:
             bad = np.isnan(out) if np.isnan(nodata) else out == nodata
         if dtype.kind == "f":
@@ -652,17 +658,6 @@ class _Collect(Writer):
 
     def features(self):
         return self.columns
-
-
-def _nodata_as(dtype: np.dtype, nodata):
-    """``nodata`` in ``dtype`` (``None`` if no cell of that type can hold it)."""
-    if nodata is None:
-        return None
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
-            return None
-    return dtype.type(nodata)
 
 
 class _CellIndex(RasterSource):

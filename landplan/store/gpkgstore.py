@@ -38,6 +38,7 @@ from landplan.core.features import (
     tile_bounds_3857,
     to_crs84_bbox,
 )
+from landplan.core.parallel import process_alive
 from landplan.store.cql2_frame import filter_mask as cql_mask
 from landplan.store.gpkgread import (
     DIRECT_ERRORS,
@@ -98,18 +99,6 @@ def _reference_tile(name: str, pixels: np.ndarray, props: dict) -> bytes:
         [{"name": name, "features": feats}],
         default_options={**options, "check_winding_order": False},
     )
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class GpkgStore:
@@ -472,7 +461,7 @@ class GpkgStore:
             *(self.path / "rasters").glob(".*.tif.upload-*"),
         ]:
             pid = temp.name.rsplit(".upload-", 1)[1].split("-", 1)[0]
-            if pid.isdigit() and not _process_alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 temp.unlink(missing_ok=True)
                 removed.append(temp)
         return removed
