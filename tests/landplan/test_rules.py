@@ -217,7 +217,10 @@ def test_no_pre_filter_drops_a_row_its_builder_flags(seed, n, dem):
     for rule in rules:
         built = rule.build(cols, every)  # the exact test, on every row
         flagged = built.hit
-        assert len(built.reasons()) == n and sum(r is not None for r in built.reasons()) == flagged.sum()
+        assert (
+            len(built.reasons()) == n
+            and sum(r is not None for r in built.reasons()) == flagged.sum()
+        )
         kept = np.asarray(rule.may_apply(cols), dtype=bool)
         assert not (flagged & ~kept).any(), f"{rule.name} pre-filter drops rows it flags"
 

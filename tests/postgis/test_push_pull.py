@@ -78,6 +78,7 @@ def _rows(gpkg: Path, query: str) -> list[tuple]:
 
 def test_every_layer_round_trips_losslessly(sample_ws, pulled):
     src, dst = sample_ws / "workspace.gpkg", pulled / "workspace.gpkg"
+
     def layers(gpkg):  # QGIS styles are rebuilt on pull, after the data layers
         return [tuple(x) for x in pyogrio.list_layers(gpkg) if x[0] != "layer_styles"]
 
