@@ -19,6 +19,19 @@ Timed in the same process, best of ``--repeat``:
 Writes ``benchmarks/results/xlsx_<N>.json`` with both times (wall clock and this process's CPU
 time, which other processes on the machine inflate less), their ratios, the file sizes and the
 machine (cores, load average before and after).
+
+``--stream`` (``--parcels 200000 --chunk 20000``) instead measures the chunked writer,
+``landplan.export.park.ParkWorkbookWriter``, against ``write_park_summary`` on the same rows,
+each in a fresh process (peak RSS is per process: ``ru_maxrss``): realistic rows made from the
+bundled sample's real result (its 70 columns; the parcels whose reasons JSON is at least 1,000
+characters, ~2 KB of UTF-8 each, with the ids, areas and reason values varied per row so no
+two reasons texts are equal), fed in chunks from a generator (the streamed run never holds more
+than a chunk) or concatenated for the one-shot run.  Also a streamed run of a quarter of the
+rows, to show that the peak does not grow with the number of chunks.  ``peak_rss_making_rows_only``:
+the peak of making the rows alone (the streamed runs make and drop them once before writing),
+so the writer's own share is the difference.  Both files are compared
+part by part (everything but ``docProps/core.xml``).  Writes
+``benchmarks/results/xlsx_stream_<N>.json``.
 """
 
 from __future__ import annotations
@@ -28,9 +41,12 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument(
+        "--stream", action="store_true", help="chunked writer vs one-shot (RSS, rows/s)"
+    )
+    ap.add_argument("--chunk", type=int, default=20_000, help="rows per chunk with --stream")
+    ap.add_argument(
+        "--_child", nargs=3, metavar=("MODE", "TEMPLATE", "XLSX"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
+    if args._child:
+        return _child(*args._child, parcels=args.parcels, chunk=args.chunk, seed=args.seed)
+    if args.stream:
+        return _stream_main(args)
 
     load_before = os.getloadavg()
     t0 = time.perf_counter()
@@ -271,6 +298,148 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}; -> {path}")
     return 0
+
+
+def _template(folder: Path) -> Path:
+    """The sample's real result: parcels with long reasons (all columns), summary, reason counts."""
+    from landplan.data.sample import generate_sample
+
+    from landplan.analysis.job import run_manifest
+
+    result = run_manifest(generate_sample(folder / "sample"))
+    parcels = pd.DataFrame(result.parcels.drop(columns="geometry"))
+    long = parcels[parcels["reasons"].str.len() >= 1000].reset_index(drop=True)
+    path = folder / "template.pkl"
+    pd.to_pickle({"parcels": long, "summary": result.summary, "reasons": result.reasons}, path)
+    return path
+
+
+def realistic_chunks(template: pd.DataFrame, n: int, chunk: int, *, seed: int):
+    """``n`` result rows in chunks of ``chunk``: template rows drawn at random, each with its own
+    id, areas and reason values (so every reasons text is unique, as in a real result)."""
+    rng = np.random.default_rng(seed)
+    parsed = [json.loads(t) for t in template["reasons"]]
+    floats = [c for c in template.columns if template[c].dtype.kind == "f"]
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        pick = rng.integers(0, len(template), m)
+        df = template.iloc[pick].reset_index(drop=True)
+        jitter = rng.uniform(0.9, 1.1, m)
+        df[floats] = df[floats].to_numpy() * jitter[:, None]
+        df["parcel_id"] = pd.array(
+            [f"530702-GY-{i:07d}" for i in range(start, start + m)], dtype="string"
+        )
+        texts = []
+        for p, j in zip(pick.tolist(), jitter.tolist(), strict=True):
+            rs = [
+                {**r, "value": round(r["value"] * j, 4)}
+                if isinstance(r.get("value"), int | float)
+                else r
+                for r in parsed[p]
+            ]
+            texts.append(json.dumps(rs, ensure_ascii=False))
+        df["reasons"] = pd.array(texts, dtype="string")
+        yield df
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _child(mode: str, template: str, xlsx: str, *, parcels: int, chunk: int, seed: int) -> int:
+    """One measured write in this (fresh) process; prints a JSON line."""
+    from landplan.export.park import ParkWorkbookWriter
+
+    data = pd.read_pickle(template)
+    chunks = realistic_chunks(data["parcels"], parcels, chunk, seed=seed)
+    if mode != "oneshot":  # the rows alone, made and dropped: the peak without any writing
+        for df in realistic_chunks(data["parcels"], parcels, chunk, seed=seed):
+            del df
+    tables = (data["summary"], data["reasons"], _validation())
+    reason_bytes = 0
+    if mode == "oneshot":
+        frame = pd.concat(list(chunks), ignore_index=True)
+        reason_bytes = int(frame["reasons"].str.encode("utf-8").str.len().sum())
+        before = _rss_mib()
+        t0, c0 = time.perf_counter(), time.process_time()
+        making = _peak_mib()  # the rows alone
+        write_park_summary(xlsx, *tables, frame)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    else:
+        before, making = _rss_mib(), _peak_mib()
+        wall = cpu = 0.0
+        with ParkWorkbookWriter(xlsx) as book:
+            for df in chunks:  # made here, one at a time; the time to make them is not counted
+                reason_bytes += int(df["reasons"].str.encode("utf-8").str.len().sum())
+                t0, c0 = time.perf_counter(), time.process_time()
+                book.add_parcels(df)
+                wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
+                del df
+            t0, c0 = time.perf_counter(), time.process_time()
+            book.close(*tables)
+            wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
+    peak = _peak_mib()
+    print(json.dumps({
+        "mode": mode, "parcels": parcels, "chunk": chunk if mode == "stream" else None,
+        "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+        "rows_per_s": round(parcels / wall), "rss_before_write_mib": round(before, 1),
+        "peak_rss_mib": round(peak, 1), "peak_rss_making_rows_only_mib": round(making, 1),
+        "reasons_bytes_per_parcel": round(reason_bytes / parcels),
+        "xlsx_bytes": Path(xlsx).stat().st_size,
+    }))  # fmt: skip
+    return 0
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
+
+
+def _stream_main(args) -> int:
+    load_before = os.getloadavg()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        template = _template(folder)
+        plan = [
+            ("stream", args.parcels, "stream.xlsx"),
+            ("oneshot", args.parcels, "oneshot.xlsx"),
+            ("stream", max(args.chunk, args.parcels // 4), "stream_quarter.xlsx"),
+        ]
+        for mode, n, name in plan:
+            cmd = [sys.executable, __file__, "--_child", mode, str(template), str(folder / name),
+                   "--parcels", str(n), "--chunk", str(args.chunk), "--seed", str(args.seed)]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+            print(runs[-1], flush=True)
+        same = _parts(folder / "stream.xlsx") == _parts(folder / "oneshot.xlsx")
+    load_after = os.getloadavg()
+    result = {
+        "parcels": args.parcels,
+        "chunk": args.chunk,
+        "runs": runs,
+        "stream_equals_one_shot_all_parts_but_core_xml": same,
+        "machine": {
+            "nproc": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in load_after],
+        },
+        "versions": _versions(),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"xlsx_stream_{args.parcels}.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"stream == one-shot: {same}; load average {load_before[0]:.2f} / {load_after[0]:.2f}")
+    print(f"-> {path}")
+    return 0 if same else 1
 
 
 def _versions() -> dict[str, str]:
