@@ -41,7 +41,8 @@ the measured figures, so they are not hashed first); where that reader refuses a
 list of objects, a figure given as text, ...) the distinct texts go through
 :func:`parse_reasons` one by one instead, with the same result and the same errors.  Reasons
 are then deduplicated on integer codes, and messages templated once per distinct message
-(Arrow's RE2 applies :data:`NUMBER` as Python's ``re`` does).
+(Arrow's RE2 applies :data:`NUMBER` as Python's ``re`` does), into :class:`ReasonRows`, which
+the chunks of a streamed write merge (:mod:`maps.streamed`) before :func:`lay_out_reasons`.
 """
 
 from __future__ import annotations
@@ -420,22 +421,45 @@ def _templates(messages: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, pa
     return templates, plain.to_numpy(zero_copy_only=False), starts, numbers
 
 
-def _reason_tables(reasons: _Reasons, which: np.ndarray) -> dict[str, Any]:
-    """``rn``, ``r``, ``R``, ``T`` and ``S`` of the module docstring."""
-    strings: dict[str, int] = {}
+@dataclass
+class ReasonRows:
+    """The reasons of some parcels as distinct rows, before the page's tables are laid out.
 
-    def to_s(table: pa.Array) -> np.ndarray:
-        return np.array(
-            [strings.setdefault(s, len(strings)) for s in table.to_pylist()], dtype=np.int64
-        )
+    Rows of several calls merge (:func:`maps.streamed.merge_reason_rows`) into the rows of all
+    their parcels; :func:`lay_out_reasons` then writes ``rn``, ``r``, ``R``, ``T`` and ``S``.
+    Rows are in order of first appearance; values stay unrounded, so that rows are told apart
+    as the whole column would tell them apart.
+    """
 
+    rn: np.ndarray  # reasons per parcel
+    r: np.ndarray  # the row of every reason, parcel after parcel
+    code: np.ndarray  # per row: index into codes
+    unit: np.ndarray  # index into units
+    basis: np.ndarray  # index into bases
+    block: np.ndarray  # int8
+    value: np.ndarray  # float64, NaN where missing
+    threshold: np.ndarray
+    zh: np.ndarray  # index into templates
+    en: np.ndarray
+    q: np.ndarray  # int8: the English message takes the Chinese one's numbers
+    args: np.ndarray  # indexes into numbers: the Chinese message's, then the English one's unless q
+    codes: pa.Array  # distinct texts
+    units: pa.Array
+    bases: pa.Array
+    templates: pa.Array  # template texts; a template is (text, k)
+    template_k: np.ndarray  # how many numbers each template takes
+    numbers: pa.Array  # number texts
+
+
+def _reason_rows(reasons: _Reasons, which: np.ndarray) -> ReasonRows:
+    """The distinct rows of ``reasons`` and, per parcel (``which`` parsed value), its rows."""
     code, code_table = _codes(reasons.code)
     unit, unit_table = _codes(reasons.unit)
     basis, basis_table = _codes(reasons.basis)
     zh, zh_table = _codes(reasons.zh)
     en, en_table = _codes(reasons.en)
-    value, value_code = _round4(reasons.value)
-    threshold, threshold_code = _round4(reasons.threshold)
+    value_code = np.unique(reasons.value, return_inverse=True)[1].ravel()  # NaN once
+    threshold_code = np.unique(reasons.threshold, return_inverse=True)[1].ravel()
     row, first = _factorize_rows(
         code, reasons.block.astype(np.int64), value_code, threshold_code, unit, basis, zh, en
     )
@@ -447,8 +471,6 @@ def _reason_tables(reasons: _Reasons, which: np.ndarray) -> dict[str, Any]:
     t_of_msg, t_first = _factorize_rows(tpl_code, plain.astype(np.int64))
     arg_count = np.diff(arg_start)
     number_code, number_table = _codes(numbers)
-    number_values = np.empty(len(number_table), dtype=object)
-    number_values[:] = [_arg(t) for t in number_table.to_pylist()]
 
     # one row per distinct reason
     mz, me = zh[first], en[first] + len(zh_table)
@@ -473,25 +495,71 @@ def _reason_tables(reasons: _Reasons, which: np.ndarray) -> dict[str, Any]:
     per_string = np.bincount(reasons.owner, minlength=int(which.max(initial=-1)) + 1)
     string_start = np.cumsum(per_string) - per_string
     counts = per_string[which]
-    refs = row[_ragged(string_start[which], counts)]
+    return ReasonRows(
+        rn=counts,
+        r=row[_ragged(string_start[which], counts)],
+        code=code[first],
+        unit=unit[first],
+        basis=basis[first],
+        block=reasons.block[first].astype(np.int8),
+        value=reasons.value[first],
+        threshold=reasons.threshold[first],
+        zh=t_of_msg[mz],
+        en=t_of_msg[me],
+        q=same.astype(np.int8),
+        args=number_code[args],
+        codes=code_table,
+        units=unit_table,
+        bases=basis_table,
+        templates=tpl_table.take(pa.array(tpl_code[t_first], pa.int64())),
+        template_k=arg_count[t_first],
+        numbers=number_table,
+    )
 
-    t_s = to_s(code_table)  # codes first in S, then units, bases and templates
+
+def lay_out_reasons(rows: ReasonRows, /) -> dict[str, Any]:
+    """``rn``, ``r``, ``R``, ``T`` and ``S`` of the module docstring from the rows.
+
+    Every table is ordered by first appearance over the rows (codes, units, bases; the
+    templates of the Chinese messages, then of the English ones), as over the reasons.
+    """
+    strings: dict[str, int] = {}
+
+    def to_s(table: pa.Array, used: np.ndarray) -> np.ndarray:
+        lookup = np.zeros(len(table), dtype=np.int64)
+        texts = table.take(pa.array(used, pa.int64())).to_pylist()
+        lookup[used] = [strings.setdefault(s, len(strings)) for s in texts]
+        return lookup
+
+    def used(*indexes: np.ndarray) -> np.ndarray:
+        return pd.unique(np.concatenate([np.asarray(i, dtype=np.int64) for i in indexes]))
+
+    # S: codes first, then units, bases and templates
+    code_s = to_s(rows.codes, used(rows.code))
+    unit_s = to_s(rows.units, used(rows.unit))
+    basis_s = to_s(rows.bases, used(rows.basis))
+    t_order = used(rows.zh, rows.en)
+    t_index = np.zeros(len(rows.template_k), dtype=np.int64)
+    t_index[t_order] = np.arange(len(t_order))
+    template_s = to_s(rows.templates, t_order)
+    number_values = np.empty(len(rows.numbers), dtype=object)
+    number_values[:] = [_arg(t) for t in rows.numbers.to_pylist()]
     return {
-        "rn": counts,
-        "r": refs,
+        "rn": rows.rn,
+        "r": rows.r,
         "R": {
-            "c": t_s[code[first]],
-            "b": reasons.block[first].astype(np.int8),
-            "v": value[first],
-            "t": threshold[first],
-            "u": to_s(unit_table)[unit[first]],
-            "s": to_s(basis_table)[basis[first]],
-            "z": t_of_msg[mz],
-            "e": t_of_msg[me],
-            "q": same.astype(np.int8),
-            "a": number_values[number_code[args]].tolist(),  # numbers and text
+            "c": code_s[rows.code],
+            "b": rows.block.astype(np.int8),
+            "v": _round4(rows.value)[0],
+            "t": _round4(rows.threshold)[0],
+            "u": unit_s[rows.unit],
+            "s": basis_s[rows.basis],
+            "z": t_index[rows.zh],
+            "e": t_index[rows.en],
+            "q": rows.q.astype(np.int8),
+            "a": number_values[rows.args].tolist(),  # numbers and text
         },
-        "T": {"s": to_s(tpl_table)[tpl_code[t_first]], "k": arg_count[t_first]},
+        "T": {"s": template_s[t_order], "k": np.asarray(rows.template_k)[t_order]},
         "S": list(strings),
     }
 
@@ -535,13 +603,10 @@ def decode_reasons(data: Mapping[str, Any], /) -> list[list[dict[str, Any]]]:
 # --- numbers and geometry ------------------------------------------------------------------
 
 
-def _column(values: Any, digits: int, /, *, empty: Any = ...) -> Any:
-    """A numeric column rounded to ``digits``, NaN where missing or not finite (``null`` in
-    the page); ``empty`` instead when no value is present (if given)."""
+def _column(values: Any, digits: int, /) -> np.ndarray:
+    """A numeric column rounded to ``digits``, NaN where missing or not finite (``null``)."""
     arr = pd.Series(values).to_numpy(dtype=float, na_value=np.nan).round(digits)
     arr[~np.isfinite(arr)] = np.nan
-    if empty is not ... and np.isnan(arr).all():
-        return empty
     return arr
 
 
@@ -616,8 +681,56 @@ def reason_tables(reasons: Any, ids: Sequence[str], /) -> dict[str, Any]:
     ValueError
         If a value is not a JSON list, naming its parcel (see :func:`parse_reasons`).
     """
+    return lay_out_reasons(reason_rows(reasons, ids))
+
+
+def reason_rows(reasons: Any, ids: Sequence[str], /) -> ReasonRows:
+    """The :class:`ReasonRows` of a ``reasons`` column (errors as :func:`reason_tables`)."""
     which, parsed = _parcel_reasons(reasons, ids)
-    return _reason_tables(parsed, which)
+    return _reason_rows(parsed, which)
+
+
+def parcel_columns(parcels_wgs84: GeoDataFrame, /) -> dict[str, Any]:
+    """``ids``, ``v``, ``num`` and ``dist`` of the parcels (``dist`` columns as arrays, NaN
+    where missing: :func:`payload` writes a column without any value as ``null``)."""
+    dist_cols = [
+        c for c in parcels_wgs84.columns if str(c).startswith("dist_") and str(c).endswith("_m")
+    ]
+    verdicts = pd.Index(VERDICT_KEYS).get_indexer(parcels_wgs84["verdict"].astype(str))
+    return {
+        "ids": parcels_wgs84["parcel_id"].astype(str).tolist(),
+        "v": verdicts.astype(np.int64),  # -1: not a known verdict
+        "num": {
+            col: _column(parcels_wgs84[col], digits)
+            for col, digits in NUMBERS.items()
+            if col in parcels_wgs84.columns
+        },
+        "dist": {c[len("dist_") : -len("_m")]: _column(parcels_wgs84[c], 0) for c in dist_cols},
+    }
+
+
+def payload(
+    columns: Mapping[str, Any],
+    cls: np.ndarray,
+    reasons: Mapping[str, Any],
+    geometry: Mapping[str, Any],
+    /,
+) -> dict[str, Any]:
+    """The page's parcel data from its parts (:func:`parcel_columns`, the class index per
+    parcel, :func:`reason_tables` and :func:`encode_geometries`), keys in the page's order."""
+    ids = columns["ids"]
+    if len(reasons["rn"]) != len(ids):
+        raise ValueError(f"reasons are for {len(reasons['rn'])} parcels, not {len(ids)}")
+    return {
+        "n": len(ids),
+        "ids": ids,
+        "cls": np.asarray(cls, dtype=np.int64),
+        "v": columns["v"],
+        "num": columns["num"],
+        "dist": {k: None if np.isnan(a).all() else a for k, a in columns["dist"].items()},
+        **reasons,
+        "g": geometry,
+    }
 
 
 def compact_parcels(
@@ -633,34 +746,13 @@ def compact_parcels(
     or being made (a future, e.g. of a thread started before the geometries were reprojected;
     it is waited for last).
     """
-    ids = parcels_wgs84["parcel_id"].astype(str).tolist()
-    verdicts = pd.Index(VERDICT_KEYS).get_indexer(parcels_wgs84["verdict"].astype(str))
-    dist_cols = [
-        c for c in parcels_wgs84.columns if str(c).startswith("dist_") and str(c).endswith("_m")
-    ]
-    data = {
-        "n": len(ids),
-        "ids": ids,
-        "cls": np.asarray(classes.index, dtype=np.int64),
-        "v": verdicts.astype(np.int64),  # -1: not a known verdict
-        "num": {
-            col: _column(parcels_wgs84[col], digits)
-            for col, digits in NUMBERS.items()
-            if col in parcels_wgs84.columns
-        },
-        "dist": {
-            c[len("dist_") : -len("_m")]: _column(parcels_wgs84[c], 0, empty=None)
-            for c in dist_cols
-        },
-    }
+    columns = parcel_columns(parcels_wgs84)
     geometry = encode_geometries(parcels_wgs84.geometry.to_numpy())
     if reasons is None:
-        reasons = reason_tables(parcels_wgs84["reasons"], ids)
+        reasons = reason_tables(parcels_wgs84["reasons"], columns["ids"])
     elif isinstance(reasons, Future):
         reasons = reasons.result()
-    if len(reasons["rn"]) != len(ids):
-        raise ValueError(f"reasons are for {len(reasons['rn'])} parcels, not {len(ids)}")
-    return {**data, **reasons, "g": geometry}
+    return payload(columns, classes.index, reasons, geometry)
 
 
 def to_script_json(data: Any, /) -> str:

@@ -322,11 +322,21 @@ def add_parcels(
     :func:`maps.compact.reason_tables` (or a future of them), when already under way.
     """
     from landplan.maps.classify import parcel_classes
-    from landplan.maps.compact import SCALE, compact_parcels, to_script_json
-    from landplan.maps.popups import PARCEL_JS, POPUP_MAX_HEIGHT, vocabulary
+    from landplan.maps.compact import compact_parcels
 
     classes = classes if classes is not None else parcel_classes(parcels_wgs84, "verdict")
     data = compact_parcels(parcels_wgs84, classes, reasons=reasons)
+    return add_parcel_data(m, data, classes, lang=lang)
+
+
+def add_parcel_data(
+    m: folium.Map, data: dict[str, Any], classes: Any, /, *, lang: Lang = "zh"
+) -> Any:
+    """Add the parcel layer of :func:`add_parcels` from its compact data, already made
+    (:func:`maps.compact.compact_parcels`, or :class:`maps.streamed.ResultMapParts`)."""
+    from landplan.maps.compact import SCALE, to_script_json
+    from landplan.maps.popups import PARCEL_JS, POPUP_MAX_HEIGHT, vocabulary
+
     vocab = vocabulary(lang, list(data["dist"]), [c for c, _ in classes.classes])
     layer = _parcel_layer_class()(name=TEXT["parcels"].html(lang), overlay=True)
     layer._name = "ParcelLayer"  # the page variable is parcel_layer_<id>

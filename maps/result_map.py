@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import shapely
 from landplan.maps.assets import AssetMode, apply_assets
 from landplan.maps.basemaps import (
@@ -34,6 +35,8 @@ from landplan.maps.popups import POPUP_CSS
 from landplan.maps.rasters import SLOPE, SUITABILITY, add_colorbars, add_raster_overlay
 from landplan.maps.styles import LANGS, Lang
 from landplan.maps.vectortiles import DEFAULT_THRESHOLD, add_parcel_tiles, use_vector_tiles
+
+from landplan.core.errors import CRSError
 
 if TYPE_CHECKING:
     import folium
@@ -129,32 +132,91 @@ def build_result_map(
     >>> m = build_result_map(parcels, constraints={"red_line": red}, title="某园区")  # doctest: +SKIP
     >>> save_map(m, "result.html")  # doctest: +SKIP
     """
-    folium = require_folium()
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    check_map_arguments(lang, networks)
     missing = [c for c in PARCEL_COLUMNS if c not in parcels.columns]
     if missing:
         raise ValueError(
             f"parcels lack column(s) {missing}; pass the output of the transfer analysis"
         )
+    if basemap is not None:
+        basemap = resolve_basemap(basemap, local_basemaps)
+    tiled = use_vector_tiles(len(parcels), threshold=vector_tile_threshold)
+    if tiled:
+        parcel_bounds, classes, draw = wgs84_box(parcels.crs, parcels.total_bounds), None, None
+    else:
+        reasons = _start_reason_tables(parcels)  # in a thread, meanwhile:
+        parcels_wgs84 = to_display(to_wgs84(parcels), basemap)
+        classes = parcel_classes(parcels_wgs84, style_by)
+        parcel_bounds = parcels_wgs84.total_bounds if len(parcels_wgs84) else None
+
+        def draw(m: folium.Map) -> None:
+            add_parcels(m, parcels_wgs84, lang=lang, classes=classes, reasons=reasons)
+
+    return compose_result_map(
+        parcel_bounds,
+        draw,
+        classes,
+        constraints=constraints,
+        networks=networks,
+        lang=lang,
+        title=title,
+        tiles=tiles,
+        overlays=overlays,
+        basemap=basemap,
+        local_basemaps=local_basemaps,
+        tk=tk,
+        embed_key=embed_key,
+        assets=assets,
+        assets_base_url=assets_base_url,
+        api_base=api_base,
+        collapse_layers=collapse_layers,
+    )
+
+
+def check_map_arguments(lang: str, networks: GeoDataFrame | None) -> None:
+    """The ``ValueError`` of :func:`build_result_map` for an unknown ``lang`` or bad networks."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
     if networks is not None and not {"kind", "status"} <= set(networks.columns):
         raise ValueError("networks need 'kind' and 'status' columns")
 
+
+def compose_result_map(
+    parcel_bounds: Sequence[float] | None,
+    draw_parcels: Callable[[folium.Map], Any] | None,
+    classes: Any,
+    /,
+    *,
+    constraints: dict[str, GeoDataFrame] | None,
+    networks: GeoDataFrame | None,
+    lang: Lang,
+    title: str | None,
+    tiles: str | None,
+    overlays: dict[str, str | os.PathLike[str]] | None,
+    basemap: str | None,
+    local_basemaps: Sequence[LocalBasemap],
+    tk: str | None,
+    embed_key: bool,
+    assets: AssetMode,
+    assets_base_url: str,
+    api_base: str,
+    collapse_layers: bool,
+) -> folium.Map:
+    """The result map around its parcels: ``parcel_bounds`` (EPSG:4326, ``None`` when no parcel
+    is drawn), ``draw_parcels`` adding the parcel layer (``None``: vector tiles) and the
+    ``classes`` of the legend; ``basemap`` already resolved (see :func:`build_result_map`)."""
+    folium = require_folium()
     local_names = {b.name for b in local_basemaps}
-    if basemap is not None:
-        basemap = resolve_basemap(basemap, local_basemaps)
     online = "none" if basemap in local_names else basemap  # what base_map draws
-    tiled = use_vector_tiles(len(parcels), threshold=vector_tile_threshold)
-    reasons = None if tiled else _start_reason_tables(parcels)  # in a thread, meanwhile:
-    parcels_wgs84 = _bounds_frame(parcels) if tiled else to_display(to_wgs84(parcels), basemap)
-    classes = None if tiled else parcel_classes(parcels_wgs84, style_by)
+    tiled = draw_parcels is None
     constraints_wgs84 = {
         kind: to_display(to_wgs84(gdf), basemap) for kind, gdf in (constraints or {}).items()
     }
     networks_wgs84 = to_display(to_wgs84(networks), basemap) if networks is not None else None
 
+    others = [*constraints_wgs84.values(), *([] if networks_wgs84 is None else [networks_wgs84])]
     m = base_map(
-        _bounds(parcels_wgs84, *constraints_wgs84.values(), networks_wgs84),
+        tuple(parcel_bounds) if parcel_bounds is not None else _union_bounds(others),
         tiles=tiles,
         basemap=online,
         tk=tk,
@@ -175,11 +237,10 @@ def build_result_map(
     add_constraints(m, constraints_wgs84, lang=lang, canvas=not tiled)
     if networks_wgs84 is not None:
         add_networks(m, networks_wgs84, lang=lang, canvas=not tiled)
-    if tiled:
+    if draw_parcels is None:
         add_parcel_tiles(m, api_base=api_base, basemap=online or "osm", lang=lang)
     else:
-        # last, so parcels are on top and clickable
-        add_parcels(m, parcels_wgs84, lang=lang, classes=classes, reasons=reasons)
+        draw_parcels(m)  # last, so parcels are on top and clickable
 
     network_kinds = (
         [] if networks_wgs84 is None else list(networks_wgs84["kind"].astype(str).unique())
@@ -215,33 +276,41 @@ def _start_reason_tables(parcels: GeoDataFrame) -> Future:
         pool.shutdown(wait=False)  # the thread ends after its one task
 
 
-def _bounds_frame(parcels: GeoDataFrame) -> GeoDataFrame:
-    """A one-box frame in EPSG:4326 spanning ``parcels`` (for fitting; nothing is embedded)."""
-    from geopandas import GeoDataFrame
+def wgs84_box(crs: Any, total_bounds: Sequence[float], /) -> np.ndarray:
+    """``(west, south, east, north)`` in EPSG:4326 spanning projected ``total_bounds`` (for
+    fitting a map of vector tiles; nothing is embedded)."""
     from pyproj import Transformer
-    from shapely import box
 
-    if parcels.crs is None:
-        to_wgs84(parcels.iloc[:0])  # raises the usual CRSError
-    west, south, east, north = Transformer.from_crs(
-        parcels.crs, 4326, always_xy=True
-    ).transform_bounds(*parcels.total_bounds)
-    return GeoDataFrame(geometry=[box(west, south, east, north)], crs=4326)
+    if crs is None:
+        raise CRSError(
+            "cannot draw a layer without a CRS; set it first, e.g. "
+            "`gdf.set_crs('EPSG:4542')` for CGCS2000 3-degree Gauss-Krüger CM 99E"
+        )
+    box = Transformer.from_crs(crs, 4326, always_xy=True).transform_bounds(*total_bounds)
+    return np.asarray(box, dtype=float)
 
 
 def _bounds(parcels: GeoDataFrame, *others: GeoDataFrame | None) -> tuple[float, ...] | None:
     """Bounds of the parcels, else of the other layers together, else ``None``."""
     for layers in ([parcels], [o for o in others if o is not None]):
-        drawn = [gdf for gdf in layers if len(gdf)]
-        if drawn:
-            bounds = [gdf.total_bounds for gdf in drawn]
-            return (
-                min(b[0] for b in bounds),
-                min(b[1] for b in bounds),
-                max(b[2] for b in bounds),
-                max(b[3] for b in bounds),
-            )
+        found = _union_bounds(layers)
+        if found is not None:
+            return found
     return None
+
+
+def _union_bounds(layers: Sequence[GeoDataFrame]) -> tuple[float, ...] | None:
+    """Bounds of the layers together (those with features); ``None`` if none has any."""
+    drawn = [gdf for gdf in layers if len(gdf)]
+    if not drawn:
+        return None
+    bounds = [gdf.total_bounds for gdf in drawn]
+    return (
+        min(b[0] for b in bounds),
+        min(b[1] for b in bounds),
+        max(b[2] for b in bounds),
+        max(b[3] for b in bounds),
+    )
 
 
 def save_map(m: Any, path: str | os.PathLike[str], /) -> Path:
