@@ -4,7 +4,7 @@ Data (seeded, ``benchmarks/synthetic.py`` plus a road/water/power grid, built an
 N parcels with red line, farmland, inundation and urban-boundary layers.  For each N the script
 times, in the same run and each in its own process:
 
-* ``single``: ``landplan.analysis.pipeline.analyze`` (one process, the default path);
+* ``single``: ``landplan.analysis.job.analyze`` (one process, the default path);
 * ``dask-1``, ``dask-2``, …: ``landplan.analysis.partitioned.analyze_partitioned`` on a LocalCluster of that
   many single-threaded worker processes (cluster start-up excluded, result gathering included).
 
@@ -77,7 +77,7 @@ def run_one(n: int, workers: int) -> dict:
     policy = load_policy()
     base_mb = _peak_mb()
     if workers == 0:
-        from landplan.analysis.pipeline import analyze
+        from landplan.analysis.job import analyze
 
         t = time.perf_counter()
         result = analyze(inputs, policy)

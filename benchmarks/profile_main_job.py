@@ -28,19 +28,20 @@ sys.path.insert(0, str(HERE))
 # stage → (file suffix, function name) whose cumulative time is the stage's time
 STAGES = [
     ("read + validate inputs", ("pipeline.py", "load_inputs")),
-    ("ellipsoidal areas", ("units.py", "ellipsoidal_area_m2")),
-    ("overlay (prepare)", ("constraints.py", "prepare_exclusions")),
-    ("overlay (apply)", ("constraints.py", "exclusions_for")),
-    ("network distances", ("networks.py", "network_distances")),
-    ("DEM step", ("pipeline.py", "development_step")),
-    ("verdicts + reasons", ("transfer.py", "decide")),  # before the rule table
-    ("verdicts + reasons", ("transfer.py", "assess")),  # with the rule table
-    ("summary + counts", ("pipeline.py", "finish")),
-    ("write workspace", ("workspace.py", "_write_all")),
-    ("  of which GeoPackage layers", ("workspace.py", "write_layer")),
-    ("  of which result copy", ("workspace.py", "copy_layer")),
-    ("  of which CSV/XLSX tables", ("workspace.py", "write_tables")),
-    ("map (build + save)", ("main.py", "write")),
+    ("write the inputs", ("store/streamed.py", "write_inputs")),
+    ("DEM step (rasters + zonal)", ("job.py", "terrain_step")),
+    ("chunks, computed here", ("job.py", "analyze_chunk")),
+    ("  of which ellipsoidal areas", ("units.py", "ellipsoidal_area_m2")),
+    ("  of which overlay", ("constraints.py", "exclusions_for")),
+    ("  of which network distances", ("networks.py", "distances_to")),
+    ("  of which verdicts + reasons", ("transfer.py", "assess")),
+    ("chunks, waiting for the worker", ("chunkpool.py", "__call__")),
+    ("append rows to the GeoPackages", ("store/streamed.py", "add")),
+    ("feed the workbook", ("workbook_feed.py", "add")),
+    ("feed the map", ("maps/streamed.py", "add")),
+    ("summary + counts", ("pipeline.py", "whole_park")),
+    ("close the workbook (wait)", ("workbook_feed.py", "close")),
+    ("map (build + save)", ("main.py", "_write_map")),
     ("whole command", ("main.py", "_run_with_progress")),
 ]
 
@@ -89,9 +90,9 @@ def main(argv=None) -> int:
     text = io.StringIO()
     stats = pstats.Stats(prof, stream=text)
     print(f"\nlandplan analyze under cProfile: {wall:.1f} s wall, peak RSS {peak:.0f} MiB")
-    print(f"\n{'stage':28s} {'seconds':>8s}")
+    print(f"\n{'stage':32s} {'seconds':>8s}")
     for label, s in stage_times(stats):
-        print(f"{label:28s} {s:8.2f}")
+        print(f"{label:32s} {s:8.2f}")
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
     listing = text.getvalue()

@@ -94,7 +94,7 @@ def sample_manifest(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_result(sample_manifest):
-    from landplan.analysis.pipeline import run_manifest
+    from landplan.analysis.job import run_manifest
 
     return run_manifest(sample_manifest)
 

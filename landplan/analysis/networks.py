@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,50 @@ def nearest_distance_m(parcels: np.ndarray, features: np.ndarray, /) -> np.ndarr
     the policy's ``connectable_m`` still reports how far the network is (需外延 … m), and a
     bounded first pass measured no faster.
     """
-    parcels = np.asarray(parcels, dtype=object)
-    out = np.full(len(parcels), np.nan)
     features = segments(features)
-    if len(features) == 0 or len(parcels) == 0:
+    tree = shapely.STRtree(features) if len(features) else None
+    return _nearest(np.asarray(parcels, dtype=object), tree)
+
+
+@dataclass(frozen=True)
+class PreparedNetworks:
+    """The networks cut into segments and indexed once, for any number of parcel chunks."""
+
+    trees: dict[str, shapely.STRtree | None]  # column (``dist_road_m``, ...) → index, or None
+    provided: frozenset[str]  # the kinds that have a layer
+
+
+def prepare_networks(networks: GeoDataFrame | None, /, *, kinds: Sequence[str]) -> PreparedNetworks:
+    """Segments (:func:`segments`) and an STRtree per kind and status (built / planned)."""
+    jobs: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        for status, name in (("built", f"dist_{kind}_m"), ("planned", f"dist_planned_{kind}_m")):
+            if networks is None or len(networks) == 0:
+                jobs[name] = np.array([], dtype=object)
+            else:
+                sel = (networks["kind"] == kind).to_numpy() & (
+                    networks["status"] == status
+                ).to_numpy()
+                jobs[name] = np.asarray(networks.geometry.values[sel], dtype=object)
+    parts = pool_map(segments, list(jobs.values()))
+    trees = {k: shapely.STRtree(p) if len(p) else None for k, p in zip(jobs, parts, strict=True)}
+    provided = set(networks["kind"].unique()) if networks is not None and len(networks) else set()
+    return PreparedNetworks(trees, frozenset(map(str, provided)))
+
+
+def distances_to(parcels: GeoDataFrame | GeoSeries, prepared: PreparedNetworks, /) -> pd.DataFrame:
+    """Columns ``dist_<kind>_m`` and ``dist_planned_<kind>_m`` from prepared networks."""
+    require_projected(parcels, what="network distances")
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    # GEOS releases the GIL: the searches of the kinds run on all cores
+    found = pool_map(lambda tree: _nearest(geoms, tree), list(prepared.trees.values()))
+    return pd.DataFrame(dict(zip(prepared.trees, found, strict=True)))
+
+
+def _nearest(parcels: np.ndarray, tree: shapely.STRtree | None) -> np.ndarray:
+    out = np.full(len(parcels), np.nan)
+    if tree is None or len(parcels) == 0:
         return out
-    tree = shapely.STRtree(features)
     (idx, _), dist = tree.query_nearest(parcels, return_distance=True, all_matches=False)
     out[idx] = dist
     return out
@@ -67,20 +106,7 @@ def network_distances(
     ``networks`` needs columns ``kind`` and ``status`` (``built``/``planned``).
     """
     require_projected(parcels, what="network distances")
-    geoms = np.asarray(parcels.geometry.values, dtype=object)
-    jobs: dict[str, np.ndarray] = {}
-    for kind in kinds:
-        for status, name in (("built", f"dist_{kind}_m"), ("planned", f"dist_planned_{kind}_m")):
-            if networks is None or len(networks) == 0:
-                jobs[name] = np.array([], dtype=object)
-            else:
-                sel = (networks["kind"] == kind).to_numpy() & (
-                    networks["status"] == status
-                ).to_numpy()
-                jobs[name] = np.asarray(networks.geometry.values[sel], dtype=object)
-    # GEOS releases the GIL: the searches of the kinds run on all cores
-    found = pool_map(lambda feats: nearest_distance_m(geoms, feats), list(jobs.values()))
-    return pd.DataFrame(dict(zip(jobs, found, strict=True)))
+    return distances_to(parcels, prepare_networks(networks, kinds=kinds))
 
 
 def network_status(

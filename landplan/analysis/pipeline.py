@@ -1,7 +1,9 @@
-"""The main job end to end: load a manifest's files, compute available land and transfer verdicts.
+"""The main job's parts: load a manifest's files, the per-parcel table, the whole-park figures.
 
-``run_manifest(path)`` does everything; ``load_inputs`` and ``analyze`` are the two
-halves, so callers holding GeoDataFrames already can skip the files.
+:func:`load_inputs` reads and validates every file; :func:`parcel_table` gives areas,
+exclusions and network distances of any set of parcels; :func:`whole_park` the park summary and
+reason counts.  :mod:`landplan.analysis.job` puts them together chunk by chunk
+(``run_manifest(path)`` does everything).
 """
 
 from __future__ import annotations
@@ -19,18 +21,22 @@ import shapely
 from geopandas import GeoDataFrame
 from pyproj import CRS
 
-from landplan.analysis.constraints import PreparedExclusions, exclusions_for, prepare_exclusions
-from landplan.analysis.networks import network_distances, readiness_frame
+from landplan.analysis.constraints import PreparedExclusions, exclusions_for
+from landplan.analysis.networks import (
+    PreparedNetworks,
+    distances_to,
+    prepare_networks,
+    readiness_frame,
+)
 from landplan.analysis.transfer import (
     Verdicts,
-    assess,
     blocking_codes_of,
     reason_counts,
     reason_counts_of,
 )
 from landplan.core import crs as crsmod
 from landplan.core.errors import CRSError, DataSourceError, EmptyLayerError, ManifestError
-from landplan.core.policy import Policy, load_policy
+from landplan.core.policy import Policy
 from landplan.core.types import ALL_LABEL
 from landplan.core.units import ellipsoidal_area_m2, m2_to_ha, m2_to_mu
 from landplan.io.checks import (
@@ -39,7 +45,7 @@ from landplan.io.checks import (
     known_overlaps,
     overlap_counted_before_m2,
 )
-from landplan.io.manifest import FrameSource, Manifest, NetworkEntry, load_manifest
+from landplan.io.manifest import FrameSource, Manifest, NetworkEntry
 from landplan.io.vector import MAX_PROJECTED_COORD, LayerReport, check_source, read_vector
 
 StepCallback = Callable[[str], None]
@@ -371,11 +377,11 @@ def parcel_table(
     /,
     *,
     exclusions: PreparedExclusions,
-    networks: GeoDataFrame,
+    networks: GeoDataFrame | PreparedNetworks | None,
     network_kinds: list[str],
     on_step: StepCallback = _noop,
 ) -> pd.DataFrame:
-    """The per-parcel part of :func:`analyze` before the DEM step and the verdicts.
+    """The per-parcel part of the analysis before the DEM step and the verdicts.
 
     Areas (planar and ellipsoidal), ``geometry_empty``, exclusions, network distances and
     readiness, one row per parcel in the parcels' order (index ``0..n-1``).  Every row
@@ -397,9 +403,11 @@ def parcel_table(
     excl["net_available_mu"] = m2_to_mu(excl["net_available_m2"])
     excl["net_available_ha"] = m2_to_ha(excl["net_available_m2"])
     on_step("networks")
-    dist = network_distances(parcels, networks, kinds=network_kinds)
+    if not isinstance(networks, PreparedNetworks):
+        networks = prepare_networks(networks, kinds=network_kinds)
+    dist = distances_to(parcels, networks)
     ready = readiness_frame(dist, policy, kinds=network_kinds)
-    provided = set(networks["kind"].unique()) if networks is not None and len(networks) else set()
+    provided = networks.provided
     for kind in network_kinds:  # absent is not none: no layer at all is "not provided"
         if kind not in provided and f"net_{kind}_status" in ready:
             ready[f"net_{kind}_status"] = "not_provided"
@@ -458,7 +466,7 @@ def finish(
     *,
     rasters: dict[str, Path] | None = None,
 ) -> AnalysisResult:
-    """The whole-park part of :func:`analyze`: assemble, park summary, efficiency, reason counts.
+    """The whole-park part of the analysis on a whole per-parcel table (the Dask path).
 
     ``table`` and ``verdicts`` hold one row per parcel of ``inputs.parcels``, in its order.
     With :class:`~landplan.analysis.transfer.Verdicts` (from ``assess``), the summary and reason
@@ -470,52 +478,78 @@ def finish(
     geoms = np.asarray(inputs.parcels.geometry.values, dtype=object)
     overlap = overlap_counted_before_m2(geoms, known_overlaps(inputs.parcels))
     table = table.assign(overlap_counted_m2=overlap)
-    out, renamed = _assemble(inputs.parcels, table, verdicts)
-    inputs = _renamed_inputs(inputs, renamed)
-    blocking = None if flagged is None else blocking_codes_of(flagged)
-    summary = park_summary(
-        out, constraint_kinds(inputs, policy), inputs.group_field, blocking=blocking
-    )
-    summary = summary.merge(_efficiency(out, inputs), on="group", how="left")
+    out, renamed = assemble(inputs.parcels, table, verdicts)
+    inputs = renamed_inputs(inputs, renamed)
     if flagged is None:
-        reasons = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
+        blocking = blocking_from_json(out["reasons"])
+        counts = reason_counts(out["reasons"].tolist(), out["area_mu"].tolist())
     else:
-        reasons = reason_counts_of(flagged, out["area_mu"].to_numpy())
+        blocking = blocking_codes_of(flagged)
+        counts = reason_counts_of(flagged, out["area_mu"].to_numpy())
+    summary, reasons = whole_park(inputs, policy, out, blocking, [counts])
     return AnalysisResult(
         inputs.name, inputs.crs, out, summary, reasons, inputs, policy, rasters=rasters or {}
     )
 
 
-def analyze(
+def whole_park(
     inputs: Inputs,
-    policy: Policy | None = None,
+    policy: Policy,
+    parcels: pd.DataFrame,
+    blocking: pd.DataFrame,
+    counts: list[pd.DataFrame],
     /,
-    *,
-    on_step: StepCallback = _noop,
-    raster_dir: Path | None = None,
-) -> AnalysisResult:
-    """Available land, network readiness and transfer verdicts for every parcel.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The park summary (with efficiency) and the reason counts, from per-parcel figures.
 
-    With a DEM, also terrain, suitability and development cost (:mod:`landplan.raster.development`);
-    its rasters go to ``raster_dir`` (a new temporary directory when not given).
-    :func:`landplan.analysis.partitioned.analyze_partitioned` gives the same result on a Dask cluster.
+    ``parcels`` needs only the :func:`summary_columns` (the streamed job keeps no more);
+    ``counts`` are the reason counts of consecutive chunks, merged here.
     """
-    policy = policy or load_policy()
-    net_kinds = network_kinds(inputs, policy)
-    table = parcel_table(
-        inputs.parcels,
-        policy,
-        exclusions=prepare_exclusions(inputs.constraints, policy),
-        networks=inputs.networks,
-        network_kinds=net_kinds,
-        on_step=on_step,
+    summary = park_summary(
+        parcels, constraint_kinds(inputs, policy), inputs.group_field, blocking=blocking
     )
-    table, rasters = development_step(inputs, table, policy, on_step=on_step, raster_dir=raster_dir)
-    on_step("verdicts")
-    verdicts = assess(
-        table, policy, constraint_kinds=constraint_kinds(inputs, policy), network_kinds=net_kinds
+    summary = summary.merge(_efficiency(parcels, inputs), on="group", how="left")
+    return summary, merge_reason_counts(counts)
+
+
+def merge_reason_counts(parts: list[pd.DataFrame], /) -> pd.DataFrame:
+    """Reason counts of consecutive chunks as one table, in :func:`reason_counts_of`'s order."""
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else reason_counts_of_nothing()
+    both = pd.concat(parts, ignore_index=True)
+    out = both.groupby(["code", "severity"], as_index=False).agg(
+        parcels=("parcels", "sum"), area_mu=("area_mu", "sum")
     )
-    return finish(inputs, table, verdicts, policy, rasters=rasters)
+    return out.sort_values(["severity", "parcels"], ascending=[True, False]).reset_index(drop=True)
+
+
+def reason_counts_of_nothing() -> pd.DataFrame:
+    return pd.DataFrame(columns=["code", "severity", "parcels", "area_mu"])
+
+
+def summary_columns(inputs: Inputs, policy: Policy, columns, /) -> list[str]:
+    """The result columns :func:`whole_park` reads (figures, group and efficiency fields)."""
+    wanted = {
+        "parcel_id",
+        "area_m2",
+        "area_mu",
+        "area_ha",
+        "area_ellipsoidal_m2",
+        "area_ellipsoidal_mu",
+        "area_ellipsoidal_ha",
+        *(f"excluded_{kind}_mu" for kind in constraint_kinds(inputs, policy)),
+        "excluded_mu",
+        "net_available_mu",
+        "net_available_ha",
+        "overlap_counted_m2",
+        "transferable",
+        "verdict",
+    }
+    wanted |= {v for v in inputs.efficiency.values() if isinstance(v, str)}
+    if inputs.group_field:
+        wanted.add(inputs.group_field)
+    return [c for c in columns if c in wanted]
 
 
 def _efficiency(parcels: GeoDataFrame, inputs: Inputs) -> pd.DataFrame:
@@ -524,12 +558,14 @@ def _efficiency(parcels: GeoDataFrame, inputs: Inputs) -> pd.DataFrame:
 
     options = {"land_use_field": None} | inputs.efficiency
     eff = park_efficiency(
-        pd.DataFrame(parcels.drop(columns="geometry")), group_field=inputs.group_field, **options
+        pd.DataFrame(parcels.drop(columns="geometry", errors="ignore")),
+        group_field=inputs.group_field,
+        **options,
     )
     return eff.drop(columns=[c for c in eff.columns if c != "group" and c in ("parcels",)])
 
 
-def _assemble(
+def assemble(
     parcels: GeoDataFrame, table: pd.DataFrame, verdicts: pd.DataFrame
 ) -> tuple[GeoDataFrame, dict[str, str]]:
     """landplan's columns first, then the source attributes; returns the frame and the renames.
@@ -561,7 +597,7 @@ def _assemble(
     return out, renamed
 
 
-def _renamed_inputs(inputs: Inputs, renamed: dict[str, str]) -> Inputs:
+def renamed_inputs(inputs: Inputs, renamed: dict[str, str]) -> Inputs:
     """``inputs`` whose group and efficiency fields name the result's (renamed) columns."""
     if not renamed:
         return inputs
@@ -604,7 +640,7 @@ def park_summary(
         by = parcels[group_field]
         groups += [(str(k), g) for k, g in table.groupby(by, sort=True, dropna=False)]
     if blocking is None:
-        blocking = _blocking_from_json(parcels["reasons"])
+        blocking = blocking_from_json(parcels["reasons"])
     blocking = blocking.set_axis(parcels.index)
     codes = sorted(blocking.columns)
     # overlapping parcels: land shared with a parcel listed earlier counts once (README "Bad input")
@@ -648,7 +684,7 @@ def park_summary(
     return pd.DataFrame(rows)
 
 
-def _blocking_from_json(reasons: pd.Series, /) -> pd.DataFrame:
+def blocking_from_json(reasons: pd.Series, /) -> pd.DataFrame:
     """:func:`park_summary`'s ``blocking`` table from the written ``reasons`` JSON."""
     sets = [{r["code"] for r in json.loads(t) if r["severity"] == "block"} for t in reasons]
     codes = sorted(set().union(*sets)) if sets else []
@@ -656,11 +692,3 @@ def _blocking_from_json(reasons: pd.Series, /) -> pd.DataFrame:
         {c: np.fromiter((c in s for s in sets), bool, count=len(sets)) for c in codes},
         index=pd.RangeIndex(len(sets)),
     )
-
-
-def run_manifest(
-    path: str | Path, /, *, policy: Policy | None = None, on_step: StepCallback = _noop
-) -> AnalysisResult:
-    """Load a manifest and analyse it."""
-    inputs = load_inputs(load_manifest(path), on_step=on_step)
-    return analyze(inputs, policy, on_step=on_step)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 from geopandas import GeoDataFrame
 
+from landplan.analysis.job import analyze as analyze_inputs
 from landplan.analysis.pipeline import AnalysisResult, Inputs, load_inputs
-from landplan.analysis.pipeline import analyze as analyze_inputs
 from landplan.core import palette
 from landplan.core.errors import ManifestError
 from landplan.core.policy import Policy, load_policy

@@ -56,13 +56,15 @@ def _run_with_progress(
     scheduler: str | None = None,
     workers: int | None = None,
 ) -> None:
+    from functools import partial
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from landplan.analysis.cluster import dask_client
-    from landplan.analysis.pipeline import analyze, load_inputs
+    from landplan.analysis.pipeline import load_inputs
     from landplan.core.policy import load_policy
     from landplan.io.manifest import load_manifest
-    from landplan.store.model import is_dsn, write_result
+    from landplan.store.model import is_dsn, write_streamed
 
     console = _console()
     policy = load_policy(policy_name)
@@ -87,39 +89,78 @@ def _run_with_progress(
             dask_client(scheduler=scheduler, workers=workers, on_dashboard=dashboard) as client,
         ):
             inputs = load_inputs(load_manifest(manifest), on_step=step)
-            if client is None:
-                result = analyze(inputs, policy, on_step=step, raster_dir=Path(tmp))
-            else:
-                from landplan.analysis.partitioned import analyze_partitioned
+            chunks = None  # chunks computed here (and by a worker process when there are several)
+            if client is not None:
+                from landplan.analysis.partitioned import DaskChunks
 
-                result = analyze_partitioned(
-                    inputs, policy, client=client, on_step=step, raster_dir=Path(tmp)
-                )
-            step("writing")
-            write_result(
-                out, result, extras={"map.html": _map_writer(result, lang=lang)}, lang=lang
+                chunks = DaskChunks(client)
+            parts = _map_parts(inputs)
+            # rows written chunk by chunk as they are made: memory bounded by a chunk
+            result = write_streamed(
+                out,
+                inputs,
+                policy,
+                lang=lang,
+                sinks=[parts.add],
+                extras={"map.html": partial(_write_map, parts, lang=lang)},
+                on_step=step,
+                raster_dir=Path(tmp),
+                chunks=chunks,
             )
         bar.update(task, completed=len(STEPS), description="done")
     _print_summary(console, result, out if is_dsn(out) else Path(out).resolve())
 
 
-def _map_writer(result, *, lang: str):
-    def write(stage: Path) -> None:
-        from landplan.maps import build_result_map, save_map
-        from landplan.maps.assets import assets_installed
+#: above this many parcels ``map.html`` draws the parcels from ``landplan serve``'s vector tiles
+#: (one standalone page of a county that size is hundreds of MB, which no browser opens)
+MAP_INLINE_PARCELS = 200_000
+SERVE_URL = "http://127.0.0.1:8000"
 
-        overlays = {k: v for k, v in result.rasters.items() if k in ("slope", "suitability")}
-        m = build_result_map(
-            result.parcels,
-            constraints=result.inputs.constraints,
-            networks=result.inputs.networks,
-            lang=lang,
-            title=result.name,
-            overlays=overlays,
-            vector_tile_threshold=None,  # a file map: always inline, it has no server to ask
-            assets="inline" if assets_installed() else "cdn",  # opens offline when installed
-        )
-        save_map(m, stage / "map.html")
+
+def _map_limit() -> int:
+    """``LANDPLAN_MAP_INLINE_PARCELS`` or :data:`MAP_INLINE_PARCELS`."""
+    import os
+
+    try:
+        return int(os.environ.get("LANDPLAN_MAP_INLINE_PARCELS", MAP_INLINE_PARCELS))
+    except ValueError:
+        return MAP_INLINE_PARCELS
+
+
+def _map_parts(inputs):
+    """The result map's parcel data, gathered from the chunks as they are written."""
+    from landplan.maps.streamed import ResultMapParts
+
+    return ResultMapParts(crs=inputs.crs, tiles_only=len(inputs.parcels) > _map_limit())
+
+
+def _write_map(parts, stage: Path, result, *, lang: str) -> None:
+    """``map.html`` of the streamed job, from the gathered parcel data."""
+    from landplan.maps import save_map
+    from landplan.maps.assets import assets_installed
+
+    overlays = {k: v for k, v in result.rasters.items() if k in ("slope", "suitability")}
+    m = parts.build(
+        constraints=result.inputs.constraints,
+        networks=result.inputs.networks,
+        lang=lang,
+        title=result.name,
+        overlays=overlays,
+        # a file map is inline (it has no server to ask), but for a county above the limit
+        vector_tile_threshold=None,
+        api_base=SERVE_URL if parts.tiles_only else "",
+        assets="inline" if assets_installed() else "cdn",  # opens offline when installed
+    )
+    save_map(m, stage / "map.html")
+
+
+def _map_writer(result, *, lang: str):
+    """``map.html`` of an in-memory result: the page the streamed job writes for the same rows."""
+
+    def write(stage: Path) -> None:
+        parts = _map_parts(result.inputs)
+        parts.add(result.parcels)
+        _write_map(parts, stage, result, lang=lang)
 
     return write
 
@@ -168,6 +209,12 @@ def _print_summary(console, result, out: Path | str) -> None:
     console.print(f"results 结果: {out / 'results.gpkg'}")
     console.print(f"summary 汇总: {out / 'park_summary.xlsx'}")
     console.print(f"map 地图:     {out / 'map.html'}")
+    if len(result.parcels) > (limit := _map_limit()):
+        console.print(
+            f"  地块超过 {limit:,} 宗，地图从本机服务读取地块 / more than "
+            f"{limit:,} parcels: the map draws them from `landplan serve --store "
+            f"{out}` ({SERVE_URL})"
+        )
 
 
 def _fail(exc: Exception) -> None:

@@ -110,17 +110,16 @@ def _classify(
     if supplied is not None and built is not None:
         supplied = supplied | built
     ready = None
-    if "reasons" not in parcels.columns:
+    verdict = parcels.get("transferable")
+    has_verdict = verdict is not None and pd.api.types.is_bool_dtype(verdict)
+    if "reasons" not in parcels.columns and not has_verdict:
         missing["ready"] = (
             "parcels carry no transfer verdict (reasons column): use result_parcels "
             "from `landplan analyze`"
         )
     else:
-        verdict = parcels.get("transferable")
-        if verdict is not None and pd.api.types.is_bool_dtype(verdict):
-            ready = verdict.copy()  # analyze's verdict: no block reason, the same as the JSON says
-        else:
-            ready = ~parcels["reasons"].map(_blocked).astype(bool)
+        # analyze's verdict is "no block reason", the same as the JSON says
+        ready = verdict.copy() if has_verdict else ~parcels["reasons"].map(_blocked).astype(bool)
         if acquired_field is not None:
             if acquired_field not in parcels.columns:
                 raise EfficiencyError(f"acquired_field {acquired_field!r} is not a parcel column")

@@ -334,14 +334,43 @@ def analyze_development(
 
     ``table`` holds the parcels' ``net_available_mu`` and ``dist_<kind>_m`` columns.
     """
+    cols, rasters = terrain_columns(
+        parcels,
+        usable_parcels(parcels, table),
+        dem_path=dem_path,
+        constraints=constraints,
+        networks=networks,
+        policy=policy,
+        folder=folder,
+        on_step=on_step,
+    )
+    cols = pd.concat([cols, development_costs(cols, table.reset_index(drop=True), policy)], axis=1)
+    return DevelopmentResult(cols, rasters)
+
+
+def terrain_columns(
+    parcels: GeoDataFrame,
+    usable: np.ndarray,
+    *,
+    dem_path: Path,
+    constraints: dict,
+    networks: GeoDataFrame,
+    policy: Policy,
+    folder: Path,
+    on_step: StepCallback | None = None,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Steps 1–5 of the module docstring: the rasters, and per parcel the zonal columns.
+
+    Only ``usable`` parcels (:func:`usable_parcels`) reach exactextract; the others get NaN.
+    The columns depend on no other per-parcel figure, so the main job computes them once for
+    every parcel and adds the costs (:func:`development_costs`) chunk by chunk.
+    """
     from landplan.raster.suitability import score_suitability
     from landplan.raster.terrain import relief, slope
     from landplan.raster.zonal import locate_cells
 
     step = on_step or (lambda _: None)
     folder.mkdir(parents=True, exist_ok=True)
-    # only parcels with a usable geometry reach exactextract; the others get NaN (GEOMETRY_EMPTY)
-    usable = _usable(parcels, table)
     sub = parcels.loc[usable].reset_index(drop=True)
     # Rasters are written plain (uncompressed) and read so by the steps below; CogQueue
     # compresses them into COGs alongside and puts the COGs in place at the end.  The cells
@@ -388,9 +417,8 @@ def analyze_development(
         step("zonal")
         cols = _zonal_columns(located.result(), rasters, policy)
     cols = cols.set_index(np.flatnonzero(usable)).reindex(np.arange(len(parcels)))
-    cols = pd.concat([cols, development_costs(cols, table.reset_index(drop=True), policy)], axis=1)
     _trim_heap()
-    return DevelopmentResult(cols, rasters)
+    return cols, rasters
 
 
 def _trim_heap() -> None:
@@ -407,12 +435,12 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _usable(parcels: GeoDataFrame, table: pd.DataFrame) -> np.ndarray:
+def usable_parcels(parcels: GeoDataFrame, table: pd.DataFrame | None = None) -> np.ndarray:
     """Parcels whose geometry exactextract can take: validation's verdict, and a check of our own."""
     geoms = np.asarray(parcels.geometry.values, dtype=object)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     ok[ok] &= shapely.is_valid(geoms[ok]) & (shapely.area(geoms[ok]) > 0)
-    if "geometry_empty" in table:
+    if table is not None and "geometry_empty" in table:
         ok &= ~table["geometry_empty"].to_numpy(dtype=bool)
     return ok
 

@@ -175,10 +175,45 @@ def write_result(
 
 
 def _push_result(conninfo: str, name: str, result, extras, lang: str) -> None:
-    from landplan.store.pgtransfer import push
     from landplan.store.workspace import GpkgWorkspace
+
+    def fill(stage: Path) -> None:
+        GpkgWorkspace(stage).write_result(result, extras=extras, lang=lang)
+
+    _push_staged(conninfo, name, fill)
+
+
+def _push_staged(conninfo: str, name: str, fill: Callable[[Path], object], /):
+    """``fill`` a workspace directory in a temporary folder, then push it in one transaction."""
+    from landplan.store.pgtransfer import push
 
     with tempfile.TemporaryDirectory(prefix="landplan-push-") as tmp:
         stage = Path(tmp) / "workspace"
-        GpkgWorkspace(stage).write_result(result, extras=extras, lang=lang)
+        out = fill(stage)
         push(stage, conninfo, name=name, replace=True, carry=True)
+    return out
+
+
+def write_streamed(target: str | Path, inputs, policy, /, **options):
+    """Analyse ``inputs`` chunk by chunk straight into the workspace at a directory or DSN.
+
+    The streamed main job (:mod:`landplan.store.streamed`): the rows go to the store as they are
+    made, so memory is bounded by a chunk.  Atomic as :func:`write_result` is.  ``options`` go to
+    :func:`landplan.store.streamed.stream_into` (``lang``, ``sinks``, ``extras``, ``on_step``,
+    ``raster_dir``, ``chunks``).  Returns the :class:`~landplan.analysis.job.StreamedResult`.
+    """
+    from functools import partial
+
+    from landplan.store.streamed import stream_into
+    from landplan.store.workspace import GpkgWorkspace
+
+    fill = partial(stream_into, inputs=inputs, policy=policy, **options)
+
+    def replace(folder: Path):
+        return GpkgWorkspace(folder).replace(lambda stage: fill(stage), crs=inputs.crs)
+
+    if not is_dsn(target):
+        return replace(Path(target))
+    from landplan.store.pgschema import split_dsn
+
+    return _push_staged(*split_dsn(str(target)), replace)

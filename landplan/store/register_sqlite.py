@@ -151,11 +151,11 @@ def carry_register(old_gpkg: str | Path, new_gpkg: str | Path, /) -> CarryReport
     """Copy ``register`` and ``register_audit`` from ``old_gpkg`` into ``new_gpkg``.
 
     Call it while a new workspace is staged, as the last step before the swap, under
-    :func:`freeze_register` held until the swap is done.  In ``GpkgWorkspace.write_result``::
+    :func:`freeze_register` held until the swap is done.  In ``GpkgWorkspace.replace``::
 
         with ExitStack() as lock:
             with staged_directory(self.path) as stage:
-                _write_all(stage, result)
+                out = fill(stage)  # the analysis written into the stage
                 ...  # extras
                 lock.enter_context(freeze_register(self.gpkg))
                 carry_register(self.gpkg, stage / "workspace.gpkg")

@@ -23,7 +23,6 @@ not empty is never overwritten.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pyogrio
@@ -43,6 +43,7 @@ from landplan.io.vector import reports_frame
 MARKER = "landplan-workspace.json"
 FORMAT_VERSION = 1
 Writer = Callable[[Path], None]
+T = TypeVar("T")
 
 
 def check_target(path: Path, /) -> None:
@@ -106,15 +107,16 @@ def staged_directory(target: str | Path, /) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_layer(gpkg: Path, name: str, frame: GeoDataFrame | pd.DataFrame, /) -> None:
+def write_layer(gpkg: Path, name: str, frame: GeoDataFrame | pd.DataFrame, /, **options) -> None:
     """Write one layer (spatial or attribute-only) into a GeoPackage, replacing a layer of that name.
 
     Through pyogrio's Arrow path (about twice as fast); a frame Arrow cannot convert (an object
-    column of mixed types) goes through the row path.
+    column of mixed types) goes through the row path.  ``options`` go to pyogrio
+    (``geometry_type``, ``promote_to_multi``).
     """
     if not isinstance(frame, GeoDataFrame):
         frame = pd.DataFrame(frame)
-    options = {"layer": name, "driver": "GPKG", "dataset_options": GPKG_DATASET_OPTIONS}
+    options |= {"layer": name, "driver": "GPKG", "dataset_options": GPKG_DATASET_OPTIONS}
     try:
         from pyarrow import ArrowException
     except ImportError:  # pragma: no cover - pyarrow is a dependency
@@ -165,35 +167,51 @@ class GpkgWorkspace:
         ``scenarios`` are carried over from the previous workspace, holding its lock from the copy
         until the new directory is in place.
         """
+        self.replace(partial(_write_all, result=result, lang=lang, extras=extras), crs=result.crs)
+
+    def replace(self, fill: Callable[[Path], T], /, *, crs) -> T:
+        """Run ``fill(stage)`` in a staging directory that then replaces this workspace.
+
+        The register and the scenarios of the previous workspace are carried over, holding its
+        lock from the copy until the new directory is in place; if ``fill`` fails, the previous
+        workspace stays as it was.  Returns what ``fill`` returns.
+        """
         from landplan.store.gpkg_scenarios import carry_scenarios
         from landplan.store.register_sqlite import carry_register, freeze_register
 
         with ExitStack() as lock, staged_directory(self.path) as stage:
-            _write_all(stage, result, lang=lang, extras=extras)
+            out = fill(stage)
             if self.gpkg.exists():
                 lock.enter_context(freeze_register(self.gpkg))
                 carry_register(self.gpkg, stage / "workspace.gpkg")
-                carry_scenarios(self.gpkg, stage / "workspace.gpkg", result.crs)
-
-
-#: from this many parcels on, ``park_summary.xlsx`` is written by a second process while this
-#: one writes the GeoPackages, the styles and the extras (the map): the workbook is Python work
-#: (~5 s at 50k parcels) that would otherwise wait for the rest, and the machine has two cores
-BACKGROUND_WORKBOOK_PARCELS = 20_000
+                carry_scenarios(self.gpkg, stage / "workspace.gpkg", crs)
+        return out
 
 
 def _write_all(
-    stage: Path, result, *, lang: str = "zh", extras: Mapping[str, Writer] | None = None
+    stage: Path, *, result, lang: str = "zh", extras: Mapping[str, Writer] | None = None
 ) -> None:
+    from landplan.store.workbook_feed import WorkbookFeed, background_threshold
+
     inputs = result.inputs
     validation = reports_frame(inputs.reports)
-    with _workbook(stage, result, validation, lang=lang) as workbook:
+    parcels = result.parcels
+    background = len(parcels) >= background_threshold() > 0
+    with WorkbookFeed(stage, lang=lang, background=background) as book:
+        # the rows go now (at least one chunk: no parcels still gets the sheet's headers)
+        for start in range(0, max(len(parcels), 1), FEED_ROWS):
+            book.add(parcels.iloc[start : start + FEED_ROWS])
         _write_layers(stage, result, validation)
         _write_styles(stage / "workspace.gpkg", stage / "results.gpkg", result)
         _write_files(stage, result)
+        write_summary_csv(stage, result.summary)
         for writer in (extras or {}).values():
             writer(stage)
-        workbook.wait()
+        book.close(result.summary, result.reasons, validation)
+
+
+#: rows per message to the workbook (a bounded buffer for each side of the pipe)
+FEED_ROWS = 25_000
 
 
 def _write_layers(stage: Path, result, validation: pd.DataFrame) -> None:
@@ -214,89 +232,6 @@ def _write_layers(stage: Path, result, validation: pd.DataFrame) -> None:
     results = stage / "results.gpkg"
     write_layer(results, "parcels", result.parcels)
     write_layer(results, "park_summary", result.summary)
-
-
-class _Workbook:
-    """``park_summary.csv`` and ``.xlsx`` being written: :meth:`wait` returns when they are."""
-
-    def __init__(self, future=None, again: Callable[[], None] | None = None) -> None:
-        self._future, self._again = future, again
-
-    def wait(self) -> None:
-        from concurrent.futures.process import BrokenProcessPool
-
-        if self._future is None:
-            return
-        future, self._future = self._future, None
-        try:
-            future.result()  # the child's own error (bad data) is raised here, as in this process
-        except BrokenProcessPool:  # the child could not start or was killed: write them here
-            if self._again is None:
-                raise
-            self._again()
-
-
-@contextmanager
-def _workbook(stage: Path, result, validation: pd.DataFrame, *, lang: str) -> Iterator[_Workbook]:
-    """Write the summary tables now, or (large results) in a second process while the body runs.
-
-    The second process gets the per-parcel table as an Arrow file in the stage (written from
-    the frame's own buffers, memory-mapped there), not as a pickle through a pipe, and the file
-    is removed before the stage can become the workspace.
-    """
-    from landplan.export.park import parcel_table
-
-    parcels = parcel_table(result.parcels)
-    small = (stage, result.summary, result.reasons, validation)
-    threshold = int(
-        os.environ.get("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", BACKGROUND_WORKBOOK_PARCELS)
-    )
-    pool = _process_pool() if len(parcels) >= threshold > 0 else None
-    if pool is None:
-        write_tables(*small, parcels, lang=lang)
-        yield _Workbook()
-        return
-    table = stage / f".parcels-{uuid.uuid4().hex}.arrow"
-    try:
-        parcels.reset_index(drop=True).to_feather(table, compression="uncompressed")
-        with pool:
-            again = partial(write_tables, *small, parcels, lang=lang)
-            pending = _Workbook(pool.submit(_write_tables_from, *small, table, lang=lang), again)
-            try:
-                yield pending
-                pending.wait()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # the stage is discarded after
-                raise
-    finally:
-        table.unlink(missing_ok=True)
-
-
-def _write_tables_from(
-    folder: Path,
-    summary: pd.DataFrame,
-    reasons: pd.DataFrame,
-    validation: pd.DataFrame,
-    table: Path,
-    *,
-    lang: str,
-) -> None:
-    """:func:`write_tables` in the second process, the parcels read from ``table`` (Arrow)."""
-    import pyarrow.feather as feather
-
-    parcels = feather.read_table(table, memory_map=True).to_pandas()
-    write_tables(folder, summary, reasons, validation, parcels, lang=lang)
-
-
-def _process_pool():
-    """One fresh worker process (``spawn``: nothing of this process's threads is inherited)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    try:
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    except (OSError, ValueError, NotImplementedError):  # no processes here: write in this one
-        return None
 
 
 def _write_files(stage: Path, result) -> None:
@@ -335,27 +270,10 @@ def _write_styles(gpkg: Path, results: Path, result) -> None:
     write_layer_styles(results, styles_for_layers({"parcels": result.parcels}), written_at=now)
 
 
-def write_tables(
-    folder: Path,
-    summary: pd.DataFrame,
-    reasons: pd.DataFrame,
-    validation: pd.DataFrame,
-    parcels: pd.DataFrame | None = None,
-    *,
-    lang: str = "zh",
-) -> None:
-    """``park_summary.csv`` (UTF-8 with BOM, so Excel shows Chinese) and ``park_summary.xlsx``.
-
-    The XLSX (see :mod:`landplan.export.xlsx`) has readable headers with units in ``lang``,
-    the machine names in a hidden second row, and a per-parcel sheet when ``parcels`` is given.
-    """
-    from landplan.export.park import write_park_summary
-
+def write_summary_csv(folder: Path, summary: pd.DataFrame, /) -> None:
+    """``park_summary.csv``: UTF-8 with BOM, so Excel shows the Chinese headers."""
     summary.to_csv(
         folder / "park_summary.csv", index=False, encoding="utf-8-sig", float_format="%.4f"
-    )
-    write_park_summary(
-        folder / "park_summary.xlsx", summary, reasons, validation, parcels, lang=lang
     )
 
 

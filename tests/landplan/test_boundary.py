@@ -12,7 +12,8 @@ import pytest
 import shapely
 
 from landplan.analysis.constraints import compute_exclusions
-from landplan.analysis.pipeline import Inputs, analyze
+from landplan.analysis.job import analyze
+from landplan.analysis.pipeline import Inputs
 from landplan.core.errors import CRSError, GeometryError, InputTableError
 from landplan.core.policy import load_policy
 from landplan.core.units import m2_to_mu

@@ -56,3 +56,29 @@ def test_validate_prints_findings(sample_manifest, tmp_path):
 def test_help_on_every_level(tmp_path):
     assert "analyze" in _landplan("--help", cwd=tmp_path).stdout
     assert "--policy" in _landplan("analyze", "--help", cwd=tmp_path).stdout
+
+
+def test_analyze_in_chunks_with_a_worker_and_a_county_sized_map(sample_manifest, tmp_path):
+    """The CLI's streamed job with small chunks and a worker process; above the map limit
+    map.html draws the parcels from ``landplan serve`` and says so."""
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "LANDPLAN_CHUNK_PARCELS": "1000",
+        "LANDPLAN_CHUNK_WORKERS": "1",
+        "LANDPLAN_MAP_INLINE_PARCELS": "100",
+    }
+    out = tmp_path / "ws"
+    run = subprocess.run(
+        [sys.executable, "-m", "landplan", "analyze", str(sample_manifest), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "landplan serve --store" in run.stdout
+    html = (out / "map.html").read_text(encoding="utf-8")
+    assert "http://127.0.0.1:8000/collections/result_parcels/tiles/" in html
+    rows = pyogrio.read_dataframe(out / "results.gpkg", layer="parcels", read_geometry=False)
+    assert rows["parcel_id"].is_unique and len(rows) > 2000  # every chunk's rows, once

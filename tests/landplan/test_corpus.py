@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from landplan.analysis.pipeline import run_manifest
+from landplan.analysis.job import run_manifest
 from landplan.cli.main import app
 from landplan.core import errors
 from tests.landplan.corpus import cases

@@ -9,7 +9,7 @@ import pyogrio
 import pytest
 import shapely
 
-from landplan.analysis.pipeline import run_manifest
+from landplan.analysis.job import run_manifest
 from landplan.core.errors import CRSError, ManifestError
 from landplan.core.units import m2_to_mu
 from tests.helpers import GK, box

@@ -16,9 +16,10 @@ import pytest
 import shapely
 from pyproj import CRS
 
+from landplan.analysis import job, pipeline
 from landplan.analysis import networks as networks_mod
-from landplan.analysis import pipeline
-from landplan.analysis.pipeline import Inputs, analyze, load_inputs
+from landplan.analysis.job import analyze
+from landplan.analysis.pipeline import Inputs, load_inputs
 from landplan.core.policy import load_policy
 from landplan.core.units import geod_area_m2
 from landplan.io.manifest import load_manifest
@@ -43,12 +44,38 @@ def _old_assess(table, policy, *, constraint_kinds, network_kinds):
     return old_decide(table, policy, list(constraint_kinds), list(network_kinds))
 
 
+def _whole_lines(features):
+    """The previous index: every feature whole (no two-point segments), empties dropped."""
+    features = np.asarray(features, dtype=object)
+    return features[~(shapely.is_missing(features) | shapely.is_empty(features))]
+
+
 def previous(inputs: Inputs, policy, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(networks_mod, "nearest_distance_m", _old_nearest)
+        m.setattr(networks_mod, "segments", _whole_lines)
         m.setattr(pipeline, "ellipsoidal_area_m2", geod_area_m2)
-        m.setattr(pipeline, "assess", _old_assess)
-        return analyze(inputs, policy)
+        m.setattr(job, "assess", _old_assess)
+        old = analyze(inputs, policy)
+    patched = (networks_mod.segments, pipeline.ellipsoidal_area_m2, job.assess)
+    assert _whole_lines not in patched and geod_area_m2 not in patched  # put back
+    return old
+
+
+def test_the_previous_implementation_is_really_a_different_path(
+    sample_manifest, policy, monkeypatch
+):
+    """A check that cannot fail is no check: the patched parts are the ones the job calls."""
+    calls = []
+    inputs = dataclasses.replace(load_inputs(load_manifest(sample_manifest)), dem_path=None)
+    with monkeypatch.context() as m:
+        m.setattr(networks_mod, "segments", lambda f: calls.append("lines") or _whole_lines(f))
+        m.setattr(
+            pipeline, "ellipsoidal_area_m2", lambda g: calls.append("geod") or geod_area_m2(g)
+        )
+        m.setattr(job, "assess", lambda *a, **k: calls.append("old") or _old_assess(*a, **k))
+        analyze(inputs, policy)
+    assert {"lines", "geod", "old"} <= set(calls)
 
 
 def assert_same(new, old):

@@ -104,14 +104,18 @@ def test_large_results_write_the_workbook_in_a_second_process(sample_result, tmp
     """The background workbook (a spawned process) gives the same tables as the in-process one."""
     import openpyxl
 
-    from landplan.store import workspace as ws_mod
+    from landplan.store import workbook_feed
 
     here, there = tmp_path / "here", tmp_path / "there"
     GpkgWorkspace(here).write_result(sample_result)
-    monkeypatch.setattr(ws_mod, "BACKGROUND_WORKBOOK_PARCELS", 1)
+    monkeypatch.setattr(workbook_feed, "BACKGROUND_WORKBOOK_PARCELS", 1)
     spawned = []
-    real = ws_mod._process_pool
-    monkeypatch.setattr(ws_mod, "_process_pool", lambda: spawned.append(1) or real())
+    real = workbook_feed.WorkbookFeed._start
+    monkeypatch.setattr(
+        workbook_feed.WorkbookFeed,
+        "_start",
+        lambda self, lang: spawned.append(1) or real(self, lang),
+    )
     GpkgWorkspace(there).write_result(sample_result)
     assert spawned, "the workbook was not handed to a second process"
     assert sorted(p.name for p in there.iterdir()) == sorted(p.name for p in here.iterdir())
@@ -128,12 +132,12 @@ def test_large_results_write_the_workbook_in_a_second_process(sample_result, tmp
 def test_a_failing_background_workbook_leaves_the_previous_workspace(
     sample_result, tmp_path, monkeypatch
 ):
-    from landplan.store import workspace as ws_mod
+    from landplan.store import workbook_feed
 
     target = tmp_path / "ws"
     GpkgWorkspace(target).write_result(sample_result)
     before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
-    monkeypatch.setattr(ws_mod, "BACKGROUND_WORKBOOK_PARCELS", 1)
+    monkeypatch.setattr(workbook_feed, "BACKGROUND_WORKBOOK_PARCELS", 1)
     with pytest.raises(ValueError, match="lang must be"):  # raised in the child, seen here
         GpkgWorkspace(target).write_result(sample_result, lang="fr")
     after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}

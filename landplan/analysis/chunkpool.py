@@ -1,0 +1,157 @@
+"""Chunks of the main job computed by worker processes while the main process writes.
+
+:func:`landplan.analysis.job.analyze_streamed` gives each chunk's rows to the workspace
+writer, which spends about as long appending them to two GeoPackages and feeding the workbook
+and the map as the chunk took to compute.  A :class:`ChunkPool` runs
+:func:`~landplan.analysis.job.analyze_chunk` in spawned worker processes, a few chunks ahead, so
+both run at once on a machine with two cores or more.
+
+Each worker prepares the constraint layers and the network index itself, once, from the inputs
+sent at start (everything but the parcels), while the main process writes the inputs; then it
+receives only the parcels of a chunk, their overlaps and DEM columns.  Chunks come back in
+order.  The chunk function is the same as in one process, so the rows are identical; if the
+pool cannot start, or a worker dies (killed, out of memory), the remaining chunks are computed
+in this process instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import deque
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from landplan.analysis.job import (
+    Chunk,
+    JobContext,
+    Pending,
+    analyze_chunk,
+    chunk_args,
+    chunk_table,
+    job_context,
+    local_chunks,
+)
+from landplan.analysis.pipeline import Inputs
+from landplan.core.policy import Policy
+
+_CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init)
+#: parcels whose first halves the workers may make and keep while the DEM step runs (their
+#: tables are numbers, ~0.5 KB a parcel)
+PREFETCH_PARCELS = 200_000
+
+
+def _init(inputs: Inputs, policy: Policy) -> None:
+    global _CONTEXT
+    _CONTEXT = job_context(inputs, policy)
+
+
+_TABLES: dict[int, pd.DataFrame] = {}  # chunk → its first half, made while the DEM step ran
+
+
+def _prepare(k: int, parcels) -> None:
+    assert _CONTEXT is not None, "worker not initialised"
+    _TABLES[k] = chunk_table(parcels, _CONTEXT)
+
+
+def _run(k: int, parcels, overlap: np.ndarray, terrain: pd.DataFrame | None) -> Chunk:
+    assert _CONTEXT is not None, "worker not initialised"
+    # another worker may have made the first half: then it is made again here (same rows)
+    return analyze_chunk(parcels, overlap, terrain, ctx=_CONTEXT, table=_TABLES.pop(k, None))
+
+
+def pool_workers() -> int:
+    """Worker processes: ``LANDPLAN_CHUNK_WORKERS`` (0 = none), else one per core but one, 1–4."""
+    env = os.environ.get("LANDPLAN_CHUNK_WORKERS")
+    if env is not None:
+        try:
+            return max(0, int(env))
+        except ValueError:
+            pass
+    return max(1, min((os.cpu_count() or 1) - 1, 4))
+
+
+class ChunkPool:
+    """Worker processes computing chunks; use as ``chunks=`` of ``analyze_streamed``."""
+
+    def __init__(self, inputs: Inputs, policy: Policy, /, *, workers: int | None = None) -> None:
+        self.workers = pool_workers() if workers is None else workers
+        self._pool = None
+        if self.workers > 0:
+            self._start(inputs, policy)
+
+    def _start(self, inputs: Inputs, policy: Policy) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        light = dataclasses.replace(inputs, parcels=inputs.parcels.iloc[:0].copy(), reports=[])
+        light.parcels.attrs = {}
+        try:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init,
+                initargs=(light, policy),
+            )
+            self._pool.submit(
+                int
+            )  # start the workers now: they prepare while the inputs are written
+        except (OSError, ValueError, NotImplementedError, RuntimeError):  # no processes here
+            self._pool = None
+
+    def __call__(
+        self,
+        inputs: Inputs,
+        policy: Policy,
+        bounds: list[tuple[int, int]],
+        overlap: np.ndarray,
+        terrain: Pending,
+    ) -> Iterator[Chunk]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self._pool is None:
+            yield from local_chunks(inputs, policy, bounds, overlap, terrain)
+            return
+        done = 0
+        try:
+            if inputs.dem_path is not None and not terrain.ready():
+                self._prefetch(inputs, bounds)
+            columns = terrain.get()
+            ahead = self.workers + 1  # chunks in flight: every worker busy, one result waiting
+            pending: deque = deque()
+            todo = deque(enumerate(bounds))
+            while todo or pending:
+                while todo and len(pending) < ahead:
+                    k, (a, b) = todo.popleft()
+                    args = chunk_args(inputs, a, b, overlap, columns)
+                    pending.append(self._pool.submit(_run, k, *args))
+                chunk = pending.popleft().result()
+                done += 1
+                yield chunk
+        except BrokenProcessPool:  # a worker died: the rest here, the same way
+            self.close()
+            yield from local_chunks(inputs, policy, bounds[done:], overlap, terrain)
+
+    def _prefetch(self, inputs: Inputs, bounds: list[tuple[int, int]]) -> None:
+        """Let the workers make the first halves of the first chunks while the DEM step runs."""
+        budget = PREFETCH_PARCELS
+        for k, (a, b) in enumerate(bounds):
+            if b - a > budget:
+                break
+            budget -= b - a
+            part = inputs.parcels.iloc[a:b]
+            part.attrs = {}
+            self._pool.submit(_prepare, k, part)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ChunkPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

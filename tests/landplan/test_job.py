@@ -1,0 +1,206 @@
+"""The streamed main job writes the workspace the in-memory job writes, whatever the chunks.
+
+``landplan analyze --out`` runs :func:`landplan.store.model.write_streamed`: chunks of parcels
+computed here or by a worker process, appended to the GeoPackages, fed to the workbook (in a
+second process from a threshold) and dropped.  Every layer, table and sheet must equal what
+:func:`landplan.analysis.job.analyze` + :func:`landplan.store.model.write_result` give.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from landplan.analysis.job import analyze, chunk_bounds
+from landplan.analysis.pipeline import load_inputs
+from landplan.analysis.run import build_manifest
+from landplan.core.policy import load_policy
+from landplan.io.manifest import load_manifest
+from landplan.store.model import write_result, write_streamed
+
+GK = "EPSG:4542"
+LAYERS = {
+    "results.gpkg": ("parcels", "park_summary"),
+    "workspace.gpkg": (
+        "parcels",
+        "result_parcels",
+        "park_summary",
+        "reason_counts",
+        "networks",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+def _assert_frames(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
+    assert list(a.columns) == list(b.columns), what
+    assert len(a) == len(b), what
+    for c in a.columns:
+        if c == "geometry":
+            assert a.geometry.geom_equals_exact(b.geometry, 0).all(), what
+        elif pd.api.types.is_float_dtype(a[c]):
+            # sums over chunks may differ in the last bits from one sum over the park
+            np.testing.assert_allclose(
+                a[c].to_numpy(float),
+                b[c].to_numpy(float),
+                rtol=1e-9,
+                atol=1e-9,
+                err_msg=f"{what}.{c}",
+            )
+        else:
+            assert a[c].tolist() == b[c].tolist(), f"{what}.{c}"
+
+
+def assert_same_workspace(one, other) -> None:
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in other.iterdir())
+    for gpkg, layers in LAYERS.items():
+        present = set(pyogrio.list_layers(one / gpkg)[:, 0])
+        assert present == set(pyogrio.list_layers(other / gpkg)[:, 0]), gpkg
+        for layer in layers:
+            if layer in present:
+                a = pyogrio.read_dataframe(one / gpkg, layer=layer)
+                b = pyogrio.read_dataframe(other / gpkg, layer=layer)
+                _assert_frames(a, b, f"{gpkg}:{layer}")
+    wa = openpyxl.load_workbook(one / "park_summary.xlsx")
+    wb = openpyxl.load_workbook(other / "park_summary.xlsx")
+    assert wa.sheetnames == wb.sheetnames
+    for name in wa.sheetnames:
+        ra = [[c.value for c in r] for r in wa[name].iter_rows()]
+        rb = [[c.value for c in r] for r in wb[name].iter_rows()]
+        assert len(ra) == len(rb), name
+        for x, y in zip(ra, rb, strict=True):
+            for u, v in zip(x, y, strict=True):
+                if isinstance(u, float) and isinstance(v, float):
+                    assert u == pytest.approx(v, rel=1e-9, abs=1e-9), name
+                else:
+                    assert u == v, name
+        assert [wa[name].column_dimensions[k].width for k in "ABCDEF"] == [
+            wb[name].column_dimensions[k].width for k in "ABCDEF"
+        ], name
+    for name in ("validation_report.json", "policy.toml"):
+        assert (one / name).read_bytes() == (other / name).read_bytes(), name
+
+
+def _reference(inputs, policy, folder):
+    write_result(folder, analyze(inputs, policy))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("size", "workers", "background"),
+    [(997, "0", "0"), (1_000, "1", "1"), (100_000, "1", "0")],
+    ids=["3-chunks-here", "3-chunks-worker-and-workbook-process", "one-chunk"],
+)
+def test_sample_park_streamed_equals_in_memory(
+    sample_manifest, policy, tmp_path, monkeypatch, size, workers, background
+):
+    inputs = load_inputs(load_manifest(sample_manifest))
+    whole = _reference(inputs, policy, tmp_path / "whole")
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", str(size))
+    monkeypatch.setenv("LANDPLAN_CHUNK_WORKERS", workers)
+    monkeypatch.setenv("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", background)
+    seen = []
+    result = write_streamed(tmp_path / "streamed", inputs, policy, sinks=[seen.append])
+    assert [len(c) for c in seen] == [b - a for a, b in chunk_bounds(len(inputs.parcels), size)]
+    assert len(result.parcels) == len(inputs.parcels)
+    assert "reasons" not in result.parcels.columns  # only the summary's columns are kept
+    assert_same_workspace(whole, tmp_path / "streamed")
+
+
+def _scenario(n: int = 60, seed: int = 7) -> dict:
+    """Squares on a grid, some overlapping their neighbours across chunk boundaries, one empty."""
+    rng = np.random.default_rng(seed)
+    x0, y0 = 500_000.0, 2_950_000.0
+    geoms = []
+    for i in range(n):
+        x, y = x0 + (i % 10) * 90.0, y0 + (i // 10) * 90.0
+        size = 100.0 if i % 7 == 0 else 80.0  # every 7th square overlaps the next ones
+        geoms.append(shapely.box(x, y, x + size, y + size))
+    geoms[13] = shapely.Polygon()
+    # the first chunks hold polygons only, later ones multipolygons: the layers must come out
+    # as one write of all rows gives them (MultiPolygon, every polygon promoted)
+    geoms[40:] = [shapely.MultiPolygon([g]) for g in geoms[40:]]
+    parcels = gpd.GeoDataFrame(
+        {
+            "地块编号": [f"P{i:03d}" for i in range(n)],
+            "QY": rng.choice(["东区", "西区"], n),
+            "verdict": "user column of the same name",  # renamed to src_verdict
+        },
+        geometry=geoms,
+        crs=GK,
+    )
+    red = gpd.GeoDataFrame(geometry=[shapely.box(x0 + 200, y0 + 100, x0 + 420, y0 + 330)], crs=GK)
+    road = gpd.GeoDataFrame(
+        {"status": ["已建", "规划"]},
+        geometry=[
+            shapely.LineString([(x0 - 50, y0 - 50), (x0 + 950, y0 + 300)]),
+            shapely.LineString([(x0, y0 + 600), (x0 + 900, y0 + 650)]),
+        ],
+        crs=GK,
+    )
+    return {"parcels": parcels, "red": red, "road": road}
+
+
+@pytest.mark.parametrize("size", [1, 7, 59])
+def test_random_scenario_any_chunk_size(policy, tmp_path, monkeypatch, size):
+    data = _scenario()
+    manifest = build_manifest(
+        data["parcels"],
+        id_field="地块编号",
+        constraints={"red_line": data["red"]},
+        networks={"road": data["road"]},
+        group_field="QY",
+        crs=GK,
+    )
+    inputs = load_inputs(manifest)
+    whole = _reference(inputs, policy, tmp_path / "whole")
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", str(size))
+    monkeypatch.setenv("LANDPLAN_CHUNK_WORKERS", "1" if size == 7 else "0")
+    monkeypatch.setenv("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", "0")
+    result = write_streamed(tmp_path / "streamed", inputs, policy)
+    assert_same_workspace(whole, tmp_path / "streamed")
+    rows = pyogrio.read_dataframe(tmp_path / "streamed" / "results.gpkg", layer="parcels")
+    assert (rows["overlap_counted_m2"] > 0).sum() >= 5  # overlaps across chunk boundaries
+    assert "src_verdict" in rows.columns and result.summary["overlap_mu"].iloc[0] > 0
+    for name, layer in (("results.gpkg", "parcels"), ("workspace.gpkg", "result_parcels")):
+        info = pyogrio.read_info(tmp_path / "streamed" / name, layer=layer)
+        assert info["geometry_type"] == "MultiPolygon", (name, info["geometry_type"])
+    assert set(rows.geometry.geom_type.dropna()) == {"MultiPolygon"}
+
+
+def test_a_failure_midway_leaves_the_previous_workspace(
+    sample_manifest, policy, tmp_path, monkeypatch
+):
+    inputs = load_inputs(load_manifest(sample_manifest))
+    inputs = dataclasses.replace(inputs, dem_path=None)
+    target = tmp_path / "ws"
+    write_result(target, analyze(inputs, policy))
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", "1000")
+    monkeypatch.setenv("LANDPLAN_CHUNK_WORKERS", "1")
+    monkeypatch.setenv("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", "1")
+    calls = []
+
+    def boom(rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_streamed(target, inputs, policy, sinks=[boom])
+    assert calls == [1000, 1000]
+    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]  # no stage left behind
