@@ -202,15 +202,13 @@ def write_streamed(target: str | Path, inputs, policy, /, **options):
     :func:`landplan.store.streamed.stream_into` (``lang``, ``sinks``, ``extras``, ``on_step``,
     ``raster_dir``, ``chunks``).  Returns the :class:`~landplan.analysis.job.StreamedResult`.
     """
-    from functools import partial
-
     from landplan.store.streamed import stream_into
     from landplan.store.workspace import GpkgWorkspace
 
-    fill = partial(stream_into, inputs=inputs, policy=policy, **options)
-
     def replace(folder: Path):
-        return GpkgWorkspace(folder).replace(lambda stage: fill(stage), crs=inputs.crs)
+        return GpkgWorkspace(folder).replace(
+            lambda stage: stream_into(stage, inputs, policy, **options), crs=inputs.crs
+        )
 
     if not is_dsn(target):
         return replace(Path(target))
