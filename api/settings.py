@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from landplan.core.parallel import default_read_threads
+
 Role = Literal["viewer", "planner", "registrar", "admin"]
 
 
@@ -40,11 +42,12 @@ class Settings(BaseSettings):
     default_items_limit: int = Field(default=10, ge=1)
     job_workers: int = Field(default=2, ge=1)
     read_threads: int = Field(
-        default=4,
+        default_factory=default_read_threads,
         ge=1,
         le=64,
         description="feature and tile reads served at once per worker process; more wait in "
-        "line, first come first served (their Python work shares one core per process)",
+        "line, first come first served (their Python work shares one core per process); "
+        "default: the cores, at most 4",
     )
     upload_dir: Path | None = Field(default=None, description="scratch space for uploads")
     assets: Literal["offline", "cdn"] = "offline"

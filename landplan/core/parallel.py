@@ -35,3 +35,10 @@ def process_alive(pid: int, /) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def default_read_threads() -> int:
+    """The service's reads served at once per worker process (``LANDPLAN_READ_THREADS``'s default):
+    one per core, at most 4.  More reads at once than cores only lengthen the tail: on 2 cores,
+    4 threads gave the PostGIS store a p99 2–3× tipg's, 2 threads below it."""
+    return max(1, min(4, os.cpu_count() or 1))

@@ -22,10 +22,13 @@ transaction under an advisory lock, so two processes opening an old schema do no
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -164,11 +167,84 @@ def describe(conninfo: str, /) -> str:
 _POOLS: dict[tuple[int, str], object] = {}
 _POOLS_LOCK = threading.Lock()
 POOL_MAX = 16
+#: connections beyond the read threads: tile tokens, health checks and writes run beside them
+POOL_SPARE = 2
+#: pools already sized for serving (see :func:`_serve_sized`)
+_SERVING: set[tuple[int, str]] = set()
+#: pooled blocks open now, per pool
+_IN_USE: dict[tuple[int, str], int] = {}
+#: connections that wrote in their current block (see :func:`note_write`)
+_WROTE: weakref.WeakSet = weakref.WeakSet()
+_WRITE_EPOCH = itertools.count(1)
+_write_epoch = 0
 
 
-def _configure(conn) -> None:
+def serving_pool_min() -> int:
+    """Connections kept open once a process reads from several threads at once: one per read
+    thread of the API (``LANDPLAN_READ_THREADS``, default: the cores, at most 4) plus
+    :data:`POOL_SPARE`."""
+    from landplan.core.parallel import default_read_threads
+
+    try:
+        threads = int(os.environ.get("LANDPLAN_READ_THREADS", default_read_threads()))
+    except ValueError:
+        threads = default_read_threads()
+    return max(1, min(POOL_MAX, threads + POOL_SPARE))
+
+
+def write_epoch() -> int:
+    """A number that changes after every committed block of this process that wrote to a
+    workspace (took its lock, set a meta key or bumped ``data_version``).
+
+    Caches of catalogue reads compare it to serve this process's own writes at once.
+    """
+    return _write_epoch
+
+
+def note_write(conn, /) -> None:
+    """Mark ``conn``'s block as a write: :func:`write_epoch` moves on when the block ends."""
+    _WROTE.add(conn)
+
+
+def _end_block(conn) -> None:
+    global _write_epoch
+    if conn in _WROTE:
+        _WROTE.discard(conn)
+        _write_epoch = next(_WRITE_EPOCH)
+
+
+#: per conninfo, ``{srid: (lon, lat)}``: the CRSs whose transformations every new pooled
+#: connection sets up before it serves (see :func:`warm_transforms`)
+_WARM: dict[str, dict[int, tuple[float, float]]] = {}
+
+
+def warm_transforms(conninfo: str, points: dict[int, tuple[float, float]], /) -> None:
+    """Have each new pooled connection to ``conninfo`` transform a point (CRS84 ``lon, lat``)
+    to each ``srid``, back to CRS84 and to Web Mercator once, before it serves a request.
+
+    PostGIS sets up a PROJ transformation per pair of CRSs and connection (about 0.1 s, seconds
+    on a busy machine); the first feature page or tile on a new connection paid it, so the
+    requests of a first burst waited for it one after another.
+    """
+    known = _WARM.get(conninfo, {})
+    if any(srid not in known for srid in points):
+        _WARM[conninfo] = {**known, **points}
+
+
+def _configure(conn, conninfo: str | None = None) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
+    for srid, (lon, lat) in _WARM.get(conninfo, {}).items():
+        try:
+            conn.execute(
+                "SELECT ST_Transform(ST_Transform(p, %s), 4326), "
+                "ST_Transform(ST_Transform(p, %s), 3857) "
+                "FROM (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS p) s",
+                (srid, srid, lon, lat),
+            ).fetchone()
+            conn.commit()
+        except psycopg.Error:  # a warm-up only: the request will tell what is wrong
+            _rollback(conn)
 
 
 def _open(conninfo: str, autocommit: bool):
@@ -195,15 +271,46 @@ def _pool(conninfo: str):
             _open(conninfo, False).close()
             _POOLS[key] = ConnectionPool(
                 conninfo,
-                min_size=1,
+                min_size=1,  # a command line opens one; a service grows in one step, see below
                 max_size=POOL_MAX,
                 kwargs={"connect_timeout": 10},
-                configure=_configure,
+                configure=functools.partial(_configure, conninfo=conninfo),
                 timeout=30,
                 open=True,
                 name=f"landplan-{describe(conninfo)}",
             )
         return _POOLS[key]
+
+
+def _borrow(key: tuple[int, str]) -> int:
+    """Count a pooled block of this process as started; the blocks already open before it."""
+    with _POOLS_LOCK:
+        before = _IN_USE.get(key, 0)
+        _IN_USE[key] = before + 1
+    return before
+
+
+def _give_back(key: tuple[int, str]) -> None:
+    with _POOLS_LOCK:
+        _IN_USE[key] -= 1
+
+
+def _serve_sized(pool, key: tuple[int, str]) -> None:
+    """Open the serving connections at once: called when a block starts while another holds
+    a connection of the same pool (reads from several threads: a service).
+
+    A command line reads from one thread and keeps one connection.  A service's first burst
+    finds the only connection busy: the pool then opens :func:`serving_pool_min` connections
+    together (in the pool's workers) and keeps them, instead of growing one connection per
+    wait and shrinking back after ten idle minutes, when the next burst pays again.
+    """
+    with _POOLS_LOCK:
+        if key in _SERVING:
+            return
+        _SERVING.add(key)
+    target = serving_pool_min()
+    if target > pool.min_size:
+        pool.resize(target, max(pool.max_size, target))
 
 
 @contextmanager
@@ -228,33 +335,49 @@ def connect(conninfo: str, /, *, autocommit: bool = False) -> Iterator[psycopg.C
                 f"PostGIS error: {exc.diag.message_primary or type(exc).__name__}"
             ) from exc
         finally:
+            _end_block(conn)
             conn.close()
         return
     from psycopg_pool import PoolTimeout
 
+    key = (os.getpid(), conninfo)
+    counted = False
     try:
-        borrowed = _pool(conninfo).connection()
+        pool = _pool(conninfo)
+        counted = True
+        if _borrow(key) and key not in _SERVING:
+            _serve_sized(pool, key)
+        borrowed = pool.connection()
         conn = borrowed.__enter__()
-    except PoolTimeout:
-        raise DataSourceError(
-            f"no PostGIS connection to {describe(conninfo)} became free in 30 s"
-        ) from None
-    except psycopg.OperationalError as exc:
-        raise DataSourceError(
-            f"cannot connect to PostGIS at {describe(conninfo)}: {type(exc).__name__}"
-        ) from None
+    except BaseException as exc:
+        if counted:
+            _give_back(key)
+        if isinstance(exc, PoolTimeout):
+            raise DataSourceError(
+                f"no PostGIS connection to {describe(conninfo)} became free in 30 s"
+            ) from None
+        if isinstance(exc, psycopg.OperationalError):
+            raise DataSourceError(
+                f"cannot connect to PostGIS at {describe(conninfo)}: {type(exc).__name__}"
+            ) from None
+        raise
     try:
         yield conn
         conn.commit()
     except psycopg.Error as exc:
         _rollback(conn)
+        _end_block(conn)
         borrowed.__exit__(None, None, None)
         message = exc.diag.message_primary or type(exc).__name__
         raise WorkspaceError(f"PostGIS error: {message}") from exc
     except BaseException:
         _rollback(conn)
+        _end_block(conn)
         borrowed.__exit__(None, None, None)
         raise
+    finally:
+        _give_back(key)
+    _end_block(conn)
     borrowed.__exit__(None, None, None)
 
 
@@ -277,6 +400,7 @@ def table_exists(conn, schema: str, table: str, /) -> bool:
 
 def lock_workspace(conn, schema: str, /) -> None:
     """Transaction-level advisory lock on a workspace name (pushes and migrations wait on it)."""
+    note_write(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("landplan:" + schema,))
 
 
@@ -312,7 +436,19 @@ def get_meta(conn, schema: str, key: str, /) -> str | None:
     return None if row is None else row[0]
 
 
+def get_metas(conn, schema: str, keys: Iterable[str], /) -> dict[str, str]:
+    """The values of ``keys`` that are set, in one query."""
+    rows = conn.execute(
+        sql.SQL("SELECT key, value FROM {} WHERE key = ANY(%s)").format(
+            sql.Identifier(schema, "landplan_meta")
+        ),
+        (list(keys),),
+    ).fetchall()
+    return dict(rows)
+
+
 def set_meta(conn, schema: str, key: str, value: str, /) -> None:
+    note_write(conn)
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (key, value) VALUES (%s, %s) "
@@ -324,6 +460,7 @@ def set_meta(conn, schema: str, key: str, value: str, /) -> None:
 
 def bump_data_version(conn, schema: str, /) -> None:
     """Increment ``data_version`` inside the caller's transaction (visible with its data)."""
+    note_write(conn)
     conn.execute(
         sql.SQL(
             "UPDATE {} SET value = (value::bigint + 1)::text WHERE key = 'data_version'"

@@ -20,9 +20,11 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -49,12 +51,15 @@ from landplan.store.pgschema import (
     connect,
     describe,
     get_meta,
+    get_metas,
     lock_workspace,
     migrate,
     schema_exists,
     set_meta,
     split_dsn,
     sql,
+    warm_transforms,
+    write_epoch,
 )
 from landplan.store.pgschema import (
     schema_version as pgschema_version,
@@ -65,6 +70,20 @@ from landplan.store.register import Register
 RASTER_ROOT_ENV = "LANDPLAN_RASTER_ROOT"
 TILE_EXTENT = 4096
 TILE_BUFFER = 64
+#: how long collection() / collections() answer from the catalogue read last without asking
+#: the database; feature, page and tile reads check the token on their own connection always
+INFO_FRESH_S = 1.0
+
+
+class _Infos(NamedTuple):
+    """The catalogue as of ``token``, last confirmed at ``checked`` (monotonic seconds) and
+    :func:`landplan.store.pgschema.write_epoch` ``epoch``."""
+
+    token: str
+    infos: dict[str, CollectionInfo]
+    checked: float
+    epoch: int
+
 
 # ----------------------------------------------------------------------------- CRS helpers
 
@@ -108,6 +127,16 @@ def _expected_in(info: CollectionInfo, box) -> int:
     return int(info.count * (inter[2] - inter[0]) * (inter[3] - inter[1]) / full)
 
 
+def _centres(infos) -> dict[int, tuple[float, float]]:
+    """A CRS84 point inside the extent of one layer per storage CRS (for warm-ups)."""
+    out: dict[int, tuple[float, float]] = {}
+    for info in infos:
+        if info.bbox and info.storage_epsg and info.storage_epsg not in out:
+            west, south, east, north = info.bbox
+            out[int(info.storage_epsg)] = ((west + east) / 2, (south + north) / 2)
+    return out
+
+
 def raster_root() -> Path:
     """Where rasters of PostGIS workspaces live (``LANDPLAN_RASTER_ROOT``)."""
     env = os.environ.get(RASTER_ROOT_ENV)
@@ -124,7 +153,7 @@ class PgStore:
         self.conninfo = conninfo
         self.name = check_workspace_name(name)
         self._lock = threading.Lock()
-        self._info_cache: tuple[str, dict[str, CollectionInfo]] | None = None
+        self._info_cache: _Infos | None = None
         with connect(conninfo) as conn:
             if not schema_exists(conn, self.name):
                 raise NotFoundError(_missing_workspace(conninfo, self.name))
@@ -169,8 +198,8 @@ class PgStore:
             return self._token(conn)
 
     def _token(self, conn) -> str:
-        push_id = get_meta(conn, self.name, "push_id") or "-"
-        return f"{self.name}:{push_id}:{get_meta(conn, self.name, 'data_version')}"
+        meta = get_metas(conn, self.name, ("push_id", "data_version"))
+        return f"{self.name}:{meta.get('push_id') or '-'}:{meta.get('data_version')}"
 
     def layers(self) -> list[str]:
         """The layer names, in the order of the pushed ``workspace.gpkg``."""
@@ -189,6 +218,12 @@ class PgStore:
 
     def collection(self, collection_id: str, /) -> CollectionInfo:
         infos = self._infos()
+        if collection_id not in infos:  # perhaps just added by another process: ask
+            with connect(self.conninfo) as conn:
+                infos = self._infos_on(conn)
+        return self._info_of(infos, collection_id)
+
+    def _info_of(self, infos: dict[str, CollectionInfo], collection_id: str) -> CollectionInfo:
         if collection_id not in infos:
             raise NotFoundError(
                 f"workspace {self.name} has no collection {collection_id!r}; it has {sorted(infos)}"
@@ -196,12 +231,35 @@ class PgStore:
         return infos[collection_id]
 
     def _infos(self) -> dict[str, CollectionInfo]:
-        """Collection descriptions from the catalogue, re-read only when the token changed."""
+        """Collection descriptions; from memory when the token was checked less than
+        :data:`INFO_FRESH_S` ago and this process wrote nothing since, else from the database.
+
+        Within a request, the collection the API looks up first is the one its feature page
+        or tile read then checks again on its own connection (:meth:`_infos_on`), so a
+        busy service asks for the token once per request, not twice.  A write by this
+        process shows at once; one by another process after at most :data:`INFO_FRESH_S` in
+        collection descriptions, and at once in features, pages and tiles.
+        """
+        cached = self._info_cache
+        if (
+            cached is not None
+            and cached.epoch == write_epoch()
+            and time.monotonic() - cached.checked < INFO_FRESH_S
+        ):
+            return cached.infos
         with connect(self.conninfo) as conn:
-            token = self._token(conn)
-            cached = self._info_cache
-            if cached is not None and cached[0] == token:
-                return cached[1]
+            return self._infos_on(conn)
+
+    def _infos_on(self, conn) -> dict[str, CollectionInfo]:
+        """Collection descriptions checked on ``conn``: the token is read (one query) and the
+        catalogue re-read only when the token changed."""
+        epoch = write_epoch()  # before the token: a write committed meanwhile is re-checked
+        checked = time.monotonic()
+        token = self._token(conn)
+        cached = self._info_cache
+        if cached is not None and cached.token == token:
+            infos = cached.infos
+        else:
             rows = conn.execute(
                 sql.SQL(
                     "SELECT name, geometry_type, srid, features, west, south, east, north "
@@ -209,8 +267,11 @@ class PgStore:
                 ).format(self._table("landplan_layers"))
             ).fetchall()
             infos = {row[0]: self._describe(conn, *row) for row in rows}
+            warm_transforms(self.conninfo, _centres(infos.values()))
         with self._lock:
-            self._info_cache = (token, infos)
+            current = self._info_cache
+            if current is None or current.checked <= checked:
+                self._info_cache = _Infos(token, infos, checked, epoch)
         return infos
 
     def _describe(self, conn, name, geometry_type, srid, count, *bounds) -> CollectionInfo:
@@ -320,30 +381,40 @@ class PgStore:
         cql=None,
     ) -> FeaturePage:
         """A page of features as GeoJSON text; ``bbox`` in CRS84, ordered by the id column;
-        ``cql`` a checked :class:`landplan.store.cql2.Filter` (bound parameters only)."""
-        info = self.collection(collection_id)
-        terms, params = self._filter_where(info, filters or {})
-        if bbox is not None:
-            found = self._bbox_where(info, bbox)
-            if found is None:
-                return FeaturePage([], 0)
-            terms.append(found[0])
-            params.extend(found[1])
-        if cql is not None:
-            from landplan.store.cql2_sql import where_sql
+        ``cql`` a checked :class:`landplan.store.cql2.Filter` (bound parameters only).
 
-            term, cql_params = where_sql(cql.tree, srid=info.storage_epsg)
-            terms.append(term)
-            params.extend(cql_params)
-        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(terms) if terms else sql.SQL("")
-        order = sql.SQL(" ORDER BY t.{}, t.fid").format(sql.Identifier(info.id_column))
-        rows_sql = sql.SQL("SELECT * FROM {} t").format(self._table(info.id)) + where
-        count = sql.SQL("SELECT count(*) FROM {} t").format(self._table(info.id)) + where
-        page = sql.SQL("({} LIMIT %s OFFSET %s)").format(rows_sql + order)
-        query = self._feature_sql(info, out_epsg, authority_axes, page) + order
+        One connection for the whole read: the token (and the catalogue when it changed),
+        then the page.  ``numberMatched`` is the catalogue's feature count when nothing
+        narrows the page (written with the layer, in the same transaction), else a
+        ``count(*)`` on the same connection.
+        """
         with connect(self.conninfo) as conn:
+            info = self._info_of(self._infos_on(conn), collection_id)
+            terms, params = self._filter_where(info, filters or {})
+            if bbox is not None:
+                found = self._bbox_where(info, bbox)
+                if found is None:
+                    return FeaturePage([], 0)
+                terms.append(found[0])
+                params.extend(found[1])
+            if cql is not None:
+                from landplan.store.cql2_sql import where_sql
+
+                term, cql_params = where_sql(cql.tree, srid=info.storage_epsg)
+                terms.append(term)
+                params.extend(cql_params)
+            where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(terms) if terms else sql.SQL("")
+            order = sql.SQL(" ORDER BY t.{}, t.fid").format(sql.Identifier(info.id_column))
+            rows_sql = sql.SQL("SELECT * FROM {} t").format(self._table(info.id)) + where
+            page = sql.SQL("({} LIMIT %s OFFSET %s)").format(rows_sql + order)
+            query = self._feature_sql(info, out_epsg, authority_axes, page) + order
+            page_params = [*params, int(limit), int(offset)]
+            if not terms:
+                rows = conn.execute(query, page_params).fetchall()
+                return FeaturePage([r[0] for r in rows], info.count)
+            count = sql.SQL("SELECT count(*) FROM {} t").format(self._table(info.id)) + where
             matched = conn.execute(count, params).fetchone()[0]
-            rows = conn.execute(query, [*params, int(limit), int(offset)]).fetchall()
+            rows = conn.execute(query, page_params).fetchall()
         return FeaturePage([r[0] for r in rows], int(matched))
 
     def feature(
@@ -356,20 +427,20 @@ class PgStore:
         authority_axes: bool = True,
     ) -> str:
         """One Feature as GeoJSON text; :class:`NotFoundError` when there is none of that id."""
-        info = self.collection(collection_id)
-        key: object = str(feature_id)
-        missing = NotFoundError(f"{collection_id} has no feature {feature_id!r}")
-        if "\x00" in key:  # PostgreSQL text cannot hold NUL: no row has this id
-            raise missing
-        if info.id_column == "fid":
-            if not (key.isascii() and key.isdigit() and len(key) <= 19 and int(key) < 2**63):
-                raise missing  # not a bigint: no row has this fid
-            key = int(key)
-        table = self._table(info.id)
-        query = self._feature_sql(info, out_epsg, authority_axes, table) + sql.SQL(
-            " WHERE t.{} = %s ORDER BY t.fid LIMIT 1"
-        ).format(sql.Identifier(info.id_column))
         with connect(self.conninfo) as conn:
+            info = self._info_of(self._infos_on(conn), collection_id)
+            key: object = str(feature_id)
+            missing = NotFoundError(f"{collection_id} has no feature {feature_id!r}")
+            if "\x00" in key:  # PostgreSQL text cannot hold NUL: no row has this id
+                raise missing
+            if info.id_column == "fid":
+                if not (key.isascii() and key.isdigit() and len(key) <= 19 and int(key) < 2**63):
+                    raise missing  # not a bigint: no row has this fid
+                key = int(key)
+            table = self._table(info.id)
+            query = self._feature_sql(info, out_epsg, authority_axes, table) + sql.SQL(
+                " WHERE t.{} = %s ORDER BY t.fid LIMIT 1"
+            ).format(sql.Identifier(info.id_column))
             row = conn.execute(query, (key,)).fetchone()
         if row is None:
             raise NotFoundError(f"{collection_id} has no feature {feature_id!r}")
@@ -392,43 +463,44 @@ class PgStore:
         Properties: the id column and those of ``columns`` (default :data:`TILE_COLUMNS`)
         the layer has.  A tile with no feature is ``b""``.
         """
-        info = self.collection(collection_id)
-        if info.geometry_type is None:
-            raise NotFoundError(f"{collection_id} is an attribute table; it has no tiles")
-        z, x, y = int(z), int(x), int(y)
-        if not (0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
-            raise NotFoundError(f"tile {z}/{x}/{y} does not exist")
-        west, south, east, north = _tile_bounds(z, x, y)
-        pad = (east - west) * TILE_BUFFER / TILE_EXTENT
-        found = self._bbox_where(
-            info, (west - pad, south - pad, east + pad, north + pad), exact=False
-        )
-        if found is None:
-            return b""
-        step = thinning_step(_expected_in(info, (west, south, east, north)))
-        if step > 1:  # dense low-zoom tile: every k-th feature by fid, as the embedded store
-            found = (
-                sql.SQL("{} AND mod(t.fid, {}) = 0").format(found[0], sql.Literal(step)),
-                found[1],
-            )
-        wanted = [info.id_column] + [
-            c for c in (columns or TILE_COLUMNS) if c in info.columns and c != info.id_column
-        ]
-        props = sql.SQL("").join(sql.SQL(", t.{}").format(sql.Identifier(c)) for c in wanted)
-        query = sql.SQL(
-            "SELECT ST_AsMVT(m.*, %s, {extent}, 'mvtgeom') FROM (SELECT ST_AsMVTGeom("
-            "ST_Transform(t.geom, 3857), ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, true) "
-            "AS mvtgeom{props} FROM {table} t WHERE {where}) m WHERE m.mvtgeom IS NOT NULL"
-        ).format(
-            extent=sql.Literal(TILE_EXTENT),
-            buffer=sql.Literal(TILE_BUFFER),
-            props=props,
-            table=self._table(info.id),
-            where=found[0],
-        )
         with connect(self.conninfo) as conn:
+            info = self._info_of(self._infos_on(conn), collection_id)
+            if info.geometry_type is None:
+                raise NotFoundError(f"{collection_id} is an attribute table; it has no tiles")
+            z, x, y = int(z), int(x), int(y)
+            if not (0 <= z <= 30 and 0 <= x < 2**z and 0 <= y < 2**z):
+                raise NotFoundError(f"tile {z}/{x}/{y} does not exist")
+            west, south, east, north = _tile_bounds(z, x, y)
+            pad = (east - west) * TILE_BUFFER / TILE_EXTENT
+            found = self._bbox_where(
+                info, (west - pad, south - pad, east + pad, north + pad), exact=False
+            )
+            if found is None:
+                return b""
+            step = thinning_step(_expected_in(info, (west, south, east, north)))
+            if step > 1:  # dense low-zoom tile: every k-th feature by fid, as the embedded store
+                found = (
+                    sql.SQL("{} AND mod(t.fid, {}) = 0").format(found[0], sql.Literal(step)),
+                    found[1],
+                )
+            wanted = [info.id_column] + [
+                c for c in (columns or TILE_COLUMNS) if c in info.columns and c != info.id_column
+            ]
+            props = sql.SQL("").join(sql.SQL(", t.{}").format(sql.Identifier(c)) for c in wanted)
+            query = sql.SQL(
+                "SELECT ST_AsMVT(m.*, %s, {extent}, 'mvtgeom') FROM (SELECT ST_AsMVTGeom("
+                "ST_Transform(t.geom, 3857), ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, "
+                "true) AS mvtgeom{props} FROM {table} t WHERE {where}) m "
+                "WHERE m.mvtgeom IS NOT NULL"
+            ).format(
+                extent=sql.Literal(TILE_EXTENT),
+                buffer=sql.Literal(TILE_BUFFER),
+                props=props,
+                table=self._table(info.id),
+                where=found[0],
+            )
             row = conn.execute(query, [collection_id, z, x, y, *found[1]]).fetchone()
-        return bytes(row[0]) if row and row[0] else b""
+            return bytes(row[0]) if row and row[0] else b""
 
     # ------------------------------------------------------------------ layers
 
@@ -483,7 +555,8 @@ class PgStore:
             key = f"landplan:{self.name}:scenarios"
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
             try:
-                names = {i.id for i in self.collections()}
+                # the catalogue itself, not the cached one: another planner may have just added it
+                names = set(self.layers())
                 old = self.read_layer("scenarios") if "scenarios" in names else None
                 new = GeoDataFrame([row], geometry=[geom], crs=crs)
                 new = new.astype(dict.fromkeys(FIGURES, "float64"))
