@@ -61,7 +61,7 @@ from landplan.io.manifest import load_manifest
 #: parcels per chunk of :func:`analyze_streamed` (``LANDPLAN_CHUNK_PARCELS`` overrides): large
 #: enough that per-chunk overheads vanish, small enough that a chunk's rows (~8 KB per parcel
 #: with their reason texts) stay a few hundred MB
-CHUNK_PARCELS = 25_000
+CHUNK_PARCELS = 12_500
 
 
 @dataclass(frozen=True)
