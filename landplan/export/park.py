@@ -103,6 +103,33 @@ def write_park_summary(
     return write_workbook(path, sheets, lang=lang, zip_level=ZIP_LEVEL)
 
 
+#: Excel's rows per sheet (1 048 576) less the two header rows
+MAX_PARCEL_ROWS = 1_048_576 - 2
+#: a part this large needs ZIP64 (zipfile refuses members over 2 GiB without it); below it the
+#: plain zip that every Excel opens without a word
+ZIP64_FROM_BYTES = 1_500_000_000
+
+
+def _row_limit_finding(written: int, omitted: int) -> pd.DataFrame:
+    """The findings-sheet row saying the parcel sheet stops at Excel's limit."""
+    total = written + omitted
+    return pd.DataFrame(
+        [
+            {
+                "layer": "park_summary.xlsx",
+                "role": "output",
+                "code": "SHEET_ROW_LIMIT",
+                "severity": "warn",
+                "count": omitted,
+                "message": f"地块表只列出前 {written:,} 宗（Excel 每表上限 1,048,576 行），共 "
+                f"{total:,} 宗，全部见 results.gpkg / the parcel sheet lists the first {written:,} "
+                f"of {total:,} parcels (Excel's limit of 1,048,576 rows a sheet); every parcel "
+                "is in results.gpkg",
+            }
+        ]
+    )
+
+
 class ParkWorkbookWriter:
     """``park_summary.xlsx`` written while the parcels arrive in chunks, in memory bounded by a chunk.
 
@@ -134,6 +161,7 @@ class ParkWorkbookWriter:
         )
         self.lang: Lang = lang
         self._chunks = 0
+        self.omitted = 0  # parcels past Excel's row limit, not in the sheet
 
     @property
     def rows(self) -> int:
@@ -141,8 +169,16 @@ class ParkWorkbookWriter:
         return 0 if self._sheet is None else self._sheet.rows
 
     def add_parcels(self, parcels: pd.DataFrame, /) -> None:
-        """One chunk of result parcels (the result_parcels columns; parcel_table() is applied inside), in order."""
+        """One chunk of result parcels (the result_parcels columns; parcel_table() is applied inside), in order.
+
+        Rows past Excel's sheet limit (:data:`MAX_PARCEL_ROWS`) are counted, not written; the
+        workbook's findings sheet then says how many (every parcel is in ``results.gpkg``).
+        """
         sheet = self._open()
+        room = max(0, MAX_PARCEL_ROWS - sheet.rows)
+        if len(parcels) > room:
+            self.omitted += len(parcels) - room
+            parcels = parcels.iloc[:room]
         try:
             sheet.add(parcel_table(parcels))
         except BaseException:
@@ -156,10 +192,20 @@ class ParkWorkbookWriter:
         """Write the workbook atomically (temp file + os.replace, as write_workbook does)."""
         sheet = self._open()
         try:
+            if self.omitted:
+                validation = pd.concat(
+                    [validation, _row_limit_finding(sheet.rows, self.omitted)], ignore_index=True
+                )
             sheets: list = park_sheets(summary, reasons, validation)
             if self._chunks:
                 sheets.append(sheet)
-            return write_workbook(self.path, sheets, lang=self.lang, zip_level=ZIP_LEVEL)
+            return write_workbook(
+                self.path,
+                sheets,
+                lang=self.lang,
+                zip_level=ZIP_LEVEL,
+                zip64=sheet.spooled_bytes > ZIP64_FROM_BYTES,
+            )
         finally:
             self.abort()
 

@@ -629,6 +629,7 @@ def write_workbook(
     *,
     lang: Lang = "zh",
     zip_level: int | None = None,
+    zip64: bool = False,
     _bulk: bool = True,
 ) -> Path:
     """Write ``sheets`` to ``path`` atomically (a temporary file renamed into place).
@@ -639,6 +640,9 @@ def write_workbook(
     ``zip_level``: the zlib level (0-9) the parts are deflated at; None: XlsxWriter's (zlib's
     default, 6).  Levels 1-3 deflate sheet XML in about half the CPU time of 6 for a file
     30-50 % larger; the parts themselves are the same bytes at any level.
+
+    ``zip64``: allow ZIP64 records, which a part over 2 GiB needs (a parcel sheet of ~1M parcels);
+    off by default, as some Excel versions warn about ZIP64 files.
 
     ``_bulk=False`` writes the data rows through XlsxWriter's cell API instead (constant
     memory, several times slower); the tests compare the two.
@@ -659,7 +663,7 @@ def write_workbook(
     os.close(fd)
     # XlsxWriter's own part files, in a folder of their own: gone even when writing fails
     parts = tempfile.mkdtemp(prefix="landplan-xlsx-")
-    options = {"constant_memory": not _bulk, "strings_to_numbers": False,
+    options = {"constant_memory": not _bulk, "strings_to_numbers": False, "use_zip64": zip64,
                "strings_to_formulas": False, "strings_to_urls": False,
                "tmpdir": parts}  # fmt: skip
     wb = xlsxwriter.Workbook(tmp, options)

@@ -166,6 +166,11 @@ class SpooledSheet:
             prefix=".landplan-rows.", suffix=".xml", dir=spool_dir
         )
 
+    @property
+    def spooled_bytes(self) -> int:
+        """Bytes of rendered rows so far (about the size of the sheet's XML part)."""
+        return 0 if self._spool is None else self._spool.tell()
+
     def title(self, lang: Lang, /) -> str:
         return Sheet(self.name_zh, self.name_en, pd.DataFrame()).title(lang)
 

@@ -274,3 +274,35 @@ def test_abort_and_exceptions_keep_the_old_file_and_leave_nothing(tmp_path):
 def test_lang_is_checked():
     with pytest.raises(ValueError, match="lang"):
         ParkWorkbookWriter("x.xlsx", lang="fr")
+
+
+def test_rows_past_excels_limit_are_counted_and_said(tmp_path, monkeypatch):
+    """A county past 1 048 574 parcels: the sheet stops at the limit and the findings say so."""
+    import openpyxl
+
+    from landplan.export import park
+
+    monkeypatch.setattr(park, "MAX_PARCEL_ROWS", 5)
+    rows = pd.DataFrame(
+        {"parcel_id": [f"P{i}" for i in range(8)], "area_mu": np.arange(8.0), "verdict": "blocked"}
+    )
+    summary = pd.DataFrame({"group": ["全部"], "parcels": [8]})
+    reasons = pd.DataFrame(columns=["code", "severity", "parcels", "area_mu"])
+    validation = pd.DataFrame(columns=["layer", "role", "code", "severity", "count", "message"])
+    seen = {}
+    real = park.write_workbook
+    monkeypatch.setattr(park, "ZIP64_FROM_BYTES", 0)  # any spool counts as large
+    monkeypatch.setattr(park, "write_workbook", lambda *a, **k: seen.update(k) or real(*a, **k))
+    with park.ParkWorkbookWriter(tmp_path / "b.xlsx", lang="zh") as book:
+        book.add_parcels(rows.iloc[:3])
+        book.add_parcels(rows.iloc[3:])
+        assert book.omitted == 3
+        book.close(summary, reasons, validation)
+    assert seen["zip64"] is True
+    wb = openpyxl.load_workbook(tmp_path / "b.xlsx")
+    sheet = wb[wb.sheetnames[-1]]
+    ids = [r[0] for r in sheet.iter_rows(min_row=3, values_only=True)]
+    assert ids == ["P0", "P1", "P2", "P3", "P4"]
+    found = [r for ws in wb for r in ws.iter_rows(values_only=True) if "SHEET_ROW_LIMIT" in r]
+    assert len(found) == 1 and 3 in found[0]
+    assert any("results.gpkg" in str(v) for v in found[0])
