@@ -271,50 +271,7 @@ class ResultMapParts:
             ``status``).
         """
         check_map_arguments(lang, networks)
-        if self.tiles_only:
-            box = self._extent[1]
-            return compose_result_map(
-                wgs84_box(self.crs, box) if box is not None else np.array(CHINA_CRS84),
-                None,
-                None,
-                constraints=constraints,
-                networks=networks,
-                lang=lang,
-                title=title,
-                tiles=tiles,
-                overlays=overlays,
-                basemap=None,
-                local_basemaps=(),
-                tk=None,
-                embed_key=False,
-                assets=assets,
-                assets_base_url=assets_base_url,
-                api_base=api_base,
-                collapse_layers=collapse_layers,
-            )
-        if len(self._parts) > 1:
-            self._parts = [_merge(self._parts)]
-        part = self._parts[0] if self._parts else self._part(self._empty_frame())
-        if use_vector_tiles(part.n_given, threshold=vector_tile_threshold):
-            parcel_bounds, classes, draw = wgs84_box(self.crs, part.projected_bounds), None, None
-        else:
-            if part.cls is not None:
-                classes = _with_index(self._classes, part.cls)
-            else:
-                classes = parcel_classes(pd.DataFrame({self.style_by: part.style}), self.style_by)
-            columns = {"ids": part.ids.to_pylist(), "v": part.v, "num": part.num}
-            dist = {k: a.astype(np.float64) for k, a in part.dist.items()}
-            data = payload(
-                {**columns, "dist": dist},
-                classes.index,
-                lay_out_reasons(part.reasons),
-                part.g,
-            )
-            parcel_bounds = part.bounds
-
-            def draw(m: folium.Map) -> None:
-                add_parcel_data(m, data, classes, lang=lang)
-
+        parcel_bounds, draw, classes = self._parcel_layer(vector_tile_threshold, lang)
         return compose_result_map(
             parcel_bounds,
             draw,
@@ -334,6 +291,32 @@ class ResultMapParts:
             api_base=api_base,
             collapse_layers=collapse_layers,
         )
+
+    def _parcel_layer(self, vector_tile_threshold: int | None, lang: Lang):
+        """The parcels' CRS84 bounds, the layer's drawing function (None: vector tiles), classes."""
+        if self.tiles_only:
+            box = self._extent[1]
+            bounds = wgs84_box(self.crs, box) if box is not None else np.array(CHINA_CRS84)
+            return bounds, None, None
+        if len(self._parts) > 1:
+            self._parts = [_merge(self._parts)]
+        part = self._parts[0] if self._parts else self._part(self._empty_frame())
+        if use_vector_tiles(part.n_given, threshold=vector_tile_threshold):
+            return wgs84_box(self.crs, part.projected_bounds), None, None
+        if part.cls is not None:
+            classes = _with_index(self._classes, part.cls)
+        else:
+            classes = parcel_classes(pd.DataFrame({self.style_by: part.style}), self.style_by)
+        columns = {"ids": part.ids.to_pylist(), "v": part.v, "num": part.num}
+        dist = {k: a.astype(np.float64) for k, a in part.dist.items()}
+        data = payload(
+            {**columns, "dist": dist}, classes.index, lay_out_reasons(part.reasons), part.g
+        )
+
+        def draw(m: folium.Map) -> None:
+            add_parcel_data(m, data, classes, lang=lang)
+
+        return part.bounds, draw, classes
 
     def _empty_frame(self) -> GeoDataFrame:
         from geopandas import GeoDataFrame, GeoSeries
