@@ -35,6 +35,7 @@ from landplan.analysis.job import (
     local_chunks,
 )
 from landplan.analysis.pipeline import Inputs
+from landplan.core.parallel import env_int
 from landplan.core.policy import Policy
 
 _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init)
@@ -64,13 +65,7 @@ def _run(k: int, parcels, overlap: np.ndarray, terrain: pd.DataFrame | None) -> 
 
 def pool_workers() -> int:
     """Worker processes: ``LANDPLAN_CHUNK_WORKERS`` (0 = none), else one per core but one, 1–4."""
-    env = os.environ.get("LANDPLAN_CHUNK_WORKERS")
-    if env is not None:
-        try:
-            return max(0, int(env))
-        except ValueError:
-            pass
-    return max(1, min((os.cpu_count() or 1) - 1, 4))
+    return max(0, env_int("LANDPLAN_CHUNK_WORKERS", max(1, min((os.cpu_count() or 1) - 1, 4))))
 
 
 class ChunkPool:
@@ -141,8 +136,7 @@ class ChunkPool:
             if b - a > budget:
                 break
             budget -= b - a
-            part = inputs.parcels.iloc[a:b]
-            part.attrs = {}
+            part, _, _ = chunk_args(inputs, a, b, np.empty(0), None)
             self._pool.submit(_prepare, k, part)
 
     def close(self) -> None:

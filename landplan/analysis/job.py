@@ -19,7 +19,6 @@ Results are the same whatever the chunk size (``tests/landplan/test_job.py``).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from landplan.analysis.transfer import (
     reason_counts,
     reason_counts_of,
 )
+from landplan.core.parallel import env_int
 from landplan.core.policy import Policy, load_policy
 from landplan.io.checks import known_overlaps, overlap_counted_before_m2
 from landplan.io.manifest import load_manifest
@@ -220,10 +220,7 @@ ChunkSink = Callable[[Chunk], None]
 
 def chunk_size() -> int:
     """Parcels per chunk: ``LANDPLAN_CHUNK_PARCELS`` or :data:`CHUNK_PARCELS`."""
-    try:
-        return max(1, int(os.environ.get("LANDPLAN_CHUNK_PARCELS", CHUNK_PARCELS)))
-    except ValueError:
-        return CHUNK_PARCELS
+    return max(1, env_int("LANDPLAN_CHUNK_PARCELS", CHUNK_PARCELS))
 
 
 def chunk_bounds(n: int, size: int, /) -> list[tuple[int, int]]:
@@ -247,7 +244,6 @@ class StreamedResult:
     inputs: Inputs
     policy: Policy
     rasters: dict[str, Path]
-    columns: list[str]  # the columns of the rows the sink received
 
 
 def analyze_streamed(
@@ -273,15 +269,14 @@ def analyze_streamed(
     bounds = chunk_bounds(len(inputs.parcels), chunk_parcels or chunk_size())
     make = chunks or local_chunks
     kept, blocking, counts = [], [], []
-    named, columns = inputs, []
+    named, keep = inputs, None
     with ThreadPoolExecutor(1, thread_name_prefix="landplan-dem") as dem:
         # the DEM step runs in a thread while the chunks' first halves are made (ChunkPool)
         terrain = dem.submit(terrain_step, inputs, policy, on_step=on_step, raster_dir=raster_dir)
         for chunk in make(inputs, policy, bounds, overlaps_m2(inputs), Pending(terrain)):
-            if not columns:
+            if keep is None:
                 named = renamed_inputs(inputs, chunk.renamed)
-                columns = [str(c) for c in chunk.parcels.columns]
-                keep = summary_columns(named, policy, columns)
+                keep = summary_columns(named, policy, [str(c) for c in chunk.parcels.columns])
                 on_step("verdicts")
             sink(chunk)
             kept.append(pd.DataFrame(chunk.parcels[keep]))
@@ -291,9 +286,7 @@ def analyze_streamed(
     light = pd.concat(kept, ignore_index=True)
     block = pd.concat(blocking, ignore_index=True).fillna(False).astype(bool)
     summary, reasons = whole_park(named, policy, light, block, counts)
-    return StreamedResult(
-        named.name, named.crs, light, summary, reasons, named, policy, rasters, columns
-    )
+    return StreamedResult(named.name, named.crs, light, summary, reasons, named, policy, rasters)
 
 
 class Pending:

@@ -119,12 +119,9 @@ SERVE_URL = "http://127.0.0.1:8000"
 
 def _map_limit() -> int:
     """``LANDPLAN_MAP_INLINE_PARCELS`` or :data:`MAP_INLINE_PARCELS`."""
-    import os
+    from landplan.core.parallel import env_int
 
-    try:
-        return int(os.environ.get("LANDPLAN_MAP_INLINE_PARCELS", MAP_INLINE_PARCELS))
-    except ValueError:
-        return MAP_INLINE_PARCELS
+    return env_int("LANDPLAN_MAP_INLINE_PARCELS", MAP_INLINE_PARCELS)
 
 
 def _map_parts(inputs):

@@ -42,3 +42,11 @@ def default_read_threads() -> int:
     one per core, at most 4.  More reads at once than cores only lengthen the tail: on 2 cores,
     4 threads gave the PostGIS store a p99 2–3× tipg's, 2 threads below it."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def env_int(name: str, default: int, /) -> int:
+    """The whole number in environment variable ``name``; ``default`` when unset or not a number."""
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default

@@ -309,6 +309,12 @@ def _measure(col: _Column, lang: Lang, wrap_column: bool) -> None:
         lines = np.bincount(owner, weights=per_line, minlength=len(texts)).astype(np.int64)
         col.lines[texts] = lines
         wrap[texts] = (lines > 1) | wrap_column
+    assign_styles(col, wrap)
+
+
+def assign_styles(col: _Column, wrap: np.ndarray, /) -> None:
+    """Each value's cell style (number format, wrap) as an index into ``col.styles``, in the
+    order the styles first occur."""
     keys: dict[tuple, int] = {}
     col.style = np.fromiter(
         (

@@ -52,6 +52,7 @@ from landplan.export.xlsx import (
     _prepared,
     _shown_width,
     _start_sheet,
+    assign_styles,
     display_width,
     line_widths,
 )
@@ -123,16 +124,7 @@ def _measure_chunk(col: _Column, run: _Running, wrap_column: bool) -> None:
         lines = np.bincount(owner, weights=per_line, minlength=len(texts)).astype(np.int64)
         col.lines[texts] = lines
         wrap[texts] = (lines > 1) | wrap_column
-    keys: dict[tuple, int] = {}
-    col.style = np.fromiter(
-        (
-            keys.setdefault((f, bool(w)), len(keys))
-            for f, w in zip(col.formats, wrap.tolist(), strict=True)
-        ),
-        np.intp,
-        len(col.values),
-    )
-    col.styles = list(keys)
+    assign_styles(col, wrap)
 
 
 class SpooledSheet:

@@ -183,12 +183,9 @@ def serving_pool_min() -> int:
     """Connections kept open once a process reads from several threads at once: one per read
     thread of the API (``LANDPLAN_READ_THREADS``, default: the cores, at most 4) plus
     :data:`POOL_SPARE`."""
-    from landplan.core.parallel import default_read_threads
+    from landplan.core.parallel import default_read_threads, env_int
 
-    try:
-        threads = int(os.environ.get("LANDPLAN_READ_THREADS", default_read_threads()))
-    except ValueError:
-        threads = default_read_threads()
+    threads = env_int("LANDPLAN_READ_THREADS", default_read_threads())
     return max(1, min(POOL_MAX, threads + POOL_SPARE))
 
 

@@ -59,7 +59,7 @@ class LayerAppender:
     """
 
     def __init__(self, gpkg: Path, name: str, /, *, geometry: dict | None = None) -> None:
-        self.gpkg, self.name, self.rows, self.created = gpkg, name, 0, False
+        self.gpkg, self.name, self.created = gpkg, name, False
         self.geometry = geometry or {}
 
     def add(self, frame: GeoDataFrame, /) -> None:
@@ -68,7 +68,6 @@ class LayerAppender:
             self.created = True
         elif len(frame):
             _append(self.gpkg, self.name, frame, self.geometry)
-        self.rows += len(frame)
 
 
 def _append(gpkg: Path, name: str, frame: GeoDataFrame, geometry: dict) -> None:

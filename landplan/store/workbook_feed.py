@@ -15,7 +15,6 @@ is discarded, so the previous workspace stays as it was.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,12 +25,9 @@ BACKGROUND_WORKBOOK_PARCELS = 20_000
 
 def background_threshold() -> int:
     """``LANDPLAN_BACKGROUND_WORKBOOK_PARCELS`` (0 = never), or :data:`BACKGROUND_WORKBOOK_PARCELS`."""
-    try:
-        return int(
-            os.environ.get("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", BACKGROUND_WORKBOOK_PARCELS)
-        )
-    except ValueError:
-        return BACKGROUND_WORKBOOK_PARCELS
+    from landplan.core.parallel import env_int
+
+    return env_int("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", BACKGROUND_WORKBOOK_PARCELS)
 
 
 def _to_bytes(frame: pd.DataFrame) -> bytes:
