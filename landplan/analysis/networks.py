@@ -46,8 +46,17 @@ def nearest_distance_m(parcels: np.ndarray, features: np.ndarray, /) -> np.ndarr
     bounded first pass measured no faster.
     """
     features = segments(features)
-    tree = shapely.STRtree(features) if len(features) else None
-    return _nearest(np.asarray(parcels, dtype=object), tree)
+    return _nearest(np.asarray(parcels, dtype=object), _tree(features))
+
+
+#: children per node of the segment trees: the nearest-feature search visits fewer boxes in a
+#: deeper tree of small boxes (measured on 50k parcels and 800–3,600 segments per network:
+#: 2.15 s at 2 against 4.6 s at GEOS's default of 10, the same distances)
+NODE_CAPACITY = 2
+
+
+def _tree(segs: np.ndarray, /) -> shapely.STRtree | None:
+    return shapely.STRtree(segs, node_capacity=NODE_CAPACITY) if len(segs) else None
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ def prepare_networks(networks: GeoDataFrame | None, /, *, kinds: Sequence[str]) 
                 ).to_numpy()
                 jobs[name] = np.asarray(networks.geometry.values[sel], dtype=object)
     parts = pool_map(segments, list(jobs.values()))
-    trees = {k: shapely.STRtree(p) if len(p) else None for k, p in zip(jobs, parts, strict=True)}
+    trees = {k: _tree(p) for k, p in zip(jobs, parts, strict=True)}
     provided = set(networks["kind"].unique()) if networks is not None and len(networks) else set()
     return PreparedNetworks(trees, frozenset(map(str, provided)))
 
