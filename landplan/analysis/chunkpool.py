@@ -44,9 +44,16 @@ _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init
 PREFETCH_PARCELS = 200_000
 
 
-def _init(inputs: Inputs, policy: Policy) -> None:
+def _init(handover) -> None:
+    """Wait for the inputs (:meth:`ChunkPool.start`), then prepare the layers, once per worker.
+
+    The worker is started before the inputs are read (its imports overlap the reading); a
+    ``None`` instead of the inputs (the pool closed before it started) leaves it unprepared.
+    """
     global _CONTEXT
-    _CONTEXT = job_context(inputs, policy)
+    got = handover.get()
+    if got is not None:
+        _CONTEXT = job_context(*got)
 
 
 _TABLES: dict[int, pd.DataFrame] = {}  # chunk → its first half, made while the DEM step ran
@@ -69,32 +76,57 @@ def pool_workers() -> int:
 
 
 class ChunkPool:
-    """Worker processes computing chunks; use as ``chunks=`` of ``analyze_streamed``."""
+    """Worker processes computing chunks; use as ``chunks=`` of ``analyze_streamed``.
 
-    def __init__(self, inputs: Inputs, policy: Policy, /, *, workers: int | None = None) -> None:
+    ``ChunkPool(inputs, policy)`` starts the workers with their inputs.  ``ChunkPool()`` starts
+    them before the inputs are read, so that their start-up overlaps the reading; then
+    :meth:`start` hands the inputs over.
+    """
+
+    def __init__(
+        self,
+        inputs: Inputs | None = None,
+        policy: Policy | None = None,
+        /,
+        *,
+        workers: int | None = None,
+    ) -> None:
         self.workers = pool_workers() if workers is None else workers
-        self._pool = None
+        self._pool = self._handover = None
+        self._started = False
         if self.workers > 0:
-            self._start(inputs, policy)
+            self._spawn()
+        if inputs is not None:
+            self.start(inputs, policy)
 
-    def _start(self, inputs: Inputs, policy: Policy) -> None:
+    def _spawn(self) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        light = dataclasses.replace(inputs, parcels=inputs.parcels.iloc[:0].copy(), reports=[])
-        light.parcels.attrs = {}
         try:
+            ctx = multiprocessing.get_context("spawn")
+            self._handover = ctx.Queue()  # put() does not wait for a worker to read
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=ctx,
                 initializer=_init,
-                initargs=(light, policy),
+                initargs=(self._handover,),
             )
-            self._pool.submit(
-                int
-            )  # start the workers now: they prepare while the inputs are written
+            for _ in range(self.workers):  # start the workers now: they import while inputs load
+                self._pool.submit(int)
         except (OSError, ValueError, NotImplementedError, RuntimeError):  # no processes here
             self._pool = None
+
+    def start(self, inputs: Inputs, policy: Policy) -> None:
+        """Hand the inputs (all but the parcels) to every worker, which prepares its layers."""
+        if self._pool is None or self._started:
+            return
+        light = dataclasses.replace(inputs, parcels=inputs.parcels.iloc[:0].copy(), reports=[])
+        light.parcels.attrs = {}
+        for _ in range(self.workers):
+            self._handover.put((light, policy))
+        self._handover.cancel_join_thread()  # exiting never waits on inputs a dead worker left
+        self._started = True
 
     def __call__(
         self,
@@ -109,6 +141,7 @@ class ChunkPool:
         if self._pool is None:
             yield from local_chunks(inputs, policy, bounds, overlap, terrain)
             return
+        self.start(inputs, policy)
         done = 0
         try:
             if inputs.dem_path is not None and not terrain.ready():
@@ -142,6 +175,10 @@ class ChunkPool:
     def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
+            if not self._started:  # workers waiting for inputs that will not come
+                for _ in range(self.workers):
+                    self._handover.put(None)
+                self._handover.cancel_join_thread()
             pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ChunkPool:
@@ -149,3 +186,23 @@ class ChunkPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def early_pool(manifest, /) -> ChunkPool | None:
+    """A :class:`ChunkPool` started now, before ``manifest``'s inputs are read, when its parcel
+    layer will make more than one chunk; None when it will not or the count is not known yet
+    (the job then decides once the inputs are read)."""
+    from landplan.analysis.job import chunk_size
+    from landplan.io.manifest import FrameSource
+
+    entry = manifest.parcels
+    path = manifest.resolve(entry.path)
+    if isinstance(path, FrameSource) or pool_workers() == 0:
+        return None
+    try:
+        import pyogrio
+
+        count = pyogrio.read_info(path, layer=entry.layer).get("features", -1)
+    except Exception:  # unreadable: load_inputs says why, in the user's words
+        return None
+    return ChunkPool() if count > chunk_size() else None

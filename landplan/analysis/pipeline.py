@@ -261,10 +261,25 @@ def _read_networks(
     return GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
 
 
-def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inputs:
-    """Read, validate and reproject every file the manifest names."""
+def load_inputs(
+    manifest: Manifest,
+    /,
+    *,
+    on_step: StepCallback = _noop,
+    on_layers: Callable[[Inputs], None] | None = None,
+) -> Inputs:
+    """Read, validate and reproject every file the manifest names.
+
+    ``on_layers`` (optional) is called with the constraint layers and networks as soon as they
+    are read, before the parcels (an :class:`Inputs` with no parcels), so that a chunk worker can
+    prepare them while the parcels are read and validated.
+    """
     crs = choose_workspace_crs(manifest)
     reports: list[LayerReport] = []
+    if on_layers is not None:
+        constraints, networks = _read_layers(manifest, crs, reports, on_step)
+        empty = GeoDataFrame(geometry=[], crs=crs)
+        on_layers(Inputs(manifest.name, crs, empty, constraints, networks, []))
     on_step("parcels")
     p = manifest.parcels
     parcels, rep = read_vector(
@@ -278,24 +293,10 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         id_field=p.id_field,
         duplicate_ids=p.duplicate_ids,
     )
-    reports.append(rep)
+    reports.insert(0, rep)  # the parcels' report first, whichever layer was read first
     fields = _source_fields(p, parcels)
-    on_step("constraints")
-    constraints = {}
-    for c in manifest.constraints:
-        gdf, rep = read_vector(
-            manifest.resolve(c.path),
-            role="constraint",
-            workspace_crs=crs,
-            name=f"constraint:{c.kind}",
-            layer=c.layer,
-            encoding=c.encoding,
-            crs=c.crs,
-        )
-        reports.append(rep)
-        constraints[c.kind] = gdf
-    on_step("networks")
-    networks = _read_networks(manifest, manifest.networks, crs, reports)
+    if on_layers is None:
+        constraints, networks = _read_layers(manifest, crs, reports, on_step)
     check_extents(manifest, parcels, constraints, networks, reports)
     dem_path = None
     if manifest.dem is not None:
@@ -319,6 +320,28 @@ def load_inputs(manifest: Manifest, /, *, on_step: StepCallback = _noop) -> Inpu
         dem_path,
         efficiency,
     )
+
+
+def _read_layers(
+    manifest: Manifest, crs, reports: list[LayerReport], on_step: StepCallback
+) -> tuple[dict[str, GeoDataFrame], GeoDataFrame]:
+    """The constraint layers (kind → layer) and the networks, their reports added to ``reports``."""
+    on_step("constraints")
+    constraints = {}
+    for c in manifest.constraints:
+        gdf, rep = read_vector(
+            manifest.resolve(c.path),
+            role="constraint",
+            workspace_crs=crs,
+            name=f"constraint:{c.kind}",
+            layer=c.layer,
+            encoding=c.encoding,
+            crs=c.crs,
+        )
+        reports.append(rep)
+        constraints[c.kind] = gdf
+    on_step("networks")
+    return constraints, _read_networks(manifest, manifest.networks, crs, reports)
 
 
 def _source_fields(p, parcels: GeoDataFrame) -> dict[str, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -87,13 +88,12 @@ def _run_with_progress(
         with (
             tempfile.TemporaryDirectory(prefix="landplan-rasters-") as tmp,
             dask_client(scheduler=scheduler, workers=workers, on_dashboard=dashboard) as client,
+            ExitStack() as stack,
         ):
-            inputs = load_inputs(load_manifest(manifest), on_step=step)
-            chunks = None  # chunks computed here (and by a worker process when there are several)
-            if client is not None:
-                from landplan.analysis.partitioned import DaskChunks
-
-                chunks = DaskChunks(client)
+            m = load_manifest(manifest)
+            # chunks computed here (and by a worker process when there are several), or on Dask
+            chunks = _chunk_source(client, m, stack)
+            inputs = load_inputs(m, on_step=step, on_layers=_handover(chunks, policy))
             parts = _map_parts(inputs)
             # rows written chunk by chunk as they are made: memory bounded by a chunk
             result = write_streamed(
@@ -109,6 +109,26 @@ def _run_with_progress(
             )
         bar.update(task, completed=len(STEPS), description="done")
     _print_summary(console, result, out if is_dsn(out) else Path(out).resolve())
+
+
+def _chunk_source(client, manifest, stack: ExitStack):
+    """Dask's workers, or a chunk worker process started now (its start-up overlaps the reading
+    of the inputs), or None (the job decides)."""
+    if client is not None:
+        from landplan.analysis.partitioned import DaskChunks
+
+        return DaskChunks(client)
+    from landplan.analysis.chunkpool import early_pool
+
+    pool = early_pool(manifest)
+    return None if pool is None else stack.enter_context(pool)
+
+
+def _handover(chunks, policy):
+    """``load_inputs``'s ``on_layers`` for a chunk worker: it prepares the constraint layers and
+    networks while this process reads and validates the parcels."""
+    start = getattr(chunks, "start", None)
+    return None if start is None else (lambda layers: start(layers, policy))
 
 
 #: above this many parcels ``map.html`` draws the parcels from ``landplan serve``'s vector tiles

@@ -162,6 +162,10 @@ def _stream(
     chunks,
 ) -> StreamedResult:
     gpkg, results = stage / "workspace.gpkg", stage / "results.gpkg"
+    if isinstance(
+        chunks, ChunkPool
+    ):  # its workers prepare their layers while the inputs are written
+        chunks.start(inputs, policy)
     write_inputs(gpkg, inputs)
     validation = reports_frame(inputs.reports)
     threshold = background_threshold()
@@ -191,7 +195,8 @@ def _stream(
         _write_styles(gpkg, results, result)
         _write_files(stage, result)
         write_summary_csv(stage, result.summary)
+        book.finish(result.summary, result.reasons, validation)  # written meanwhile, if it can be
         for writer in (extras or {}).values():
             writer(stage, result)
-        book.close(result.summary, result.reasons, validation)
+        book.wait()
     return result

@@ -115,11 +115,25 @@ class WorkbookFeed:
 
     def close(self, summary: pd.DataFrame, reasons: pd.DataFrame, validation, /) -> None:
         """Write the workbook (wait for the second process to finish it)."""
+        self.finish(summary, reasons, validation)
+        self.wait()
+
+    def finish(self, summary: pd.DataFrame, reasons: pd.DataFrame, validation, /) -> None:
+        """Hand over the last sheets: the second process writes the file while this one goes on
+        (:meth:`wait` for it); without a second process, the file is written now."""
         if self._local is not None:
             self._local.close(summary, reasons, validation)
             return
         try:
             self._conn.send(("close", summary, reasons, validation))
+        except (BrokenPipeError, EOFError, OSError):
+            self._raise_child_error()
+
+    def wait(self) -> None:
+        """Wait until the second process has written the workbook; raise what it raised."""
+        if self._local is not None:
+            return
+        try:
             reply = self._conn.recv()
         except (BrokenPipeError, EOFError, OSError):
             self._raise_child_error()

@@ -205,9 +205,10 @@ def _write_all(
         _write_styles(stage / "workspace.gpkg", stage / "results.gpkg", result)
         _write_files(stage, result)
         write_summary_csv(stage, result.summary)
+        book.finish(result.summary, result.reasons, validation)  # written meanwhile, if it can be
         for writer in (extras or {}).values():
             writer(stage)
-        book.close(result.summary, result.reasons, validation)
+        book.wait()
 
 
 #: rows per message to the workbook (a bounded buffer for each side of the pipe)
