@@ -204,3 +204,73 @@ def test_a_failure_midway_leaves_the_previous_workspace(
     after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
     assert after == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]  # no stage left behind
+
+
+def test_a_pool_started_before_the_inputs_gives_the_same_workspace(
+    sample_manifest, policy, tmp_path, monkeypatch
+):
+    """``landplan analyze`` starts its chunk worker first and hands the layers over as soon as
+    they are read (``load_inputs(on_layers=)``), before the parcels are validated."""
+    from landplan.analysis.chunkpool import ChunkPool, early_pool
+
+    manifest = load_manifest(sample_manifest)
+    whole = _reference(load_inputs(manifest), policy, tmp_path / "whole")
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", "700")
+    monkeypatch.setenv("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", "0")
+    with early_pool(manifest) as pool:  # the sample's ~2,000 parcels make several chunks
+        assert isinstance(pool, ChunkPool) and pool.workers >= 1
+        inputs = load_inputs(manifest, on_layers=lambda layers: pool.start(layers, policy))
+        seen = []
+        write_streamed(tmp_path / "early", inputs, policy, sinks=[seen.append], chunks=pool)
+    assert len(seen) == len(chunk_bounds(len(inputs.parcels), 700)) > 1
+    assert_same_workspace(whole, tmp_path / "early")
+
+
+def test_a_pool_closed_before_its_inputs_came_does_not_hang(monkeypatch):
+    """An input error after the worker started: closing the pool lets the waiting worker go."""
+    import threading
+
+    from landplan.analysis.chunkpool import ChunkPool
+
+    pool = ChunkPool(workers=1)
+    closer = threading.Thread(target=pool.close, daemon=True)
+    closer.start()
+    closer.join(120)
+    assert not closer.is_alive(), "closing a pool that never got its inputs hung"
+
+
+def test_early_pool_only_for_several_chunks(sample_manifest, tmp_path, monkeypatch):
+    from landplan.analysis.chunkpool import early_pool
+
+    manifest = load_manifest(sample_manifest)
+    assert early_pool(manifest) is None  # one chunk of the default size: no worker
+    monkeypatch.setenv("LANDPLAN_CHUNK_WORKERS", "0")
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", "700")
+    assert early_pool(manifest) is None  # workers turned off
+    monkeypatch.delenv("LANDPLAN_CHUNK_WORKERS")
+    broken = manifest.model_copy(
+        update={"parcels": manifest.parcels.model_copy(update={"path": tmp_path / "no.gpkg"})}
+    )
+    assert early_pool(broken) is None  # unreadable: load_inputs will say why
+
+
+def test_layers_first_reads_the_same_inputs(sample_manifest):
+    manifest = load_manifest(sample_manifest)
+    plain = load_inputs(manifest)
+    handed = []
+    first = load_inputs(manifest, on_layers=handed.append)
+    (layers,) = handed
+    assert len(layers.parcels) == 0 and layers.crs == plain.crs
+    assert list(layers.constraints) == list(plain.constraints)
+    for kind, frame in plain.constraints.items():
+        assert frame.geometry.geom_equals_exact(layers.constraints[kind].geometry, 0).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(layers.networks.drop(columns="geometry")),
+        pd.DataFrame(plain.networks.drop(columns="geometry")),
+    )
+    assert [r.name for r in first.reports] == [r.name for r in plain.reports]
+    assert first.reports[0].name == "parcels"
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(first.parcels.drop(columns="geometry")),
+        pd.DataFrame(plain.parcels.drop(columns="geometry")),
+    )
