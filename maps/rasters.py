@@ -81,7 +81,9 @@ def _png_data_url(rgba: np.ndarray) -> str:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=True)
+    # zlib's default level: ``optimize=True`` took 4× as long (0.6 s per 1024² overlay) for a
+    # file 0–8 % smaller
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 
@@ -44,14 +46,25 @@ _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init
 PREFETCH_PARCELS = 200_000
 
 
-def _init(handover) -> None:
+def _init(handover: str) -> None:
     """Wait for the inputs (:meth:`ChunkPool.start`), then prepare the layers, once per worker.
 
-    The worker is started before the inputs are read (its imports overlap the reading); a
-    ``None`` instead of the inputs (the pool closed before it started) leaves it unprepared.
+    The worker is started before the inputs are read (its imports overlap the reading); they
+    come as a file, ``handover``, that appears when they are ready.  ``None`` there (the pool
+    closed before it started), or the parent gone, leaves the worker unprepared.
     """
+    import multiprocessing
+    import pickle
+    import time
+
     global _CONTEXT
-    got = handover.get()
+    parent = multiprocessing.parent_process()
+    while not os.path.exists(handover):
+        if parent is not None and not parent.is_alive():
+            return
+        time.sleep(0.01)
+    with open(handover, "rb") as f:
+        got = pickle.load(f)
     if got is not None:
         _CONTEXT = job_context(*got)
 
@@ -92,7 +105,7 @@ class ChunkPool:
         workers: int | None = None,
     ) -> None:
         self.workers = pool_workers() if workers is None else workers
-        self._pool = self._handover = None
+        self._pool = self._handover = self._folder = None
         self._started = False
         if self.workers > 0:
             self._spawn()
@@ -105,7 +118,9 @@ class ChunkPool:
 
         try:
             ctx = multiprocessing.get_context("spawn")
-            self._handover = ctx.Queue()  # put() does not wait for a worker to read
+            # the inputs go to the workers as a file (no lock or queue to leak on the way out)
+            self._folder = tempfile.mkdtemp(prefix="landplan-pool-")
+            self._handover = os.path.join(self._folder, "inputs.pickle")
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=ctx,
@@ -123,9 +138,7 @@ class ChunkPool:
             return
         light = dataclasses.replace(inputs, parcels=inputs.parcels.iloc[:0].copy(), reports=[])
         light.parcels.attrs = {}
-        for _ in range(self.workers):
-            self._handover.put((light, policy))
-        self._handover.cancel_join_thread()  # exiting never waits on inputs a dead worker left
+        self._hand_over((light, policy))
         self._started = True
 
     def __call__(
@@ -176,10 +189,19 @@ class ChunkPool:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if not self._started:  # workers waiting for inputs that will not come
-                for _ in range(self.workers):
-                    self._handover.put(None)
-                self._handover.cancel_join_thread()
+                self._hand_over(None)
             pool.shutdown(wait=True, cancel_futures=True)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def _hand_over(self, what) -> None:
+        import pickle
+
+        part = self._handover + ".part"
+        with open(part, "wb") as f:
+            pickle.dump(what, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(part, self._handover)  # appears whole
 
     def __enter__(self) -> ChunkPool:
         return self

@@ -22,6 +22,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -224,8 +225,22 @@ def chunk_size() -> int:
 
 
 def chunk_bounds(n: int, size: int, /) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` covering ``0..n`` in steps of ``size`` (one empty chunk if n = 0)."""
-    return [(a, min(a + size, n)) for a in range(0, n, size)] or [(0, 0)]
+    """``[(start, stop), ...]`` covering ``0..n``: chunks of ``size``, the first one smaller.
+
+    One chunk when ``n <= size`` (an empty one if n = 0).  Otherwise the first chunk holds a
+    quarter of ``size``: the writer has nothing to do until it arrives.
+
+    Examples
+    --------
+    >>> chunk_bounds(10, 4)
+    [(0, 1), (1, 5), (5, 9), (9, 10)]
+    >>> chunk_bounds(3, 4)
+    [(0, 3)]
+    """
+    if n <= size:
+        return [(0, n)]
+    cuts = [0, *range(max(1, size // 4), n, size), n]
+    return list(pairwise(cuts))
 
 
 @dataclass(frozen=True)
