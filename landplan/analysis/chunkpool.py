@@ -37,7 +37,7 @@ from landplan.analysis.job import (
     local_chunks,
 )
 from landplan.analysis.pipeline import Inputs
-from landplan.core.parallel import env_int
+from landplan.core.parallel import children_ignore_ctrl_c, env_int
 from landplan.core.policy import Policy
 
 _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init)
@@ -127,8 +127,9 @@ class ChunkPool:
                 initializer=_init,
                 initargs=(self._handover,),
             )
-            for _ in range(self.workers):  # start the workers now: they import while inputs load
-                self._pool.submit(int)
+            with children_ignore_ctrl_c():  # started now: they import while the inputs load
+                for _ in range(self.workers):
+                    self._pool.submit(int)
         except (OSError, ValueError, NotImplementedError, RuntimeError):  # no processes here
             self._pool = None
 

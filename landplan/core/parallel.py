@@ -4,8 +4,9 @@ GEOS, GDAL, NumPy), and whether a process still runs (for files that name their 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 
 def pool_map(func: Callable, items: Sequence, /) -> list:
@@ -50,3 +51,21 @@ def env_int(name: str, default: int, /) -> int:
         return int(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+@contextmanager
+def children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started in the block ignore Ctrl-C (SIGINT): the parent, which gets it too,
+    stops them in order, so they print no traceback of their own.  Only the main thread can
+    change signal handlers; elsewhere (a server's thread) the block runs unchanged."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through spawn's exec
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from landplan.core.parallel import children_ignore_ctrl_c
+
 #: from this many parcels on, the workbook is written by a second process
 BACKGROUND_WORKBOOK_PARCELS = 20_000
 
@@ -96,7 +98,8 @@ class WorkbookFeed:
                 target=_child, args=(child, str(self._path), lang), name="landplan-workbook"
             )
             proc.daemon = True
-            proc.start()
+            with children_ignore_ctrl_c():  # this process stops it (abort) on Ctrl-C
+                proc.start()
             child.close()
         except (OSError, ValueError, NotImplementedError):  # no second process here
             return
