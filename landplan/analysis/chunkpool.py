@@ -20,6 +20,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 
@@ -83,6 +84,27 @@ def _run(k: int, parcels, overlap: np.ndarray, terrain: pd.DataFrame | None) -> 
     return analyze_chunk(parcels, overlap, terrain, ctx=_CONTEXT, table=_TABLES.pop(k, None))
 
 
+def _locate(dem: str, parcels):
+    from landplan.raster.zonal import locate_cells
+
+    return locate_cells(dem, parcels, projected=True)
+
+
+class _Located:
+    """The DEM cells a worker is finding; found here instead if the worker dies."""
+
+    def __init__(self, future, dem, parcels) -> None:
+        self._future, self._dem, self._parcels = future, dem, parcels
+
+    def result(self):
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._future.result()
+        except BrokenProcessPool:
+            return _locate(self._dem, self._parcels)
+
+
 def pool_workers() -> int:
     """Worker processes: ``LANDPLAN_CHUNK_WORKERS`` (0 = none), else one per core but one, 1–4."""
     return max(0, env_int("LANDPLAN_CHUNK_WORKERS", max(1, min((os.cpu_count() or 1) - 1, 4))))
@@ -107,6 +129,7 @@ class ChunkPool:
         self.workers = pool_workers() if workers is None else workers
         self._pool = self._handover = self._folder = None
         self._started = False
+        self._located = threading.Event()  # set once the DEM cells are asked for (or never will be)
         if self.workers > 0:
             self._spawn()
         if inputs is not None:
@@ -142,6 +165,18 @@ class ChunkPool:
         self._hand_over((light, policy))
         self._started = True
 
+    def locate(self, dem, parcels):
+        """:func:`~landplan.raster.zonal.locate_cells` of ``parcels`` on ``dem``'s grid, in a
+        worker, ahead of the chunks' first halves (the DEM step needs it first); a future, or
+        None when there is no worker."""
+        if self._pool is None:
+            self._located.set()
+            return None
+        try:
+            return _Located(self._pool.submit(_locate, str(dem), parcels), dem, parcels)
+        finally:
+            self._located.set()
+
     def __call__(
         self,
         inputs: Inputs,
@@ -159,6 +194,8 @@ class ChunkPool:
         done = 0
         try:
             if inputs.dem_path is not None and not terrain.ready():
+                while not (self._located.wait(0.05) or terrain.ready()):
+                    pass  # the DEM step asks for its cells first (a fraction of a second)
                 self._prefetch(inputs, bounds)
             columns = terrain.get()
             ahead = self.workers + 1  # chunks in flight: every worker busy, one result waiting

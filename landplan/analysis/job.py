@@ -159,9 +159,18 @@ def chunk_table(
 
 
 def terrain_step(
-    inputs: Inputs, policy: Policy, /, *, on_step: StepCallback = _noop, raster_dir: Path | None
+    inputs: Inputs,
+    policy: Policy,
+    /,
+    *,
+    on_step: StepCallback = _noop,
+    raster_dir: Path | None,
+    locate=None,
 ) -> tuple[pd.DataFrame | None, dict[str, Path]]:
-    """The DEM's rasters and every parcel's zonal columns (None, {} without a DEM)."""
+    """The DEM's rasters and every parcel's zonal columns (None, {} without a DEM).
+
+    ``locate``: where the parcels' cells are found (see
+    :func:`~landplan.raster.development.terrain_columns`)."""
     if inputs.dem_path is None:
         return None, {}
     from landplan.raster.development import terrain_columns, usable_parcels
@@ -177,6 +186,7 @@ def terrain_step(
         policy=policy,
         folder=folder,
         on_step=on_step,
+        locate=locate,
     )
 
 
@@ -287,7 +297,14 @@ def analyze_streamed(
     named, keep = inputs, None
     with ThreadPoolExecutor(1, thread_name_prefix="landplan-dem") as dem:
         # the DEM step runs in a thread while the chunks' first halves are made (ChunkPool)
-        terrain = dem.submit(terrain_step, inputs, policy, on_step=on_step, raster_dir=raster_dir)
+        terrain = dem.submit(
+            terrain_step,
+            inputs,
+            policy,
+            on_step=on_step,
+            raster_dir=raster_dir,
+            locate=getattr(make, "locate", None),  # a chunk worker finds the DEM cells
+        )
         for chunk in make(inputs, policy, bounds, overlaps_m2(inputs), Pending(terrain)):
             if keep is None:
                 named = renamed_inputs(inputs, chunk.renamed)

@@ -358,12 +358,16 @@ def terrain_columns(
     policy: Policy,
     folder: Path,
     on_step: StepCallback | None = None,
+    locate=None,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Steps 1–5 of the module docstring: the rasters, and per parcel the zonal columns.
 
     Only ``usable`` parcels (:func:`usable_parcels`) reach exactextract; the others get NaN.
     The columns depend on no other per-parcel figure, so the main job computes them once for
     every parcel and adds the costs (:func:`development_costs`) chunk by chunk.
+    ``locate(dem, parcels)`` (optional) returns a future of
+    :func:`~landplan.raster.zonal.locate_cells` computed elsewhere (the main job's chunk
+    worker, idle meanwhile), or None; by default the cells are found in a thread here.
     """
     from landplan.raster.suitability import score_suitability
     from landplan.raster.terrain import relief, slope
@@ -379,7 +383,9 @@ def terrain_columns(
     with CogQueue() as cogs, ThreadPoolExecutor(1, thread_name_prefix="landplan-cells") as pool:
         step("terrain")
         dem = cogs.add(warp_dem(dem_path, folder / "dem.tif", crs=parcels.crs, cog=False))
-        located = pool.submit(locate_cells, dem, sub, projected=True)
+        located = locate(dem, sub[[sub.geometry.name]]) if locate is not None else None
+        if located is None:
+            located = pool.submit(locate_cells, dem, sub, projected=True)
         rasters = {"dem": dem}
         rasters["slope"] = cogs.add(slope(dem, folder / "slope.tif", cog=False).path)
         rasters["relief"] = cogs.add(relief(dem, folder / "relief.tif", cog=False).path)

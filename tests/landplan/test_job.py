@@ -274,3 +274,44 @@ def test_layers_first_reads_the_same_inputs(sample_manifest):
         pd.DataFrame(first.parcels.drop(columns="geometry")),
         pd.DataFrame(plain.parcels.drop(columns="geometry")),
     )
+
+
+def test_the_chunk_worker_finds_the_dem_cells(sample_manifest, policy, tmp_path, monkeypatch):
+    """With a DEM, exactextract's cell search runs in the chunk worker (idle during the DEM
+    step) instead of a thread here; the workspace is the same."""
+    from landplan.analysis import chunkpool
+
+    inputs = load_inputs(load_manifest(sample_manifest))
+    assert inputs.dem_path is not None
+    whole = _reference(inputs, policy, tmp_path / "whole")
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", "700")
+    monkeypatch.setenv("LANDPLAN_CHUNK_WORKERS", "1")
+    monkeypatch.setenv("LANDPLAN_BACKGROUND_WORKBOOK_PARCELS", "0")
+    asked = []
+    real = chunkpool.ChunkPool.locate
+    monkeypatch.setattr(
+        chunkpool.ChunkPool,
+        "locate",
+        lambda self, dem, parcels: asked.append(len(parcels)) or real(self, dem, parcels),
+    )
+    write_streamed(tmp_path / "dem", inputs, policy)
+    assert asked and asked[0] > 0, "the DEM cells were not asked of the worker"
+    assert_same_workspace(whole, tmp_path / "dem")
+
+
+def test_dem_cells_are_found_here_when_the_worker_died(sample_manifest):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from landplan.analysis.chunkpool import _Located
+    from landplan.raster.zonal import locate_cells
+
+    inputs = load_inputs(load_manifest(sample_manifest))
+    parcels = inputs.parcels[[inputs.parcels.geometry.name]].iloc[:50]
+    dead = Future()
+    dead.set_exception(BrokenProcessPool("killed"))
+    got = _Located(dead, inputs.dem_path, parcels).result()
+    want = locate_cells(inputs.dem_path, parcels, projected=True)
+    np.testing.assert_array_equal(got.offsets, want.offsets)
+    np.testing.assert_array_equal(got.cell, want.cell)
+    np.testing.assert_array_equal(got.coverage, want.coverage)
