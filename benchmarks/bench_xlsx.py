@@ -276,13 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "pandas_cpu_s": round(pandas_cpu, 3),
         "ratio_cpu": round(pandas_cpu / landplan_cpu, 2),
         **sizes,
-        "machine": {
-            "nproc": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-        },
+        "machine": _machine(load_before, load_after),
         "versions": _versions(),
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -424,13 +418,7 @@ def _stream_main(args) -> int:
         "chunk": args.chunk,
         "runs": runs,
         "stream_equals_one_shot_all_parts_but_core_xml": same,
-        "machine": {
-            "nproc": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-        },
+        "machine": _machine(load_before, load_after),
         "versions": _versions(),
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -440,6 +428,16 @@ def _stream_main(args) -> int:
     print(f"stream == one-shot: {same}; load average {load_before[0]:.2f} / {load_after[0]:.2f}")
     print(f"-> {path}")
     return 0 if same else 1
+
+
+def _machine(load_before, load_after) -> dict:
+    return {
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in load_after],
+    }
 
 
 def _versions() -> dict[str, str]:

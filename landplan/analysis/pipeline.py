@@ -9,7 +9,6 @@ reason counts.  :mod:`landplan.analysis.job` puts them together chunk by chunk
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,20 +212,27 @@ def _finite_bounds(path: Path, layer: str | None, source: CRS) -> tuple[float, .
     return tuple(float(v) for v in shapely.total_bounds(geoms[ok]))
 
 
+def _read_entry(manifest: Manifest, entry, crs: CRS, /, *, role: str, name: str, **options):
+    """:func:`~landplan.io.vector.read_vector` of one manifest entry (its path, layer, encoding
+    and stated CRS) into the workspace CRS: the layer and its report."""
+    return read_vector(
+        manifest.resolve(entry.path),
+        role=role,
+        workspace_crs=crs,
+        name=name,
+        layer=entry.layer,
+        encoding=entry.encoding,
+        crs=entry.crs,
+        **options,
+    )
+
+
 def _read_networks(
     manifest: Manifest, entries: list[NetworkEntry], crs: CRS, reports: list
 ) -> GeoDataFrame:
     frames = []
     for e in entries:
-        gdf, rep = read_vector(
-            manifest.resolve(e.path),
-            role="network",
-            workspace_crs=crs,
-            name=f"network:{e.kind}",
-            layer=e.layer,
-            encoding=e.encoding,
-            crs=e.crs,
-        )
+        gdf, rep = _read_entry(manifest, e, crs, role="network", name=f"network:{e.kind}")
         reports.append(rep)
         raw_status = gdf[e.status_field] if e.status_field in gdf.columns else None
         gdf = gdf.rename(
@@ -282,17 +288,8 @@ def load_inputs(
         on_layers(Inputs(manifest.name, crs, empty, constraints, networks, []))
     on_step("parcels")
     p = manifest.parcels
-    parcels, rep = read_vector(
-        manifest.resolve(p.path),
-        role="parcels",
-        workspace_crs=crs,
-        name="parcels",
-        layer=p.layer,
-        encoding=p.encoding,
-        crs=p.crs,
-        id_field=p.id_field,
-        duplicate_ids=p.duplicate_ids,
-    )
+    options = {"id_field": p.id_field, "duplicate_ids": p.duplicate_ids}
+    parcels, rep = _read_entry(manifest, p, crs, role="parcels", name="parcels", **options)
     reports.insert(0, rep)  # the parcels' report first, whichever layer was read first
     fields = _source_fields(p, parcels)
     if on_layers is None:
@@ -329,15 +326,7 @@ def _read_layers(
     on_step("constraints")
     constraints = {}
     for c in manifest.constraints:
-        gdf, rep = read_vector(
-            manifest.resolve(c.path),
-            role="constraint",
-            workspace_crs=crs,
-            name=f"constraint:{c.kind}",
-            layer=c.layer,
-            encoding=c.encoding,
-            crs=c.crs,
-        )
+        gdf, rep = _read_entry(manifest, c, crs, role="constraint", name=f"constraint:{c.kind}")
         reports.append(rep)
         constraints[c.kind] = gdf
     on_step("networks")
@@ -450,34 +439,6 @@ def geometry_status(parcels: GeoDataFrame, /) -> np.ndarray:
     out = np.full(len(geoms), "ok", dtype=object)
     out[tiny], out[bad], out[missing] = "degenerate", "invalid", "empty"
     return out
-
-
-def development_step(
-    inputs: Inputs,
-    table: pd.DataFrame,
-    policy: Policy,
-    /,
-    *,
-    on_step: StepCallback = _noop,
-    raster_dir: Path | None = None,
-) -> tuple[pd.DataFrame, dict[str, Path]]:
-    """``table`` with the DEM columns added and the rasters written (unchanged without a DEM)."""
-    if inputs.dem_path is None:
-        return table, {}
-    from landplan.raster.development import analyze_development
-
-    folder = Path(raster_dir) if raster_dir else Path(tempfile.mkdtemp(prefix="landplan-rasters-"))
-    dev = analyze_development(
-        inputs.parcels,
-        table,
-        dem_path=inputs.dem_path,
-        constraints=inputs.constraints,
-        networks=inputs.networks,
-        policy=policy,
-        folder=folder,
-        on_step=on_step,
-    )
-    return pd.concat([table, dev.columns.set_index(table.index)], axis=1), dev.rasters
 
 
 def finish(

@@ -162,10 +162,6 @@ def _stream(
     chunks,
 ) -> StreamedResult:
     gpkg, results = stage / "workspace.gpkg", stage / "results.gpkg"
-    if isinstance(
-        chunks, ChunkPool
-    ):  # its workers prepare their layers while the inputs are written
-        chunks.start(inputs, policy)
     write_inputs(gpkg, inputs)
     validation = reports_frame(inputs.reports)
     threshold = background_threshold()
