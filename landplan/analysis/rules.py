@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import repeat
+from string import Formatter
 
 import numpy as np
 
@@ -109,28 +111,80 @@ def _column(v, k: int) -> np.ndarray:
     return out
 
 
+_CONVERSIONS = {"r": repr, "s": str, "a": ascii}
+
+
+@lru_cache(maxsize=512)
+def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None], ...] | None:
+    """``template`` as (literal, field, spec, conversion) pieces, or None where a field is not a
+    plain name or its spec is nested (those are filled one by one with ``format_map``)."""
+    out = []
+    for literal, field, spec, conversion in Formatter().parse(template):
+        if field is not None and (not field.isidentifier() or "{" in (spec or "")):
+            return None
+        out.append((literal, field, spec or "", conversion))
+    return tuple(out)
+
+
+def _format_column(template: str, consts: Mapping[str, object], varying: dict, k: int) -> list:
+    """``template.format_map`` of ``k`` rows (``varying``: name → one value per row), field by field:
+    each field is formatted over its whole column, then the rows are joined."""
+    pieces = _pieces(template)
+    if pieces is None:
+        keys = list(varying)
+        return [
+            template.format_map({**consts, **dict(zip(keys, vals, strict=True))})
+            for vals in zip(*varying.values(), strict=True)
+        ]
+    parts: list = []
+    for literal, field, spec, conversion in pieces:
+        if literal:
+            parts.append(literal)
+        if field is None:
+            continue
+        convert = _CONVERSIONS[conversion] if conversion else None
+        if field in varying:
+            values = varying[field] if convert is None else map(convert, varying[field])
+            parts.append(list(map(format, values, repeat(spec))))
+        else:
+            value = consts[field]  # KeyError as format_map's
+            parts.append(format(value if convert is None else convert(value), spec))
+    if all(isinstance(p, str) for p in parts):
+        return ["".join(parts)] * k
+    merged: list = []  # neighbouring constant pieces joined once
+    for p in parts:
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    columns = (repeat(p) if isinstance(p, str) else p for p in merged)  # every list has k rows
+    return list(map("".join, zip(*columns, strict=False)))
+
+
 def _fill(policy: Policy, templates, ctx: Mapping[str, object], k: int) -> tuple[list, list]:
     """The bilingual messages of ``k`` reasons: ``templates`` (one name or one per reason) filled
-    from ``ctx`` (name → a constant or a list with one value per reason)."""
-    names = [templates] * k if isinstance(templates, str) else list(templates)
+    from ``ctx`` (name → a constant or a list with one value per reason), column by column."""
+    if not k:
+        return [], []
     consts = {n: v for n, v in ctx.items() if not isinstance(v, list)}
     varying = {n: v for n, v in ctx.items() if isinstance(v, list)}
-    if not varying and len(set(names)) <= 1:  # one message for every reason
-        if not k:
-            return [], []
-        msg = policy.messages[names[0]]
-        return [msg.zh.format_map(consts)] * k, [msg.en.format_map(consts)] * k
-    zh: list[str] = []
-    en: list[str] = []
-    keys = list(varying)
-    messages = {n: policy.messages[n] for n in set(names)}
-    for name, *vals in zip(names, *varying.values(), strict=True):
-        msg = messages[name]
-        row = dict(consts)
-        row.update(zip(keys, vals, strict=True))
-        zh.append(msg.zh.format_map(row))
-        en.append(msg.en.format_map(row))
-    return zh, en
+    if isinstance(templates, str) or len(set(templates)) == 1:
+        msg = policy.messages[templates if isinstance(templates, str) else templates[0]]
+        return (
+            _format_column(msg.zh, consts, varying, k),
+            _format_column(msg.en, consts, varying, k),
+        )
+    names = np.asarray(templates, dtype=object)
+    columns = {n: np.asarray(v, dtype=object) for n, v in varying.items()}
+    zh = np.empty(k, dtype=object)
+    en = np.empty(k, dtype=object)
+    for name in dict.fromkeys(templates):
+        rows = np.flatnonzero(names == name)
+        sub = {n: v[rows].tolist() for n, v in columns.items()}
+        msg = policy.messages[name]
+        zh[rows] = _format_column(msg.zh, consts, sub, len(rows))
+        en[rows] = _format_column(msg.en, consts, sub, len(rows))
+    return zh.tolist(), en.tolist()
 
 
 @dataclass(frozen=True)
@@ -253,12 +307,17 @@ def no_land_rule(policy: Policy) -> Rule:
     return Rule("no_available_land", may_apply, build)
 
 
-def _planned_text(dist_planned: float, rule) -> tuple[str, str]:
-    if np.isnan(dist_planned):
-        return "；亦无规划线路", "; none is planned either"
+def _planned_texts(dist_planned: np.ndarray, rule) -> tuple[list[str], list[str]]:
+    """Per reason, the clause naming the nearest planned line (or saying none is planned)."""
+    none = np.isnan(dist_planned).tolist()
+    metres = list(map(format, dist_planned.tolist(), repeat(".0f")))
+    zh, en = f"；规划{rule.label_zh}距 ", f"; a planned {rule.label_en} runs "
     return (
-        f"；规划{rule.label_zh}距 {dist_planned:.0f} m",
-        f"; a planned {rule.label_en} runs {dist_planned:.0f} m away",
+        ["；亦无规划线路" if n else f"{zh}{m} m" for n, m in zip(none, metres, strict=True)],
+        [
+            "; none is planned either" if n else f"{en}{m} m away"
+            for n, m in zip(none, metres, strict=True)
+        ],
     )
 
 
@@ -294,7 +353,7 @@ def network_rule(policy: Policy, kind: str) -> Rule | None:
             zh[absent], en[absent] = one[0][0], one[1][0]
         far = ~absent
         if far.any():
-            texts = [_planned_text(p, rule) for p in planned[far].tolist()]
+            planned_zh, planned_en = _planned_texts(planned[far], rule)
             zh[far], en[far] = _fill(
                 policy,
                 np.where(np.isnan(dist[far]), "NETWORK_ABSENT", "NETWORK_MISSING").tolist(),
@@ -302,8 +361,8 @@ def network_rule(policy: Policy, kind: str) -> Rule | None:
                     "value": value[far].tolist(),
                     "threshold": rule.connectable_m,
                     **labels,
-                    "planned_zh": [t[0] for t in texts],
-                    "planned_en": [t[1] for t in texts],
+                    "planned_zh": planned_zh,
+                    "planned_en": planned_en,
                 },
                 int(far.sum()),
             )

@@ -51,7 +51,22 @@ def reason_table(flagged: Flagged, /) -> pd.DataFrame:
 
 
 _CHUNK = 8192  # parcels whose texts are assembled at a time (bounds the transient strings)
-_OPEN, _CLOSE, _EMPTY = (pa.scalar(t, pa.large_string()) for t in ("[", "]", ""))
+_OPEN, _CLOSE, _EMPTY, _QUOTE = (pa.scalar(t, pa.large_string()) for t in ("[", "]", "", '"'))
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # what json.dumps escapes in a str (ensure_ascii=False)
+_KEYS = [  # the text before each field of a reason object, in Reason.to_dict's order
+    pa.scalar(t, pa.large_string())
+    for t in (
+        '{"code": ',
+        ', "severity": ',
+        ', "value": ',
+        ', "threshold": ',
+        ', "unit": ',
+        ', "basis": ',
+        ', "message_zh": ',
+        ', "message_en": ',
+    )
+]
+_END = pa.scalar("}", pa.large_string())
 
 
 def _json_number(v: float) -> str:
@@ -63,61 +78,74 @@ def _json_number(v: float) -> str:
     return repr(round(v, 4))
 
 
-def _json_numbers(values: np.ndarray) -> list[str]:
-    """:func:`_json_number` of every value (C-level loops; the rare NaN and inf fixed after)."""
-    values = np.asarray(values, dtype=float)
-    out = list(map(repr, map(round, values.tolist(), repeat(4))))
-    for i in np.flatnonzero(~np.isfinite(values)).tolist():
-        out[i] = _json_number(float(values[i]))
-    return out
+def _json_numbers(values: np.ndarray) -> pa.Array:
+    """:func:`_json_number` of every value, each distinct value (by its bits) formatted once."""
+    values = np.ascontiguousarray(values, dtype=float)
+    codes, bits = pd.factorize(values.view(np.int64), use_na_sentinel=False)
+    uniques = bits.view(float)
+    out = list(map(repr, map(round, uniques.tolist(), repeat(4))))
+    for i in np.flatnonzero(~np.isfinite(uniques)).tolist():
+        out[i] = _json_number(float(uniques[i]))
+    return pa.array(out, pa.large_string()).take(pa.array(codes))
 
 
-def _encoded(values: np.ndarray) -> list[str]:
-    """JSON string literals of ``values``, each distinct value encoded once."""
+def _distinct(values: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """``values`` (strings, few distinct) as Arrow and as JSON literals, each distinct one once."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    enc = [encode_basestring(str(u)) for u in uniques]
-    return [enc[c] for c in codes.tolist()]
+    plain = [str(u) for u in uniques]
+    take = pa.array(codes)
+    return (
+        pa.array(plain, pa.large_string()).take(take),
+        pa.array(list(map(encode_basestring, plain)), pa.large_string()).take(take),
+    )
 
 
-def _fragments(f: Flagged, lo: int, hi: int) -> list[str]:
-    """The JSON object text of reasons ``lo:hi`` (as ``json.dumps(reason.to_dict(), ensure_ascii=False)``)."""
-    fields = [
-        _encoded(f.code[lo:hi]),
-        _encoded(f.severity[lo:hi]),
-        _json_numbers(f.value[lo:hi]),
-        _json_numbers(f.threshold[lo:hi]),
-        _encoded(f.unit[lo:hi]),
-        _encoded(f.basis[lo:hi]),
-        list(map(encode_basestring, f.message_zh[lo:hi].tolist())),
-        list(map(encode_basestring, f.message_en[lo:hi].tolist())),
-    ]
-    return [
-        f'{{"code": {c}, "severity": {s}, "value": {v}, "threshold": {t}, "unit": {u}, '
-        f'"basis": {b}, "message_zh": {z}, "message_en": {e}}}'
-        for c, s, v, t, u, b, z, e in zip(*fields, strict=True)
-    ]
+def _texts_json(values: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """``values`` (strings, mostly distinct) as Arrow and as JSON literals; quoted in Arrow, and
+    escaped in Python only when some text has a character JSON escapes."""
+    arr = pa.array(values, pa.large_string())
+    if pc.any(pc.match_substring_regex(arr, _NEEDS_ESCAPE)).as_py():
+        return arr, pa.array(list(map(encode_basestring, values.tolist())), pa.large_string())
+    return arr, pc.binary_join_element_wise(_QUOTE, arr, _QUOTE, _EMPTY)
 
 
-def _joined(values, offsets: np.ndarray, sep: str) -> pa.Array:
-    """Per parcel, its reasons' ``values`` joined by ``sep`` (``offsets`` bound each parcel's)."""
-    items = pa.array(values, type=pa.large_string())
+def _joined(items: pa.Array, offsets: np.ndarray, sep: str) -> pa.Array:
+    """Per parcel, its reasons' ``items`` joined by ``sep`` (``offsets`` bound each parcel's)."""
     lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), items)
     return pc.binary_join(lists, pa.scalar(sep, pa.large_string()))
 
 
 def _texts(f: Flagged) -> dict[str, pa.ChunkedArray]:
-    """``reasons`` (JSON), ``reason_codes``, ``reasons_zh`` and ``reasons_en`` of every row."""
+    """``reasons`` (JSON), ``reason_codes``, ``reasons_zh`` and ``reasons_en`` of every row.
+
+    Each reason's JSON object is joined in Arrow from its fields' JSON texts, exactly as
+    ``json.dumps(reason.to_dict(), ensure_ascii=False)`` writes it (tested against that)."""
     bounds = np.searchsorted(f.rows, np.arange(f.n + 1))  # reasons of row i: bounds[i]:bounds[i+1]
     out: dict[str, list[pa.Array]] = {k: [] for k in ("reasons", "codes", "zh", "en")}
     for start in range(0, max(f.n, 1), _CHUNK):
         stop = min(start + _CHUNK, f.n)
         lo, hi = int(bounds[start]), int(bounds[stop])
         offsets = bounds[start : stop + 1] - lo
-        body = _joined(_fragments(f, lo, hi), offsets, ", ")
+        code, code_json = _distinct(f.code[lo:hi])
+        zh, zh_json = _texts_json(f.message_zh[lo:hi])
+        en, en_json = _texts_json(f.message_en[lo:hi])
+        fields = [
+            code_json,
+            _distinct(f.severity[lo:hi])[1],
+            _json_numbers(f.value[lo:hi]),
+            _json_numbers(f.threshold[lo:hi]),
+            _distinct(f.unit[lo:hi])[1],
+            _distinct(f.basis[lo:hi])[1],
+            zh_json,
+            en_json,
+        ]
+        parts = [p for key, field in zip(_KEYS, fields, strict=True) for p in (key, field)]
+        objects = pc.binary_join_element_wise(*parts, _END, _EMPTY)
+        body = _joined(objects, offsets, ", ")
         out["reasons"].append(pc.binary_join_element_wise(_OPEN, body, _CLOSE, _EMPTY))
-        out["codes"].append(_joined(f.code[lo:hi].tolist(), offsets, ";"))
-        out["zh"].append(_joined(f.message_zh[lo:hi].tolist(), offsets, "；"))
-        out["en"].append(_joined(f.message_en[lo:hi].tolist(), offsets, "; "))
+        out["codes"].append(_joined(code, offsets, ";"))
+        out["zh"].append(_joined(zh, offsets, "；"))
+        out["en"].append(_joined(en, offsets, "; "))
     return {k: pa.chunked_array(v, type=pa.large_string()) for k, v in out.items()}
 
 

@@ -261,3 +261,42 @@ def test_empty_table():
     )
     assert v.n == 0 and len(v.reasons) == 0
     assert decide(frame, POLICY, constraint_kinds=KINDS, network_kinds=NETS).empty
+
+
+# labels and templates a profile may hold: characters JSON escapes, a conversion, an exponent
+# spec, literal braces and a nested spec (filled one by one), so that the column-wise messages
+# and the Arrow-joined JSON meet the per-parcel oracle off the common path too
+AWKWARD = parse_policy(
+    'extends = "national"\n'
+    "[constraints.red_line]\n"
+    'label_zh = "红线\\"A\\"\\\\B\\n"\n'
+    'label_en = "red\\tline"\n'
+    "[messages.OVERLAP]\n"
+    'zh = "与{label_zh!r}重叠 {value:+.3e} m²{{注}}"\n'
+    'en = "overlaps {label_en} by {value:{threshold}} m²"\n'
+    "[messages.NO_AVAILABLE_LAND]\n"
+    'zh = "仅 {value} m²"\n'
+    'en = "only {value!s:>12} m²"\n'
+    "[messages.GEOMETRY_INVALID]\n"
+    'zh = "地块图形无效"\n'
+    'en = "the parcel geometry is invalid"\n'
+    "[messages.NETWORK_NOT_PROVIDED]\n"
+    'zh = "{label_zh}数据未提供"\n'
+    'en = "{label_en} data not provided"\n'
+)
+
+
+def test_awkward_templates_and_labels_equal_the_per_parcel_logic():
+    frame = random_frame(np.random.default_rng(7), 1500)
+    net = frame["net_available_m2"].to_numpy().copy()
+    net[::7] = -0.0  # json.dumps writes -0.0; distinct from 0.0 wherever numbers are shared
+    frame["net_available_m2"] = net
+    got = decide(frame, AWKWARD, constraint_kinds=KINDS, network_kinds=NETS)
+    want = old_decide(frame, AWKWARD, KINDS, NETS)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    texts = " ".join(got["reasons"])
+    assert '\\"A\\"' in texts and "\\\\B\\n" in texts and "red\\tline" in texts
+    assert '"value": -0.0' in texts and "{注}" in texts
+    for text in got["reasons"]:
+        for r in json.loads(text):  # the JSON parses back to the messages
+            assert isinstance(r["message_zh"], str)
