@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -162,11 +163,13 @@ def _stream(
     chunks,
 ) -> StreamedResult:
     gpkg, results = stage / "workspace.gpkg", stage / "results.gpkg"
-    write_inputs(gpkg, inputs)
     validation = reports_frame(inputs.reports)
     threshold = background_threshold()
     background = len(inputs.parcels) >= threshold > 0
-    with WorkbookFeed(stage, lang=lang, background=background) as book:
+    with (
+        WorkbookFeed(stage, lang=lang, background=background) as book,
+        ThreadPoolExecutor(1, thread_name_prefix="landplan-inputs") as io,
+    ):
         geometry = layer_geometry(inputs.parcels) if len(inputs.parcels) else {}
         layers = (
             LayerAppender(gpkg, "result_parcels", geometry=geometry),
@@ -174,15 +177,19 @@ def _stream(
         )
 
         def sink(chunk: Chunk) -> None:
+            inputs_written.result()  # workspace.gpkg is theirs until then
             for layer in layers:
                 layer.add(chunk.parcels)
             book.add(chunk.parcels)
             for extra in sinks:
                 extra(chunk.parcels)
 
+        # the inputs are written while the first chunk is computed
+        inputs_written = io.submit(write_inputs, gpkg, inputs)
         result = analyze_streamed(
             inputs, policy, sink, on_step=on_step, raster_dir=raster_dir, chunks=chunks
         )
+        inputs_written.result()
         write_layer(gpkg, "park_summary", result.summary)
         write_layer(gpkg, "reason_counts", result.reasons)
         if len(validation):

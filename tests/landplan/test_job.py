@@ -315,3 +315,43 @@ def test_dem_cells_are_found_here_when_the_worker_died(sample_manifest):
     np.testing.assert_array_equal(got.offsets, want.offsets)
     np.testing.assert_array_equal(got.cell, want.cell)
     np.testing.assert_array_equal(got.coverage, want.coverage)
+
+
+def test_a_failed_input_write_leaves_the_previous_workspace(
+    sample_manifest, policy, tmp_path, monkeypatch
+):
+    """The inputs are written in a thread while the first chunk is computed: its failure still
+    fails the job, after the chunk, and the previous workspace stays."""
+    import landplan.store.streamed as streamed
+
+    inputs = dataclasses.replace(load_inputs(load_manifest(sample_manifest)), dem_path=None)
+    target = tmp_path / "ws"
+    write_result(target, analyze(inputs, policy))
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    monkeypatch.setenv("LANDPLAN_CHUNK_PARCELS", "1000")
+    monkeypatch.setenv("LANDPLAN_CHUNK_WORKERS", "1")
+
+    def no_room(gpkg, inputs):
+        raise OSError("disk full (simulated) writing the inputs")
+
+    monkeypatch.setattr(streamed, "write_inputs", no_room)
+    seen = []
+    with pytest.raises(OSError, match="writing the inputs"):
+        write_streamed(target, inputs, policy, sinks=[seen.append])
+    assert seen == []  # no chunk's rows went anywhere before the inputs were in
+    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+
+
+def test_a_worker_result_comes_back_as_a_file_or_as_itself(tmp_path, monkeypatch):
+    import landplan.analysis.chunkpool as cp
+
+    frame = pd.DataFrame({"a": np.arange(5), "reasons": ["[]"] * 5})
+    monkeypatch.setattr(cp, "_FOLDER", str(tmp_path))
+    spilled = cp._spill(frame)
+    assert isinstance(spilled, cp._Spilled) and list(tmp_path.iterdir())
+    pd.testing.assert_frame_equal(cp._unspill(spilled), frame)
+    assert list(tmp_path.iterdir()) == []  # read once, then removed
+    monkeypatch.setattr(cp, "_FOLDER", str(tmp_path / "gone"))  # cannot be written: as itself
+    assert cp._spill(frame) is frame and cp._unspill(frame) is frame
