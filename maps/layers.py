@@ -7,6 +7,7 @@ embeds only the properties the map needs.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,19 @@ def require_folium() -> Any:
             "(or `pip install landplan`, which depends on it)."
         ) from exc
     return folium
+
+
+def preload_folium() -> None:
+    """Start importing folium in a thread (~0.5 s of imports) while a long job runs, so that
+    the page built at its end does not wait for them.  A missing folium is left for
+    :func:`require_folium` to report; a later import waits for this one (the import lock)."""
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):
+            require_folium()
+
+    threading.Thread(target=load, name="landplan-folium-import").start()
 
 
 def to_wgs84(gdf: GeoDataFrame, /, *, simplify_m: float = SIMPLIFY_M) -> GeoDataFrame:

@@ -91,6 +91,7 @@ def _run_with_progress(
             ExitStack() as stack,
         ):
             m = load_manifest(manifest)
+            _one_sync_per_file()
             # chunks computed here (and by a worker process when there are several), or on Dask
             chunks = _chunk_source(client, m, stack)
             inputs = load_inputs(m, on_step=step, on_layers=_handover(chunks, policy))
@@ -144,10 +145,22 @@ def _map_limit() -> int:
     return env_int("LANDPLAN_MAP_INLINE_PARCELS", MAP_INLINE_PARCELS)
 
 
+def _one_sync_per_file() -> None:
+    """This one-job process lets SQLite skip its sync after every transaction of the staged
+    GeoPackages: the stage is synced once, file by file, before it replaces the workspace
+    (:func:`landplan.store.workspace.staged_directory`), so a crash still leaves the previous
+    workspace or the whole new one.  The appends of the streamed job no longer wait for the disk."""
+    import pyogrio
+
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+
+
 def _map_parts(inputs):
     """The result map's parcel data, gathered from the chunks as they are written."""
+    from landplan.maps.layers import preload_folium
     from landplan.maps.streamed import ResultMapParts
 
+    preload_folium()  # imported while the first chunk is computed, not after the last
     return ResultMapParts(crs=inputs.crs, tiles_only=len(inputs.parcels) > _map_limit())
 
 

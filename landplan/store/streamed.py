@@ -43,6 +43,7 @@ from landplan.store.workbook_feed import WorkbookFeed, background_threshold
 from landplan.store.workspace import (
     _write_files,
     _write_styles,
+    sync_files,
     write_layer,
     write_summary_csv,
 )
@@ -196,10 +197,12 @@ def _stream(
             write_layer(gpkg, "validation_issues", validation)
         write_layer(results, "park_summary", result.summary)
         _write_styles(gpkg, results, result)
+        synced = io.submit(sync_files, [gpkg, results])  # on disk while the rest is written
         _write_files(stage, result)
         write_summary_csv(stage, result.summary)
         book.finish(result.summary, result.reasons, validation)  # written meanwhile, if it can be
         for writer in (extras or {}).values():
             writer(stage, result)
         book.wait()
+        synced.result()
     return result

@@ -79,6 +79,45 @@ def recover(target: str | Path, /) -> bool:
     return restored
 
 
+def sync_files(paths, /) -> None:
+    """``fsync`` each file: its data is on disk when this returns (missing files skipped)."""
+    import os
+
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _sync_directory(path: Path, /) -> None:
+    """``fsync`` a directory (its entries), where the platform allows it."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows opens no directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def sync_tree(root: Path, /) -> None:
+    """Every file and directory under ``root`` on disk (cheap for what is already there)."""
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    sync_files(p for p in root.rglob("*") if p.is_file())
+    for folder in folders:
+        _sync_directory(folder)
+
+
 @contextmanager
 def staged_directory(target: str | Path, /) -> Iterator[Path]:
     """Yield a staging directory that replaces ``target`` only if the block succeeds."""
@@ -91,6 +130,7 @@ def staged_directory(target: str | Path, /) -> Iterator[Path]:
     stage.mkdir()
     try:
         yield stage
+        sync_tree(stage)  # whatever the writers left in the page cache: on disk before the swap
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -104,6 +144,7 @@ def staged_directory(target: str | Path, /) -> Iterator[Path]:
             old.rename(target)
         shutil.rmtree(stage, ignore_errors=True)
         raise WorkspaceError(f"could not move the new workspace into {target}: {exc}") from exc
+    _sync_directory(target.parent)  # the rename itself on disk before the previous one goes
     shutil.rmtree(old, ignore_errors=True)
 
 

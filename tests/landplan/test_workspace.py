@@ -1,6 +1,7 @@
 """The embedded store: QGIS-readable GeoPackages, atomic replacement, no lost data."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pyogrio
@@ -142,3 +143,32 @@ def test_a_failing_background_workbook_leaves_the_previous_workspace(
         GpkgWorkspace(target).write_result(sample_result, lang="fr")
     after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
     assert after == before
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an fd through /proc (Linux)")
+def test_every_staged_file_is_synced_before_it_replaces_the_workspace(tmp_path, monkeypatch):
+    """The stage is on disk (file by file, then its folders) before the rename, so a crash
+    or power loss leaves the previous workspace or the whole new one."""
+    import os
+
+    import landplan.store.workspace as ws
+
+    synced, dirs = [], []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        (dirs if os.path.isdir(path) else synced).append(path)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "ws"
+    with ws.staged_directory(target) as stage:
+        (stage / "a.txt").write_text("a")
+        (stage / "rasters").mkdir()
+        (stage / "rasters" / "dem.tif").write_bytes(b"x")
+        staged = {str(stage / "a.txt"), str(stage / "rasters" / "dem.tif")}
+    assert staged <= set(synced)
+    assert str(stage) in dirs and str(stage / "rasters") in dirs  # their entries too
+    assert str(tmp_path) in dirs  # and the rename, before the previous one is removed
+    assert (target / "a.txt").read_text() == "a"
