@@ -23,6 +23,9 @@ from landplan.core.parallel import children_ignore_ctrl_c
 
 #: from this many parcels on, the workbook is written by a second process
 BACKGROUND_WORKBOOK_PARCELS = 20_000
+#: the workbook process yields the cores to the chunk worker and the writer (it has ~2 s after
+#: the last chunk, while the map is written, to catch up)
+NICENESS = 10
 
 
 def background_threshold() -> int:
@@ -50,8 +53,12 @@ def _from_bytes(data: bytes) -> pd.DataFrame:
 
 def _child(conn, path: str, lang: str) -> None:
     """The second process: rows in, the workbook out; replies ``("ok",)`` or ``("error", exc)``."""
+    import os
+
     from landplan.export.park import ParkWorkbookWriter
 
+    with contextlib.suppress(OSError, AttributeError):  # no os.nice on Windows
+        os.nice(NICENESS)
     writer = None
     try:
         writer = ParkWorkbookWriter(path, lang=lang)
