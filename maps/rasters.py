@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,59 @@ def colorbar_html(style: RasterStyle, caption: str, /) -> str:
     )
 
 
+_PREPARED: dict[tuple, Any] = {}  # (file identity, style, size) -> Future of (data URL, bounds)
+_PREPARED_LOCK = threading.Lock()
+
+
+def _key(path: str | Path, style: RasterStyle, max_px: int) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (str(Path(path).resolve()), st.st_mtime_ns, st.st_size, style, max_px)
+
+
+def overlay_image(path: str | Path, style: RasterStyle, max_px: int = 1024) -> tuple[str, list]:
+    """The overlay's image as a PNG data URL, and its bounds ``[[south, west], [north, east]]``."""
+    rgba, bounds = _warped_rgba(Path(path), style, max_px)
+    return _png_data_url(rgba), bounds
+
+
+def prepare_overlay(path: str | Path, style: RasterStyle, /, *, max_px: int = 1024) -> None:
+    """Start making the overlay of ``path`` in a thread (GDAL and zlib work without the GIL),
+    for a map built later: :func:`add_raster_overlay` takes it if the file is unchanged.
+
+    A long job calls this as soon as the raster is written, so that the map at its end does
+    not wait for the warping (~1 s for a 4000² raster)."""
+    from concurrent.futures import Future
+
+    key = _key(path, style, max_px)
+    if key is None:
+        return
+    future: Future = Future()
+    with _PREPARED_LOCK:
+        if key in _PREPARED:
+            return
+        _PREPARED[key] = future
+
+    def make() -> None:
+        try:
+            future.set_result(overlay_image(path, style, max_px))
+        except BaseException as exc:  # the map makes it again, and reports it there
+            future.set_exception(exc)
+
+    threading.Thread(target=make, name="landplan-overlay").start()
+
+
+def _prepared(path: str | Path, style: RasterStyle, max_px: int) -> tuple[str, list]:
+    key = _key(path, style, max_px)
+    with _PREPARED_LOCK:
+        future = _PREPARED.pop(key, None) if key is not None else None
+    if future is not None and future.exception() is None:
+        return future.result()
+    return overlay_image(path, style, max_px)
+
+
 def add_raster_overlay(
     m: Any,
     path: str | Path,
@@ -123,14 +178,14 @@ def add_raster_overlay(
 ) -> Any:
     """Add a coloured raster overlay (a toggleable layer); :func:`add_colorbars` draws its bar."""
     folium = require_folium()
-    rgba, bounds = _warped_rgba(Path(path), style, max_px)
+    image, bounds = _prepared(path, style, max_px)
     caption = (
         f"{style.caption_zh} {style.caption_en}"
         if lang == "zh"
         else f"{style.caption_en} {style.caption_zh}"
     )
     overlay = folium.raster_layers.ImageOverlay(
-        image=_png_data_url(rgba),
+        image=image,
         bounds=bounds,
         opacity=opacity,
         name=caption,

@@ -19,9 +19,11 @@ Results are the same whatever the chunk size (``tests/landplan/test_job.py``).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -281,13 +283,16 @@ def analyze_streamed(
     raster_dir: Path | None = None,
     chunk_parcels: int | None = None,
     chunks: Callable[..., Iterator[Chunk]] | None = None,
+    on_rasters: Callable[[dict[str, Path]], None] | None = None,
 ) -> StreamedResult:
     """:func:`analyze`, with each chunk's rows given to ``sink`` in order and then dropped.
 
     ``chunks(inputs, policy, bounds, overlap, terrain)`` yields the chunks in order (``terrain``
     is a :class:`Pending` DEM step, computed in a thread meanwhile): by default
     :func:`local_chunks` computes them here, a :class:`~landplan.analysis.chunkpool.ChunkPool` in
-    a second process.
+    a second process.  ``on_rasters(paths)`` (optional) is called as soon as the DEM step's
+    rasters are in place, before the chunks are done (e.g. to draw the map's overlays meanwhile);
+    its errors are ignored (what it prepares is made again where it is needed).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -305,6 +310,8 @@ def analyze_streamed(
             raster_dir=raster_dir,
             locate=getattr(make, "locate", None),  # a chunk worker finds the DEM cells
         )
+        if on_rasters is not None:
+            terrain.add_done_callback(partial(_rasters_ready, on_rasters))
         for chunk in make(inputs, policy, bounds, overlaps_m2(inputs), Pending(terrain)):
             if keep is None:
                 named = renamed_inputs(inputs, chunk.renamed)
@@ -319,6 +326,13 @@ def analyze_streamed(
     block = pd.concat(blocking, ignore_index=True).fillna(False).astype(bool)
     summary, reasons = whole_park(named, policy, light, block, counts)
     return StreamedResult(named.name, named.crs, light, summary, reasons, named, policy, rasters)
+
+
+def _rasters_ready(on_rasters, future, /) -> None:
+    if future.cancelled() or future.exception() is not None:
+        return  # the job reports the DEM step's error itself
+    with contextlib.suppress(Exception):
+        on_rasters(future.result()[1])
 
 
 class Pending:

@@ -107,6 +107,7 @@ def _run_with_progress(
                 on_step=step,
                 raster_dir=Path(tmp),
                 chunks=chunks,
+                on_rasters=_prepare_overlays,  # drawn while the chunks are written
             )
         bar.update(task, completed=len(STEPS), description="done")
     _print_summary(console, result, out if is_dsn(out) else Path(out).resolve())
@@ -136,6 +137,7 @@ def _handover(chunks, policy):
 #: (one standalone page of a county that size is hundreds of MB, which no browser opens)
 MAP_INLINE_PARCELS = 200_000
 SERVE_URL = "http://127.0.0.1:8000"
+MAP_OVERLAYS = ("slope", "suitability")  # the rasters the result map overlays
 
 
 def _map_limit() -> int:
@@ -164,12 +166,22 @@ def _map_parts(inputs):
     return ResultMapParts(crs=inputs.crs, tiles_only=len(inputs.parcels) > _map_limit())
 
 
+def _prepare_overlays(rasters: dict[str, Path]) -> None:
+    """Start drawing the map's raster overlays as soon as the DEM step has written them."""
+    from landplan.maps.rasters import prepare_overlay
+    from landplan.maps.result_map import OVERLAY_STYLES
+
+    for name in MAP_OVERLAYS:
+        if name in rasters:
+            prepare_overlay(rasters[name], OVERLAY_STYLES[name])
+
+
 def _write_map(parts, stage: Path, result, *, lang: str) -> None:
     """``map.html`` of the streamed job, from the gathered parcel data."""
     from landplan.maps import save_map
     from landplan.maps.assets import assets_installed
 
-    overlays = {k: v for k, v in result.rasters.items() if k in ("slope", "suitability")}
+    overlays = {k: v for k, v in result.rasters.items() if k in MAP_OVERLAYS}
     m = parts.build(
         constraints=result.inputs.constraints,
         networks=result.inputs.networks,

@@ -132,8 +132,11 @@ def stream_into(
     on_step: StepCallback = _noop,
     raster_dir: Path | None = None,
     chunks=None,
+    on_rasters=None,
 ) -> StreamedResult:
-    """Run the streamed job and write the whole workspace into ``stage`` (see the module docstring)."""
+    """Run the streamed job and write the whole workspace into ``stage`` (see the module docstring).
+
+    ``on_rasters``: see :func:`~landplan.analysis.job.analyze_streamed`."""
     with ExitStack() as stack:
         if chunks is None and len(chunk_bounds(len(inputs.parcels), chunk_size())) > 1:
             chunks = stack.enter_context(ChunkPool(inputs, policy))
@@ -147,6 +150,7 @@ def stream_into(
             on_step=on_step,
             raster_dir=raster_dir,
             chunks=chunks,
+            on_rasters=on_rasters,
         )
 
 
@@ -162,6 +166,7 @@ def _stream(
     on_step,
     raster_dir,
     chunks,
+    on_rasters,
 ) -> StreamedResult:
     gpkg, results = stage / "workspace.gpkg", stage / "results.gpkg"
     validation = reports_frame(inputs.reports)
@@ -188,7 +193,13 @@ def _stream(
         # the inputs are written while the first chunk is computed
         inputs_written = io.submit(write_inputs, gpkg, inputs)
         result = analyze_streamed(
-            inputs, policy, sink, on_step=on_step, raster_dir=raster_dir, chunks=chunks
+            inputs,
+            policy,
+            sink,
+            on_step=on_step,
+            raster_dir=raster_dir,
+            chunks=chunks,
+            on_rasters=on_rasters,
         )
         inputs_written.result()
         write_layer(gpkg, "park_summary", result.summary)

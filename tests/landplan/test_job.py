@@ -294,8 +294,16 @@ def test_the_chunk_worker_finds_the_dem_cells(sample_manifest, policy, tmp_path,
         "locate",
         lambda self, dem, parcels: asked.append(len(parcels)) or real(self, dem, parcels),
     )
-    write_streamed(tmp_path / "dem", inputs, policy)
+    told = []
+
+    def on_rasters(rasters):  # told as soon as they are in place; its error is not the job's
+        told.append({k: p.exists() for k, p in rasters.items()})
+        raise RuntimeError("a hook that fails")
+
+    write_streamed(tmp_path / "dem", inputs, policy, on_rasters=on_rasters)
     assert asked and asked[0] > 0, "the DEM cells were not asked of the worker"
+    assert len(told) == 1 and told[0]["slope"] and told[0]["suitability"], told
+    assert all(told[0].values())
     assert_same_workspace(whole, tmp_path / "dem")
 
 

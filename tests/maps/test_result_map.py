@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -360,3 +361,57 @@ def test_urban_boundary_is_distinct_from_every_network_and_networks_are_quiet():
     assert ub.dash_array not in (None, PLANNED_DASH) and len(ub.dash_array.split()) == 4  # dash-dot
     assert ub.weight > NETWORK_WEIGHT  # heavier than any network line
     assert NETWORK_WEIGHT < 2 and NETWORK_OPACITY < 0.8  # context, under the parcels
+
+
+def _slope_tif(path, scale=1.0):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    z = np.linspace(0, 30 * scale, 100 * 80, dtype="float32").reshape(80, 100)
+    profile = {
+        "driver": "GTiff",
+        "width": 100,
+        "height": 80,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4542",
+        "transform": from_origin(619_000, 2_977_800, 10, 10),
+        "nodata": -9999,
+    }
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(z, 1)
+    return path
+
+
+def test_an_overlay_made_ahead_is_the_one_made_then_and_only_for_the_same_file(parcels, tmp_path):
+    """``landplan analyze`` draws the overlays while the chunks are written
+    (:func:`prepare_overlay`); the map takes that image only if the file is unchanged."""
+    from landplan.maps import rasters
+
+    path = _slope_tif(tmp_path / "slope.tif")
+    fresh = build_result_map(parcels, overlays={"slope": path}).get_root().render()
+    rasters.prepare_overlay(path, rasters.SLOPE)
+    assert len(rasters._PREPARED) == 1
+    ahead = build_result_map(parcels, overlays={"slope": path}).get_root().render()
+    assert rasters._PREPARED == {}  # taken
+    images = lambda h: re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]+", h)  # noqa: E731
+    assert images(ahead) == images(fresh) and len(images(fresh)) == 1
+    rasters.prepare_overlay(path, rasters.SLOPE)
+    _slope_tif(path, scale=0.5)  # rewritten after it was prepared: made again from the file
+    os.utime(path, ns=(1, 1))
+    again = build_result_map(parcels, overlays={"slope": path}).get_root().render()
+    assert images(again) != images(fresh)
+    assert images(again) == [rasters.overlay_image(path, rasters.SLOPE)[0]]
+    rasters._PREPARED.clear()
+
+
+def test_a_failed_overlay_made_ahead_is_made_again_and_reported_by_the_map(parcels, tmp_path):
+    from landplan.maps import rasters
+
+    path = tmp_path / "slope.tif"
+    path.write_bytes(b"not a GeoTIFF")
+    rasters.prepare_overlay(path, rasters.SLOPE)  # fails in its thread, silently
+    with pytest.raises(Exception, match=r"slope\.tif|not recognized|not a supported"):
+        build_result_map(parcels, overlays={"slope": path})
+    assert rasters._PREPARED == {}
