@@ -61,6 +61,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from landplan.core.reason_json import POOL, fill_nulls, parse_reason_items
+
 if TYPE_CHECKING:
     from geopandas import GeoDataFrame
 
@@ -79,22 +81,7 @@ VERDICT_KEYS = ("transferable", "transferable_with_warnings", "blocked")
 NUMBER = r"[0-9]+(?:\.[0-9]+)?"
 _NUMBER = re.compile(NUMBER)
 _WHOLE = r"[{}\x00]"  # messages holding these are not templated
-_REASON_FIELDS = (
-    ("code", pa.string()),
-    ("severity", pa.string()),
-    ("value", pa.float64()),
-    ("threshold", pa.float64()),
-    ("unit", pa.string()),
-    ("basis", pa.string()),
-    ("message_zh", pa.string()),
-    ("message_en", pa.string()),
-)
-_SCHEMA = pa.schema([pa.field("r", pa.list_(pa.list_(pa.struct(_REASON_FIELDS))))])
-_BLOCK_BYTES = 1 << 20  # Arrow JSON blocks, parsed in parallel
-#: Arrow memory for the large temporary arrays here.  The system allocator, not Arrow's default
-#: mimalloc: mimalloc's first large arenas in a process cost 0.4-0.7 s of kernel time on the
-#: 2-core VM measured (benchmarks/bench_map_write.py), the system allocator 0.1 s.
-_POOL = pa.system_memory_pool()
+_POOL = POOL
 
 
 def parse_reasons(raw: Any, /, *, parcel_id: str = "?") -> list[dict[str, Any]]:
@@ -189,58 +176,12 @@ def _as_text(values: Any) -> pa.Array | None:
 
 
 def _parse_arrow(texts: pa.Array) -> _Reasons | None:
-    """Parse JSON texts ('' for none) with Arrow's JSON reader; ``None`` if it refuses.
-
-    Each text becomes the line ``{"r":[TEXT]}``, so that '' gives no list and a JSON list
-    exactly one; anything else (two values, ``null``, a number given as text, ...) is refused.
-    """
-    import pyarrow.json as paj
-
-    large = pa.large_string()
-    lines = pc.binary_join_element_wise(
-        pa.scalar('{"r":[', large),
-        texts,
-        pa.scalar("]}\n", large),
-        pa.scalar("", large),
-        memory_pool=_POOL,
-    )
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-    start, stop = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
-    data = lines.buffers()[2].slice(start, stop - start)
-    table = None
-    for multiline in (False, True):  # texts with line breaks of their own need the slow chunker
-        try:
-            table = paj.read_json(
-                pa.BufferReader(data),
-                memory_pool=_POOL,
-                read_options=paj.ReadOptions(use_threads=True, block_size=_BLOCK_BYTES),
-                parse_options=paj.ParseOptions(
-                    explicit_schema=_SCHEMA,
-                    unexpected_field_behavior="ignore",
-                    newlines_in_values=multiline,
-                ),
-            )
-            break
-        except pa.ArrowException:
-            pass
-    if table is None:
-        return None  # not lists of objects with the expected types: the Python path decides
-    outer = table.column("r")  # one chunk per block: kept chunked (no copy of it all)
-    if len(outer) != len(texts) or outer.null_count:
+    """Parse JSON texts ('' for none) with Arrow's JSON reader; ``None`` if it refuses
+    (:func:`~landplan.core.reason_json.parse_reason_items`)."""
+    parsed = parse_reason_items(texts)
+    if parsed is None:
         return None
-    text_bytes = np.frombuffer(texts.buffers()[1], dtype=np.int64)
-    text_bytes = np.diff(text_bytes[texts.offset : texts.offset + len(texts) + 1])
-    if not np.array_equal(pc.list_value_length(outer).to_numpy(), (text_bytes > 0)):
-        return None  # whitespace only, or more than one JSON value
-    lists = pc.list_flatten(outer, memory_pool=_POOL)
-    if lists.null_count:
-        return None  # "null"
-    items = pc.list_flatten(lists, memory_pool=_POOL)
-    owner = pc.list_parent_indices(outer).to_numpy()[pc.list_parent_indices(lists).to_numpy()]
-    if items.null_count:  # null items are skipped, as parse_reasons skips non-objects
-        keep = items.is_valid()
-        items = pc.filter(items, keep, memory_pool=_POOL)
-        owner = owner[keep.to_numpy(zero_copy_only=False)]
+    owner, items = parsed
 
     def text(i: int) -> pa.Array:
         return _fill(pc.struct_field(items, [i], memory_pool=_POOL), "")
@@ -252,7 +193,7 @@ def _parse_arrow(texts: pa.Array) -> _Reasons | None:
         return out
 
     return _Reasons(
-        owner=owner.astype(np.int64),
+        owner=owner,
         code=text(0),
         unit=text(4),
         basis=text(5),
@@ -264,11 +205,7 @@ def _parse_arrow(texts: pa.Array) -> _Reasons | None:
     )
 
 
-def _fill(arr: pa.Array, value: Any) -> pa.Array:
-    """``arr`` with nulls replaced by ``value`` (no copy when there is none)."""
-    if not arr.null_count:
-        return arr
-    return pc.coalesce(arr, pa.scalar(value, arr.type), memory_pool=_POOL)
+_fill = fill_nulls
 
 
 def _is_block(severity: pa.Array) -> np.ndarray:

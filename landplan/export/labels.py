@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Literal
 
 Lang = Literal["zh", "en"]
@@ -304,6 +305,9 @@ def reasons_texts(texts, /, lang: Lang = "zh", *, sep: str = "\n") -> list[str]:
     left out: ``json.loads`` of the texts joined into one array (slower: every parsed object
     lives at once), and all floats formatted in one ``str.format`` call (no faster).
     """
+    fast = _reasons_texts_arrow(texts, lang, sep)
+    if fast is not None:
+        return fast
     zh = lang == "zh"
     message = "message_zh" if zh else "message_en"
     joiner = "；" if zh else "; "
@@ -346,6 +350,108 @@ def reasons_texts(texts, /, lang: Lang = "zh", *, sep: str = "\n") -> list[str]:
             lines.append(f"{n}. {msg}（{extra}）" if zh else f"{n}. {msg} ({extra})")
         out.append(sep.join(lines))
     return out
+
+
+def _fmts(values) -> list[str]:
+    """:func:`_fmt` of floats (one ``format`` call each, from C)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    shown = map(format, values[finite].tolist(), repeat(",.2f"))
+    out = [""] * len(values)
+    for i, text in zip(np.flatnonzero(finite).tolist(), shown, strict=True):
+        out[i] = text.rstrip("0").rstrip(".")
+    return out
+
+
+#: a JSON integer as a value or threshold: json.loads keeps it an int (shown without ``,.2f``),
+#: Arrow reads a float; such texts take the Python path
+_INT_NUMBER = r'"(?:value|threshold)"\s*:\s*-?[0-9]+\s*[,}\]]'
+
+
+def _reasons_texts_arrow(texts, lang: Lang, sep: str) -> list[str] | None:
+    """:func:`reasons_texts` of JSON texts, parsed by Arrow and joined column-wise; None where
+    the Python path must decide (a text Arrow refuses, an integer number, a null ``code``).
+
+    The same strings: each number as :func:`_fmt` shows the float ``json.loads`` reads (each
+    distinct one formatted once), a missing or empty message replaced by the code, a missing
+    or null value or threshold leaving the pair out, an empty basis leaving it out."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from landplan.core.reason_json import FIELD, POOL, fill_nulls, parse_reason_items
+
+    if not isinstance(texts, list | tuple) or not texts:
+        return None
+    if not all(t.__class__ is str for t in texts):
+        return None
+    arr = pa.array(texts, pa.large_string())
+    if pc.any(pc.match_substring_regex(arr, _INT_NUMBER)).as_py():
+        return None
+    parsed = parse_reason_items(arr)
+    if parsed is None:
+        return None
+    owner, items = parsed
+    large = pa.large_string()
+
+    def field(name: str):
+        return pc.cast(pc.struct_field(items, [FIELD[name]]), large, memory_pool=POOL)
+
+    code = field("code")
+    if code.null_count:
+        return None  # json.loads gives None: shown as "None" (the Python path)
+    zh = lang == "zh"
+    joiner = "；" if zh else "; "
+    msg = fill_nulls(field("message_zh" if zh else "message_en"), "")
+    msg = pc.if_else(pc.equal(pc.binary_length(msg), 0), code, msg)
+    unit = fill_nulls(field("unit"), "")
+    basis = fill_nulls(field("basis"), "")
+    numbers = {}
+    for name in ("value", "threshold"):
+        column = pc.struct_field(items, [FIELD[name]])
+        values = np.ascontiguousarray(column.to_numpy(zero_copy_only=False), dtype=float)
+        codes, bits = pd.factorize(values.view(np.int64), use_na_sentinel=False)
+        shown = pa.array(_fmts(bits.view(float)), large)
+        numbers[name] = (shown.take(pa.array(codes)), column.is_null())
+    (value, value_null), (threshold, threshold_null) = numbers.values()
+    s = lambda text: pa.scalar(text, large)  # noqa: E731
+    empty = s("")
+    pair = pc.binary_join_element_wise(
+        s(f"{joiner}数值 " if zh else f"{joiner}value "),
+        value,
+        unit,
+        s("，阈值 " if zh else ", threshold "),
+        threshold,
+        unit,
+        empty,
+    )
+    pair = pc.if_else(pc.or_(value_null, threshold_null), empty, pair)
+    basis = pc.if_else(
+        pc.equal(pc.binary_length(basis), 0),
+        empty,
+        pc.binary_join_element_wise(s(joiner + ("依据：" if zh else "basis: ")), basis, empty),
+    )
+    index = np.arange(len(owner))
+    number = index - np.searchsorted(owner, owner, side="left") + 1
+    lines = pc.binary_join_element_wise(
+        pc.cast(pa.array(number), large),
+        s(". "),
+        msg,
+        s("（" if zh else " ("),
+        code,
+        pair,
+        basis,
+        s("）" if zh else ")"),
+        empty,
+    )
+    if isinstance(lines, pa.ChunkedArray):  # one chunk per JSON block
+        lines = lines.combine_chunks()
+    offsets = np.searchsorted(owner, np.arange(len(texts) + 1))
+    rows = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), lines)
+    return pc.binary_join(rows, s(sep)).to_pylist()
 
 
 def json_text(value, /, lang: Lang = "zh") -> str:

@@ -52,10 +52,53 @@ REASON = st.dictionaries(
 )
 def test_reasons_texts_equal_reasons_text(columns, lang, sep):
     texts = [json.dumps(rs, ensure_ascii=bool(i % 2)) for i, rs in enumerate(columns)]
-    texts += ["", "  ", "[]", "null"]
+    texts += ["", "[]"]  # Arrow takes these (or refuses all, for the Python path)
+    assert reasons_texts(texts, lang, sep=sep) == [reasons_text(t, lang, sep=sep) for t in texts]
+    texts += ["  ", "null"]  # Arrow refuses these: the Python path, for all
     assert reasons_texts(texts, lang, sep=sep) == [reasons_text(t, lang, sep=sep) for t in texts]
     # lists of dicts as they are (not JSON: -0.0 next to 0.0, ints next to equal floats)
     assert reasons_texts(columns, lang) == [reasons_text(rs, lang) for rs in columns]
+
+
+PIPELINE_REASON = st.fixed_dictionaries(
+    {
+        "code": st.sampled_from(["RED_LINE_OVERLAP", "NETWORK_MISSING:road", 'X"Y']),
+        "severity": st.sampled_from(["block", "warn"]),
+        "value": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+        "threshold": st.one_of(st.none(), st.floats(min_value=-1e9, max_value=1e9)),
+        "unit": st.sampled_from(["m2", "m", "share", ""]),
+        "basis": st.sampled_from(["", "《土地管理法》第四条", "data \\ quality\n"]),
+        "message_zh": st.text(max_size=12),
+        "message_en": st.text(max_size=12),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(PIPELINE_REASON, max_size=5), min_size=1, max_size=8),
+    st.sampled_from(["zh", "en"]),
+)
+def test_pipeline_reasons_take_the_arrow_path_and_read_the_same(columns, lang):
+    """The reasons the pipeline writes (floats or null, strings) are parsed by Arrow, and give
+    what reasons_text gives text by text."""
+    from landplan.export.labels import _reasons_texts_arrow
+
+    texts = [json.dumps(rs, ensure_ascii=False) for rs in columns] + [""]
+    fast = _reasons_texts_arrow(texts, lang, "\n")
+    assert fast is not None, "Arrow refused the pipeline's JSON"
+    assert fast == [reasons_text(t, lang) for t in texts]
+
+
+def test_an_integer_or_a_null_code_takes_the_python_path():
+    from landplan.export.labels import _reasons_texts_arrow
+
+    ints = [json.dumps([{"code": "A", "value": 1234, "threshold": 2.5}])]
+    nulls = [json.dumps([{"code": None, "value": 1.5, "threshold": 2.5}])]
+    for texts in (ints, nulls):
+        assert _reasons_texts_arrow(texts, "en", "\n") is None
+        assert reasons_texts(texts, "en") == [reasons_text(t, "en") for t in texts]
+    assert reasons_texts(ints, "en") == ["1. A (A; value 1234, threshold 2.5)"]
 
 
 def test_reasons_texts_keep_equal_numbers_of_other_types_apart():
