@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from landplan.analysis.rules import Flagged, apply_rules, rule_table
 from landplan.core.policy import Policy
+from landplan.core.reason_json import REASON_FIELDS, format_floats
 
 VERDICT_COLUMNS = ("transferable", "verdict", "reasons", "reason_codes", "reasons_zh", "reasons_en")
 
@@ -54,17 +55,8 @@ _CHUNK = 8192  # parcels whose texts are assembled at a time (bounds the transie
 _OPEN, _CLOSE, _EMPTY, _QUOTE = (pa.scalar(t, pa.large_string()) for t in ("[", "]", "", '"'))
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # what json.dumps escapes in a str (ensure_ascii=False)
 _KEYS = [  # the text before each field of a reason object, in Reason.to_dict's order
-    pa.scalar(t, pa.large_string())
-    for t in (
-        '{"code": ',
-        ', "severity": ',
-        ', "value": ',
-        ', "threshold": ',
-        ', "unit": ',
-        ', "basis": ',
-        ', "message_zh": ',
-        ', "message_en": ',
-    )
+    pa.scalar(('{"' if i == 0 else ', "') + name + '": ', pa.large_string())
+    for i, (name, _) in enumerate(REASON_FIELDS)
 ]
 _END = pa.scalar("}", pa.large_string())
 
@@ -78,15 +70,17 @@ def _json_number(v: float) -> str:
     return repr(round(v, 4))
 
 
+def _json_number_texts(values: np.ndarray) -> list[str]:
+    """:func:`_json_number` of every value (C-level loops; the rare NaN and inf fixed after)."""
+    out = list(map(repr, map(round, values.tolist(), repeat(4))))
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = _json_number(float(values[i]))
+    return out
+
+
 def _json_numbers(values: np.ndarray) -> pa.Array:
-    """:func:`_json_number` of every value, each distinct value (by its bits) formatted once."""
-    values = np.ascontiguousarray(values, dtype=float)
-    codes, bits = pd.factorize(values.view(np.int64), use_na_sentinel=False)
-    uniques = bits.view(float)
-    out = list(map(repr, map(round, uniques.tolist(), repeat(4))))
-    for i in np.flatnonzero(~np.isfinite(uniques)).tolist():
-        out[i] = _json_number(float(uniques[i]))
-    return pa.array(out, pa.large_string()).take(pa.array(codes))
+    """:func:`_json_number` of every value, each distinct value formatted once."""
+    return format_floats(values, _json_number_texts)
 
 
 def _distinct(values: np.ndarray) -> tuple[pa.Array, pa.Array]:

@@ -11,6 +11,7 @@ read the column this way, and fall back to ``json.loads`` wherever Arrow refuses
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,6 +39,14 @@ def fill_nulls(arr, value):
     if not arr.null_count:
         return arr
     return pc.coalesce(arr, pa.scalar(value, arr.type), memory_pool=POOL)
+
+
+def format_floats(values, render, /) -> pa.Array:
+    """``render(floats)`` (their texts, one each) of every value as Arrow strings, each distinct
+    value rendered once; distinct by its bits, so -0.0 is not 0.0 and every NaN is one value."""
+    values = np.ascontiguousarray(values, dtype=float)
+    codes, bits = pd.factorize(values.view(np.int64), use_na_sentinel=False)
+    return pa.array(render(bits.view(float)), pa.large_string()).take(pa.array(codes))
 
 
 def parse_reason_items(texts: pa.Array, /) -> tuple[np.ndarray, pa.Array] | None:

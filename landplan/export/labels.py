@@ -378,11 +378,16 @@ def _reasons_texts_arrow(texts, lang: Lang, sep: str) -> list[str] | None:
     distinct one formatted once), a missing or empty message replaced by the code, a missing
     or null value or threshold leaving the pair out, an empty basis leaving it out."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from landplan.core.reason_json import FIELD, POOL, fill_nulls, parse_reason_items
+    from landplan.core.reason_json import (
+        FIELD,
+        POOL,
+        fill_nulls,
+        format_floats,
+        parse_reason_items,
+    )
 
     if not isinstance(texts, list | tuple) or not texts:
         return None
@@ -412,10 +417,8 @@ def _reasons_texts_arrow(texts, lang: Lang, sep: str) -> list[str] | None:
     numbers = {}
     for name in ("value", "threshold"):
         column = pc.struct_field(items, [FIELD[name]])
-        values = np.ascontiguousarray(column.to_numpy(zero_copy_only=False), dtype=float)
-        codes, bits = pd.factorize(values.view(np.int64), use_na_sentinel=False)
-        shown = pa.array(_fmts(bits.view(float)), large)
-        numbers[name] = (shown.take(pa.array(codes)), column.is_null())
+        values = column.to_numpy(zero_copy_only=False)
+        numbers[name] = (format_floats(values, _fmts), column.is_null())
     (value, value_null), (threshold, threshold_null) = numbers.values()
     s = lambda text: pa.scalar(text, large)  # noqa: E731
     empty = s("")

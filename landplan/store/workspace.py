@@ -22,7 +22,9 @@ not empty is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -79,42 +81,31 @@ def recover(target: str | Path, /) -> bool:
     return restored
 
 
-def sync_files(paths, /) -> None:
-    """``fsync`` each file: its data is on disk when this returns (missing files skipped)."""
-    import os
-
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _sync_directory(path: Path, /) -> None:
-    """``fsync`` a directory (its entries), where the platform allows it."""
-    import os
-
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows opens no directory
-        return
+def _fsync(path, /) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 
 
+def sync_files(paths, /) -> None:
+    """``fsync`` each file: its data is on disk when this returns (missing files skipped)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            _fsync(path)
+
+
+def _sync_directory(path, /) -> None:
+    """``fsync`` a directory (its entries), where the platform allows it (Windows opens none)."""
+    with contextlib.suppress(OSError):
+        _fsync(path)
+
+
 def sync_tree(root: Path, /) -> None:
     """Every file and directory under ``root`` on disk (cheap for what is already there)."""
-    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
-    sync_files(p for p in root.rglob("*") if p.is_file())
-    for folder in folders:
+    for folder, _, files in os.walk(root):
+        sync_files(os.path.join(folder, name) for name in files)
         _sync_directory(folder)
 
 

@@ -17,8 +17,7 @@ from landplan.core.reasons import Reason
 KINDS = ["red_line", "urban_boundary", "basic_farmland", "scenic_area"]
 NETS = ["road", "water", "power", "sewer", "gas"]
 # the two newest templates stated here, so the test holds for profiles with or without them
-POLICY = parse_policy(
-    'extends = "national"\n'
+NEWEST_TEMPLATES = (
     "[messages.GEOMETRY_INVALID]\n"
     'zh = "地块图形无效"\n'
     'en = "the parcel geometry is invalid"\n'
@@ -26,6 +25,7 @@ POLICY = parse_policy(
     'zh = "{label_zh}数据未提供"\n'
     'en = "{label_en} data not provided"\n'
 )
+POLICY = parse_policy('extends = "national"\n' + NEWEST_TEMPLATES)
 
 
 def random_frame(
@@ -276,13 +276,7 @@ AWKWARD = parse_policy(
     'en = "overlaps {label_en} by {value:{threshold}} m²"\n'
     "[messages.NO_AVAILABLE_LAND]\n"
     'zh = "仅 {value} m²"\n'
-    'en = "only {value!s:>12} m²"\n'
-    "[messages.GEOMETRY_INVALID]\n"
-    'zh = "地块图形无效"\n'
-    'en = "the parcel geometry is invalid"\n'
-    "[messages.NETWORK_NOT_PROVIDED]\n"
-    'zh = "{label_zh}数据未提供"\n'
-    'en = "{label_en} data not provided"\n'
+    'en = "only {value!s:>12} m²"\n' + NEWEST_TEMPLATES
 )
 
 

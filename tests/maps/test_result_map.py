@@ -308,14 +308,13 @@ def test_no_drawable_parcels_fits_other_layers(parcels, constraints):
     assert "lp-legend" in m.get_root().render()
 
 
-def test_raster_overlays_with_colour_bars(parcels, tmp_path):
+def _slope_tif(path, scale=1.0):
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
 
-    path = tmp_path / "slope.tif"
-    z = np.linspace(0, 30, 100 * 80, dtype="float32").reshape(80, 100)
-    z[0, 0] = -9999
+    z = np.linspace(0, 30 * scale, 100 * 80, dtype="float32").reshape(80, 100)
+    z[0, 0] = -9999  # one nodata cell
     profile = {
         "driver": "GTiff",
         "width": 100,
@@ -328,6 +327,11 @@ def test_raster_overlays_with_colour_bars(parcels, tmp_path):
     }
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(z, 1)
+    return path
+
+
+def test_raster_overlays_with_colour_bars(parcels, tmp_path):
+    path = _slope_tif(tmp_path / "slope.tif")
     m = build_result_map(parcels, overlays={"slope": path, "suitability": path})
     html = m.get_root().render()
     assert html.count("data:image/png;base64,") == 2
@@ -361,27 +365,6 @@ def test_urban_boundary_is_distinct_from_every_network_and_networks_are_quiet():
     assert ub.dash_array not in (None, PLANNED_DASH) and len(ub.dash_array.split()) == 4  # dash-dot
     assert ub.weight > NETWORK_WEIGHT  # heavier than any network line
     assert NETWORK_WEIGHT < 2 and NETWORK_OPACITY < 0.8  # context, under the parcels
-
-
-def _slope_tif(path, scale=1.0):
-    import numpy as np
-    import rasterio
-    from rasterio.transform import from_origin
-
-    z = np.linspace(0, 30 * scale, 100 * 80, dtype="float32").reshape(80, 100)
-    profile = {
-        "driver": "GTiff",
-        "width": 100,
-        "height": 80,
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:4542",
-        "transform": from_origin(619_000, 2_977_800, 10, 10),
-        "nodata": -9999,
-    }
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(z, 1)
-    return path
 
 
 def test_an_overlay_made_ahead_is_the_one_made_then_and_only_for_the_same_file(parcels, tmp_path):
