@@ -4,11 +4,12 @@
 workspace's staging directory (:func:`~landplan.store.workspace.staged_directory`):
 
 - the inputs (reprojected) are written to ``workspace.gpkg`` first;
-- every chunk of result rows is appended to ``workspace.gpkg`` → ``result_parcels`` and
-  ``results.gpkg`` → ``parcels`` (pyogrio's Arrow path), fed to ``park_summary.xlsx``
-  (:class:`~landplan.store.workbook_feed.WorkbookFeed`) and to the caller's sinks (the map);
-- the park summary, reason counts, findings, styles, policy and marker follow, and the
-  caller's extras (``map.html``) last.
+- every chunk of result rows is appended to ``results.gpkg`` → ``parcels`` (pyogrio's Arrow
+  path), fed to ``park_summary.xlsx`` (:class:`~landplan.store.workbook_feed.WorkbookFeed`)
+  and to the caller's sinks (the map);
+- the rows are written once: ``workspace.gpkg`` → ``result_parcels`` is a copy of them made
+  inside SQLite (:func:`~landplan.store.gpkg_copy.copy_rows`), in a thread beside the caller's extras (``map.html``),
+  with the park summary, reason counts, findings and styles; the policy and marker follow.
 
 Only a complete stage replaces the previous workspace, as with
 :meth:`~landplan.store.workspace.GpkgWorkspace.write_result`, so a failure anywhere leaves the
@@ -39,6 +40,7 @@ from landplan.analysis.job import (
 from landplan.analysis.pipeline import Inputs, StepCallback, _noop
 from landplan.core.policy import Policy
 from landplan.io.vector import reports_frame
+from landplan.store.gpkg_copy import copy_rows
 from landplan.store.workbook_feed import WorkbookFeed, background_threshold
 from landplan.store.workspace import (
     _write_files,
@@ -177,20 +179,17 @@ def _stream(
         ThreadPoolExecutor(1, thread_name_prefix="landplan-inputs") as io,
     ):
         geometry = layer_geometry(inputs.parcels) if len(inputs.parcels) else {}
-        layers = (
-            LayerAppender(gpkg, "result_parcels", geometry=geometry),
-            LayerAppender(results, "parcels", geometry=geometry),
-        )
+        rows = LayerAppender(results, "parcels", geometry=geometry)
 
         def sink(chunk: Chunk) -> None:
-            inputs_written.result()  # workspace.gpkg is theirs until then
-            for layer in layers:
-                layer.add(chunk.parcels)
+            if inputs_written.done():  # a failed input write stops the job now, not at the end
+                inputs_written.result()
+            rows.add(chunk.parcels)
             book.add(chunk.parcels)
             for extra in sinks:
                 extra(chunk.parcels)
 
-        # the inputs are written while the first chunk is computed
+        # the inputs go to workspace.gpkg while the chunks are computed and written
         inputs_written = io.submit(write_inputs, gpkg, inputs)
         result = analyze_streamed(
             inputs,
@@ -202,18 +201,24 @@ def _stream(
             on_rasters=on_rasters,
         )
         inputs_written.result()
-        write_layer(gpkg, "park_summary", result.summary)
-        write_layer(gpkg, "reason_counts", result.reasons)
-        if len(validation):
-            write_layer(gpkg, "validation_issues", validation)
         write_layer(results, "park_summary", result.summary)
-        _write_styles(gpkg, results, result)
-        synced = io.submit(sync_files, [gpkg, results])  # on disk while the rest is written
+        # the GeoPackages are finished and synced in the thread while the rest is written
+        finished = io.submit(_finish_gpkgs, gpkg, results, result, validation)
         _write_files(stage, result)
         write_summary_csv(stage, result.summary)
         book.finish(result.summary, result.reasons, validation)  # written meanwhile, if it can be
         for writer in (extras or {}).values():
             writer(stage, result)
         book.wait()
-        synced.result()
+        finished.result()
     return result
+
+
+def _finish_gpkgs(gpkg: Path, results: Path, result, validation) -> None:
+    copy_rows(results, "parcels", gpkg, "result_parcels")
+    write_layer(gpkg, "park_summary", result.summary)
+    write_layer(gpkg, "reason_counts", result.reasons)
+    if len(validation):
+        write_layer(gpkg, "validation_issues", validation)
+    _write_styles(gpkg, results, result)
+    sync_files([gpkg, results])
