@@ -244,7 +244,7 @@ class ChunkPool:
             if inputs.dem_path is not None and not terrain.ready():
                 while not (self._located.wait(0.05) or terrain.ready()):
                     pass  # the DEM step asks for its cells first (a fraction of a second)
-                self._prefetch(inputs, bounds)
+                self._prefetch(inputs, bounds, terrain)
             columns = terrain.get()
             ahead = self.workers + 1  # chunks in flight: every worker busy, one result waiting
             pending: deque = deque()
@@ -261,15 +261,27 @@ class ChunkPool:
             self.close()
             yield from local_chunks(inputs, policy, bounds[done:], overlap, terrain)
 
-    def _prefetch(self, inputs: Inputs, bounds: list[tuple[int, int]]) -> None:
-        """Let the workers make the first halves of the first chunks while the DEM step runs."""
+    def _prefetch(self, inputs: Inputs, bounds: list[tuple[int, int]], terrain: Pending) -> None:
+        """Let the workers make the first halves of the first chunks while the DEM step runs.
+
+        One at a time per worker, until the DEM step's columns are ready: then the chunks
+        themselves go next, not behind a queue of first halves (the writer waits for them; the
+        rest of a chunk takes a fraction of its first half)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
         budget = PREFETCH_PARCELS
+        running: set = set()
         for k, (a, b) in enumerate(bounds):
             if b - a > budget:
                 break
+            while len(running) >= self.workers and not terrain.ready():
+                running = wait([*running, terrain.future], return_when=FIRST_COMPLETED)[1]
+                running.discard(terrain.future)
+            if terrain.ready():
+                break
             budget -= b - a
             part, _, _ = chunk_args(inputs, a, b, np.empty(0), None)
-            self._pool.submit(_prepare, k, part)
+            running.add(self._pool.submit(_prepare, k, part))
 
     def close(self) -> None:
         if self._pool is not None:

@@ -237,10 +237,12 @@ def chunk_size() -> int:
 
 
 def chunk_bounds(n: int, size: int, /) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` covering ``0..n``: chunks of ``size``, the first one smaller.
+    """``[(start, stop), ...]`` covering ``0..n``: chunks of ``size``, the first and last smaller.
 
     One chunk when ``n <= size`` (an empty one if n = 0).  Otherwise the first chunk holds a
-    quarter of ``size``: the writer has nothing to do until it arrives.
+    quarter of ``size`` (the writer has nothing to do until it arrives), and so does the last
+    at most (what the writer and the workbook still do after it is computed is the tail of the
+    job): the remainder past the last whole chunk is split when it is larger.
 
     Examples
     --------
@@ -248,11 +250,16 @@ def chunk_bounds(n: int, size: int, /) -> list[tuple[int, int]]:
     [(0, 1), (1, 5), (5, 9), (9, 10)]
     >>> chunk_bounds(3, 4)
     [(0, 3)]
+    >>> [b - a for a, b in chunk_bounds(50_000, 12_500)]
+    [3125, 12500, 12500, 12500, 6250, 3125]
     """
     if n <= size:
         return [(0, n)]
-    cuts = [0, *range(max(1, size // 4), n, size), n]
-    return list(pairwise(cuts))
+    quarter = max(1, size // 4)
+    cuts = [0, *range(quarter, n, size)]
+    if n - cuts[-1] > quarter:
+        cuts.append(n - quarter)
+    return list(pairwise([*cuts, n]))
 
 
 @dataclass(frozen=True)
@@ -343,6 +350,11 @@ class Pending:
 
     def ready(self) -> bool:
         return self._future.done()
+
+    @property
+    def future(self):
+        """The step's future (to wait for it beside others)."""
+        return self._future
 
     def get(self) -> pd.DataFrame | None:
         return self._future.result()[0]

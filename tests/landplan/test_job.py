@@ -361,3 +361,53 @@ def test_a_worker_result_comes_back_as_a_file_or_as_itself(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []  # read once, then removed
     monkeypatch.setattr(cp, "_FOLDER", str(tmp_path / "gone"))  # cannot be written: as itself
     assert cp._spill(frame) is frame and cp._unspill(frame) is frame
+
+
+def test_first_halves_go_one_per_worker_until_the_dem_columns_are_ready(sample_manifest, policy):
+    """While the DEM step runs the worker makes the chunks' first halves, one at a time: once
+    the step is done, the chunks themselves must not queue behind a backlog of first halves."""
+    from concurrent.futures import Future
+
+    from landplan.analysis.chunkpool import ChunkPool, _prepare
+    from landplan.analysis.job import Pending
+
+    inputs = load_inputs(load_manifest(sample_manifest))
+    bounds = chunk_bounds(len(inputs.parcels), 300)
+    assert len(bounds) > 4
+
+    def recorded(pool, step: Future):
+        """Prefetch with ``step`` as the DEM step; the first halves sent and the most at once."""
+        sent, futures, most = [], [], 0
+        real = pool._pool.submit
+
+        def submit(fn, *args):
+            nonlocal most
+            future = real(fn, *args)
+            if fn is _prepare:
+                sent.append(args[0])
+                futures.append(future)
+                most = max(most, sum(not f.done() for f in futures))
+            return future
+
+        pool._pool.submit = submit
+        try:
+            pool._prefetch(inputs, bounds, Pending(step))
+        finally:
+            pool._pool.submit = real
+        for f in futures:
+            f.result()
+        return sent, most
+
+    with ChunkPool(inputs, policy, workers=1) as pool:
+        never = Future()  # the DEM step outlasts every first half: all are made, one at a time
+        assert recorded(pool, never) == (list(range(len(bounds))), 1)
+        soon = Future()  # done when the first first half is: nothing is sent after that one
+        real = pool._pool.submit
+
+        def first_done(fn, *args):
+            future = real(fn, *args)
+            future.add_done_callback(lambda _: soon.done() or soon.set_result((None, {})))
+            return future
+
+        pool._pool.submit = first_done
+        assert recorded(pool, soon) == ([0], 1)
