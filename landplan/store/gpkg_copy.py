@@ -77,7 +77,11 @@ def copy_feature_table(src: Path, layer: str, dst: Path, name: str, /) -> int:
     ``dst`` must exist and have no table ``name``.  One transaction: on any error nothing of it
     stays in ``dst``.  Returns the number of rows copied.
     """
-    conn = sqlite3.connect(Path(dst).resolve().as_uri(), uri=True, isolation_level=None)
+    if not Path(dst).is_file():
+        raise CopyUnsupportedError(f"{dst} does not exist yet")
+    conn = sqlite3.connect(
+        f"{Path(dst).resolve().as_uri()}?mode=rw", uri=True, isolation_level=None
+    )
     try:
         conn.execute("PRAGMA synchronous = OFF")  # the caller syncs the finished file
         conn.execute("ATTACH DATABASE ? AS src", (f"{Path(src).resolve().as_uri()}?mode=ro",))
@@ -131,6 +135,9 @@ def _copy(conn: sqlite3.Connection, layer: str, name: str) -> int:
 def _check(conn: sqlite3.Connection, layer: str, name: str) -> tuple[str, int]:
     """The geometry column and spatial reference of ``layer``; CopyUnsupportedError if it is not
     a plain feature table this module copies completely."""
+    for schema in ("main", "src"):
+        if not _exists(conn, schema, "gpkg_geometry_columns"):
+            raise CopyUnsupportedError(f"the {schema} file is not a GeoPackage with features")
     row = conn.execute(
         "SELECT column_name, srs_id FROM src.gpkg_geometry_columns WHERE table_name = ?", (layer,)
     ).fetchone()

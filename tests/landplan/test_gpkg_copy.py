@@ -156,3 +156,20 @@ def test_a_failure_midway_leaves_the_target_as_it_was(tmp_path, monkeypatch):
         copy_rows(src, "parcels", dst, "result_parcels")
     assert _schema(dst) == before
     assert [str(n) for n in pyogrio.list_layers(dst)[:, 0]] == ["parcels"]
+
+
+def test_a_target_that_is_missing_or_no_geopackage_gets_the_rows_through_gdal(tmp_path):
+    src = _gpkg(tmp_path / "results.gpkg", _frame())
+    missing = tmp_path / "new.gpkg"
+    with pytest.raises(CopyUnsupportedError, match="does not exist"):
+        copy_feature_table(src, "parcels", missing, "result_parcels")
+    assert not missing.exists()
+    copy_rows(src, "parcels", missing, "result_parcels")  # GDAL creates the file
+    plain = tmp_path / "plain.sqlite"
+    sqlite3.connect(plain).execute("CREATE TABLE t (a)").connection.close()
+    with pytest.raises(CopyUnsupportedError, match="not a GeoPackage"):
+        copy_feature_table(src, "parcels", plain, "result_parcels")
+    pd.testing.assert_frame_equal(
+        pyogrio.read_dataframe(src, layer="parcels"),
+        pyogrio.read_dataframe(missing, layer="result_parcels"),
+    )
