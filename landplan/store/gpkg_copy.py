@@ -98,7 +98,7 @@ def copy_feature_table(src: Path, layer: str, dst: Path, name: str, /) -> int:
 
 
 def _copy(conn: sqlite3.Connection, layer: str, name: str) -> int:
-    geom, srs_id = _check(conn, layer, name)
+    geom, srs_id, has_srs = _check(conn, layer, name)
     rename = _renamer(layer, name)
     create = _one(
         conn, "SELECT sql FROM src.sqlite_master WHERE type = 'table' AND name = ?", layer
@@ -115,7 +115,7 @@ def _copy(conn: sqlite3.Connection, layer: str, name: str) -> int:
             target = _q(f"rtree_{name}_{geom}_{shadow}")
             conn.execute(f"DELETE FROM main.{target}")
             conn.execute(f"INSERT INTO main.{target} SELECT * FROM src.{_q(f'{rtree}_{shadow}')}")
-    if not _exists(conn, "main", "gpkg_spatial_ref_sys", srs_id=srs_id):
+    if not has_srs:
         conn.execute(
             "INSERT INTO main.gpkg_spatial_ref_sys SELECT * FROM src.gpkg_spatial_ref_sys "
             "WHERE srs_id = ?",
@@ -123,7 +123,7 @@ def _copy(conn: sqlite3.Connection, layer: str, name: str) -> int:
         )
     for table in _CARRIED:
         if _exists(conn, "src", table) and _exists(conn, "main", table):
-            _copy_rows(conn, table, layer, name)
+            _copy_metadata_rows(conn, table, layer, name)
     triggers = conn.execute(
         "SELECT sql FROM src.sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,)
     ).fetchall()
@@ -132,9 +132,10 @@ def _copy(conn: sqlite3.Connection, layer: str, name: str) -> int:
     return _one(conn, f"SELECT count(*) FROM main.{_q(name)}")
 
 
-def _check(conn: sqlite3.Connection, layer: str, name: str) -> tuple[str, int]:
-    """The geometry column and spatial reference of ``layer``; CopyUnsupportedError if it is not
-    a plain feature table this module copies completely."""
+def _check(conn: sqlite3.Connection, layer: str, name: str) -> tuple[str, int, bool]:
+    """The geometry column and spatial reference of ``layer``, and whether the target has that
+    reference; CopyUnsupportedError if it is not a plain feature table this module copies
+    completely."""
     for schema in ("main", "src"):
         if not _exists(conn, schema, "gpkg_geometry_columns"):
             raise CopyUnsupportedError(f"the {schema} file is not a GeoPackage with features")
@@ -173,7 +174,7 @@ def _check(conn: sqlite3.Connection, layer: str, name: str) -> tuple[str, int]:
     theirs = conn.execute(mine.format("main"), (srs_id,)).fetchone()
     if theirs is not None and theirs != conn.execute(mine.format("src"), (srs_id,)).fetchone():
         raise CopyUnsupportedError(f"spatial reference {srs_id} differs between the files")
-    return geom, srs_id
+    return geom, srs_id, theirs is not None
 
 
 def _renamer(layer: str, name: str):
@@ -191,7 +192,8 @@ def _renamer(layer: str, name: str):
     return rename
 
 
-def _copy_rows(conn: sqlite3.Connection, table: str, layer: str, name: str) -> None:
+def _copy_metadata_rows(conn: sqlite3.Connection, table: str, layer: str, name: str) -> None:
+    """``layer``'s rows of GeoPackage table ``table``, as ``name``'s."""
     cols = [r[1] for r in conn.execute(f"PRAGMA src.table_info({_q(table)})")]
     picks = ", ".join(
         "?" if c in ("table_name", "identifier") else f"src.{_q(table)}.{_q(c)}" for c in cols
@@ -212,10 +214,7 @@ def _has_rows(conn: sqlite3.Connection, table: str, layer: str) -> bool:
     return conn.execute(sql, (layer,)).fetchone() is not None
 
 
-def _exists(conn: sqlite3.Connection, schema: str, table: str, *, srs_id: int | None = None):
-    if srs_id is not None:
-        sql = f"SELECT 1 FROM {schema}.{_q(table)} WHERE srs_id = ?"
-        return conn.execute(sql, (srs_id,)).fetchone() is not None
+def _exists(conn: sqlite3.Connection, schema: str, table: str) -> bool:
     sql = f"SELECT 1 FROM {schema}.sqlite_master WHERE name = ?"
     return conn.execute(sql, (table,)).fetchone() is not None
 

@@ -8,8 +8,9 @@ workspace's staging directory (:func:`~landplan.store.workspace.staged_directory
   path), fed to ``park_summary.xlsx`` (:class:`~landplan.store.workbook_feed.WorkbookFeed`)
   and to the caller's sinks (the map);
 - the rows are written once: ``workspace.gpkg`` → ``result_parcels`` is a copy of them made
-  inside SQLite (:func:`~landplan.store.gpkg_copy.copy_rows`), in a thread beside the caller's extras (``map.html``),
-  with the park summary, reason counts, findings and styles; the policy and marker follow.
+  inside SQLite, with the park summary, reason counts, findings and styles
+  (:func:`~landplan.store.workspace.write_result_tables`), in a thread beside the caller's
+  extras (``map.html``); the policy and marker follow.
 
 Only a complete stage replaces the previous workspace, as with
 :meth:`~landplan.store.workspace.GpkgWorkspace.write_result`, so a failure anywhere leaves the
@@ -40,13 +41,13 @@ from landplan.analysis.job import (
 from landplan.analysis.pipeline import Inputs, StepCallback, _noop
 from landplan.core.policy import Policy
 from landplan.io.vector import reports_frame
-from landplan.store.gpkg_copy import copy_rows
 from landplan.store.workbook_feed import WorkbookFeed, background_threshold
 from landplan.store.workspace import (
     _write_files,
-    _write_styles,
     sync_files,
+    write_inputs,
     write_layer,
+    write_result_tables,
     write_summary_csv,
 )
 
@@ -111,15 +112,6 @@ def layer_geometry(frame: GeoDataFrame, /) -> dict:
     singles = {"Point", "LineString", "Polygon"}
     promote = chosen.startswith("Multi") and bool(singles & set(types.dropna().unique()))
     return {"geometry_type": chosen, "promote_to_multi": promote}
-
-
-def write_inputs(gpkg: Path, inputs: Inputs, /) -> None:
-    """The validated inputs, reprojected to the workspace CRS, into ``workspace.gpkg``."""
-    write_layer(gpkg, "parcels", inputs.parcels)
-    for kind, layer in inputs.constraints.items():
-        write_layer(gpkg, f"constraint_{kind}", layer)
-    if len(inputs.networks):
-        write_layer(gpkg, "networks", inputs.networks)
 
 
 def stream_into(
@@ -201,7 +193,6 @@ def _stream(
             on_rasters=on_rasters,
         )
         inputs_written.result()
-        write_layer(results, "park_summary", result.summary)
         # the GeoPackages are finished and synced in the thread while the rest is written
         finished = io.submit(_finish_gpkgs, gpkg, results, result, validation)
         _write_files(stage, result)
@@ -215,10 +206,5 @@ def _stream(
 
 
 def _finish_gpkgs(gpkg: Path, results: Path, result, validation) -> None:
-    copy_rows(results, "parcels", gpkg, "result_parcels")
-    write_layer(gpkg, "park_summary", result.summary)
-    write_layer(gpkg, "reason_counts", result.reasons)
-    if len(validation):
-        write_layer(gpkg, "validation_issues", validation)
-    _write_styles(gpkg, results, result)
+    write_result_tables(gpkg, results, result, validation)
     sync_files([gpkg, results])

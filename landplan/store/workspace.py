@@ -235,7 +235,6 @@ def _write_all(
         for start in range(0, max(len(parcels), 1), FEED_ROWS):
             book.add(parcels.iloc[start : start + FEED_ROWS])
         _write_layers(stage, result, validation)
-        _write_styles(stage / "workspace.gpkg", stage / "results.gpkg", result)
         _write_files(stage, result)
         write_summary_csv(stage, result.summary)
         book.finish(result.summary, result.reasons, validation)  # written meanwhile, if it can be
@@ -249,23 +248,36 @@ FEED_ROWS = 25_000
 
 
 def _write_layers(stage: Path, result, validation: pd.DataFrame) -> None:
-    inputs = result.inputs
     gpkg = stage / "workspace.gpkg"
+    write_inputs(gpkg, result.inputs)
+    results = stage / "results.gpkg"
+    write_layer(results, "parcels", result.parcels)
+    write_result_tables(gpkg, results, result, validation)
+
+
+def write_inputs(gpkg: Path, inputs, /) -> None:
+    """The validated inputs, reprojected to the workspace CRS, into ``workspace.gpkg``."""
     write_layer(gpkg, "parcels", inputs.parcels)
     for kind, layer in inputs.constraints.items():
         write_layer(gpkg, f"constraint_{kind}", layer)
     if len(inputs.networks):
         write_layer(gpkg, "networks", inputs.networks)
-    # the parcel table is encoded once, into results.gpkg; workspace.gpkg gets a copy made
-    # inside SQLite (records and R-tree pages as they are: ~4x faster than a second write)
-    results = stage / "results.gpkg"
-    write_layer(results, "parcels", result.parcels)
+
+
+def write_result_tables(gpkg: Path, results: Path, result, validation: pd.DataFrame, /) -> None:
+    """Once the result rows are in ``results.gpkg`` → ``parcels``: their copy in ``workspace.gpkg``
+    → ``result_parcels``, the summary tables and the styles of both GeoPackages.
+
+    The rows are encoded once; the copy is made inside SQLite, records and R-tree pages as they
+    are (:func:`~landplan.store.gpkg_copy.copy_rows`: 0.56 s for 50,000 rows, where a second
+    write took ~1.3-2 s)."""
     copy_rows(results, "parcels", gpkg, "result_parcels")
     write_layer(gpkg, "park_summary", result.summary)
     write_layer(gpkg, "reason_counts", result.reasons)
     if len(validation):
         write_layer(gpkg, "validation_issues", validation)
     write_layer(results, "park_summary", result.summary)
+    _write_styles(gpkg, results, result)
 
 
 def _write_files(stage: Path, result) -> None:

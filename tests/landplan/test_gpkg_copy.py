@@ -151,7 +151,7 @@ def test_a_failure_midway_leaves_the_target_as_it_was(tmp_path, monkeypatch):
     def full(*args):
         raise sqlite3.OperationalError("database or disk is full (simulated)")
 
-    monkeypatch.setattr(gpkg_copy, "_copy_rows", full)  # after the rows and the R-tree
+    monkeypatch.setattr(gpkg_copy, "_copy_metadata_rows", full)  # after the rows and the R-tree
     with pytest.raises(WorkspaceError, match=r"results\.gpkg.*workspace\.gpkg.*disk is full"):
         copy_rows(src, "parcels", dst, "result_parcels")
     assert _schema(dst) == before
