@@ -39,7 +39,7 @@ from landplan.analysis.job import (
     local_chunks,
 )
 from landplan.analysis.pipeline import Inputs
-from landplan.core.parallel import children_ignore_ctrl_c, env_int
+from landplan.core.parallel import children_ignore_ctrl_c, env_int, start_heap_trimmer
 from landplan.core.policy import Policy
 
 _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init)
@@ -62,6 +62,7 @@ def _init(handover: str) -> None:
 
     global _CONTEXT, _FOLDER
     _FOLDER = os.path.dirname(handover)
+    start_heap_trimmer()  # for the worker's life (a daemon thread: it ends with the process)
     parent = multiprocessing.parent_process()
     while not os.path.exists(handover):
         if parent is not None and not parent.is_alive():

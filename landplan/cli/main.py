@@ -63,6 +63,7 @@ def _run_with_progress(
 
     from landplan.analysis.cluster import dask_client
     from landplan.analysis.pipeline import load_inputs
+    from landplan.core.parallel import heap_trimmer
     from landplan.core.policy import load_policy
     from landplan.io.manifest import load_manifest
     from landplan.store.model import is_dsn, write_streamed
@@ -92,6 +93,7 @@ def _run_with_progress(
         ):
             m = load_manifest(manifest)
             _one_sync_per_file()
+            stack.enter_context(heap_trimmer())  # freed memory back to the OS as the job runs
             # chunks computed here (and by a worker process when there are several), or on Dask
             chunks = _chunk_source(client, m, stack)
             inputs = load_inputs(m, on_step=step, on_layers=_handover(chunks, policy))

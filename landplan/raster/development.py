@@ -45,6 +45,7 @@ import pandas as pd
 import shapely
 from geopandas import GeoDataFrame
 
+from landplan.core.parallel import trim_heap
 from landplan.core.policy import Policy
 from landplan.core.units import M2_PER_MU
 
@@ -392,6 +393,7 @@ def terrain_columns(
         rasters["land_grade"] = grade_raster(
             dem, rasters["slope"], rasters["relief"], folder / "land_grade.tif"
         )
+        trim_heap()  # each step's freed memory goes back before the next (see trim_heap)
         for name, path in _distance_rasters(networks, dem, folder, policy).items():
             rasters[name] = cogs.add(path)
         # the layers' polygons as they are: rasterising them one by one marks the cells their
@@ -415,6 +417,7 @@ def terrain_columns(
             slope=rasters["slope"],
             hard_slope_deg=policy.terrain.hard_slope_deg,
         )
+        trim_heap()
         step("suitability")
         config = _suitability_config(policy, rasters, rasters["constraint_mask"])
         if config is not None:
@@ -423,22 +426,8 @@ def terrain_columns(
         step("zonal")
         cols = _zonal_columns(located.result(), rasters, policy)
     cols = cols.set_index(np.flatnonzero(usable)).reindex(np.arange(len(parcels)))
-    _trim_heap()
+    trim_heap()
     return cols, rasters
-
-
-def _trim_heap() -> None:
-    """Give the memory the worker threads freed back to the OS.
-
-    glibc keeps what a thread frees in that thread's arena, so without this the process's
-    resident size stays at the step's peak for the rest of the run (a few hundred MiB at
-    50 000 parcels).  A no-op where there is no glibc.
-    """
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def usable_parcels(parcels: GeoDataFrame, table: pd.DataFrame | None = None) -> np.ndarray:

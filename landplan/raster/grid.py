@@ -33,6 +33,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from landplan.core.errors import CRSError, DataSourceError, RasterError
+from landplan.core.parallel import trim_heap
 
 #: nodata value of every float32 raster landplan writes (the value gdaldem uses)
 NODATA_OUT = -9999.0
@@ -407,6 +408,7 @@ def cog_writer(
             for q in (p, Path(f"{p}.aux.xml")):
                 with contextlib.suppress(FileNotFoundError):
                     q.unlink()
+        trim_heap()  # the writer's blocks and its worker threads' scratch, back to the OS
 
 
 def _temp_name(out_path: Path, suffix: str) -> Path:
