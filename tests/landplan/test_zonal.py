@@ -255,6 +255,13 @@ def test_large_rasters_are_read_band_by_band_with_the_same_result(tmp_path, monk
         np.testing.assert_array_equal(banded[s], whole[s])
     ref = zonal_stats(src, p, stats=["mean", "min", "max"])
     np.testing.assert_array_equal(banded["mean"], ref["mean"].to_numpy())
+    # the cells looked up a few at a time (both modes) find the same values
+    monkeypatch.setattr(zonal, "_PIECE", 7)
+    for whole_cells in (0, 1 << 25):
+        monkeypatch.setattr(zonal, "WHOLE_CELLS", whole_cells)
+        pieces = grid_cells({"z": src}, p).stats("z", ["mean", "min", "max"])
+        for s in whole:
+            np.testing.assert_array_equal(pieces[s], whole[s])
 
 
 def test_parcels_in_batches_get_the_cells_of_one_run(grid4, tmp_path, monkeypatch):
