@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import subprocess
+import sys
 import threading
+
+import pytest
 
 from landplan.core.parallel import children_ignore_ctrl_c
 
@@ -86,24 +90,19 @@ print(before, during, sum(b.nbytes for b in kept) / 2**20)
 """
 
 
-def _glibc() -> bool:
+def _has_glibc() -> bool:
     from landplan.core.parallel import _glibc
 
     return _glibc() is not None
 
 
 def _run(code: str) -> list[float]:
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return [float(x) for x in out.stdout.split()]
 
 
 def test_the_heap_trimmer_gives_back_what_threads_freed_in_the_middle_of_the_heap_past_its_bar():
-    import pytest
-
-    if not _glibc():
+    if not _has_glibc():
         pytest.skip("malloc_trim is glibc's")  # (CI runs on glibc)
     above = _FRAGMENTED_HEAP.replace("ABOVE", str(16 << 20))
     before, during, kept = _run(above)
