@@ -42,27 +42,43 @@ SUITABILITY = RasterStyle(
 )
 
 
-def _warped_rgba(
-    path: Path, style: RasterStyle, max_px: int
-) -> tuple[np.ndarray, list[list[float]]]:
+def _warped(path: Path, max_px: int):
+    """Band 1 warped to Web Mercator at most ``max_px`` on its long side (masked), and its bounds
+    ``[[south, west], [north, east]]``.
+
+    A raster larger than that is warped straight to the small grid, each output cell the
+    average of the source cells it covers (GDAL's ``average`` warp): one pass over the source,
+    instead of a full-resolution bilinear warp shrunk afterwards (the same picture within a
+    few hundredths of the value range, at half the time on a 4000² raster).  A smaller one is
+    warped bilinearly at its own resolution.
+    """
     import rasterio
     from rasterio.crs import CRS
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
     from rasterio.warp import transform_bounds
 
-    with (
-        rasterio.open(path) as src,
-        WarpedVRT(src, crs=CRS.from_epsg(3857), resampling=Resampling.bilinear) as vrt,
-    ):
-        scale = max(vrt.width, vrt.height) / max_px
-        h, w = (
-            (max(1, int(vrt.height / scale)), max(1, int(vrt.width / scale)))
-            if scale > 1
-            else vrt.shape
-        )
-        data = vrt.read(1, out_shape=(h, w), masked=True, resampling=Resampling.average)
-        west, south, east, north = transform_bounds(vrt.crs, "EPSG:4326", *vrt.bounds)
+    mercator = CRS.from_epsg(3857)
+    with rasterio.open(path) as src:
+        with WarpedVRT(src, crs=mercator, resampling=Resampling.bilinear) as vrt:
+            full_w, full_h, tf = vrt.width, vrt.height, vrt.transform
+            west, south, east, north = transform_bounds(vrt.crs, "EPSG:4326", *vrt.bounds)
+            scale = max(full_w, full_h) / max_px
+            if scale <= 1:
+                return vrt.read(1, masked=True), [[south, west], [north, east]]
+        w, h = max(1, int(full_w / scale)), max(1, int(full_h / scale))
+        small = tf * tf.scale(full_w / w, full_h / h)  # the same extent in w × h cells
+        with WarpedVRT(
+            src, crs=mercator, transform=small, width=w, height=h, resampling=Resampling.average
+        ) as vrt:
+            return vrt.read(1, masked=True), [[south, west], [north, east]]
+
+
+def _warped_rgba(
+    path: Path, style: RasterStyle, max_px: int
+) -> tuple[np.ndarray, list[list[float]]]:
+    data, bounds = _warped(path, max_px)
+    h, w = data.shape
     from branca.colormap import LinearColormap  # colour interpolation only (no JS on the page)
 
     cmap = LinearColormap(list(style.colors), vmin=style.vmin, vmax=style.vmax)
@@ -76,7 +92,7 @@ def _warped_rgba(
     idx = np.clip(np.searchsorted(stops, values[valid]), 0, len(stops) - 1)
     rgba[valid] = palette[idx]
     rgba[valid, 3] = 255
-    return rgba, [[south, west], [north, east]]
+    return rgba, bounds
 
 
 def _png_data_url(rgba: np.ndarray) -> str:

@@ -65,7 +65,9 @@ RANDOM_INDEX = (
 )
 CR_LIMIT = 0.10
 NODATA = -9999.0
-BLOCK_ROWS = 512
+#: rows scored at a time: each factor's float64 temporaries (~2 MB at 4000 columns) stay in
+#: the CPU's cache; 512 rows (16 MB each) took 1.3–1.4× as long on a 4000² grid, same values
+BLOCK_ROWS = 64
 GDAL_CACHE_MB = 256
 
 
@@ -227,8 +229,8 @@ def rescale(x: np.ndarray, t: Rescale, /) -> np.ndarray:
             y = 1.0 / (1.0 + np.exp(-t.spread * (x - t.midpoint)))
         elif t.kind == "gaussian":
             y = np.exp(-t.spread * (x - t.midpoint) ** 2)
-        elif t.kind == "classes":
-            y = np.asarray(t.scores, dtype="float64")[np.searchsorted(t.breaks, x, side="left")]
+        elif t.kind == "classes":  # the class: how many breaks lie below x (searchsorted, left)
+            y = np.asarray(t.scores, dtype="float64")[_breaks_below(t.breaks, x)]
         else:
             y = np.full(x.shape, t.default)
             for code, score in t.categories.items():
@@ -238,6 +240,19 @@ def rescale(x: np.ndarray, t: Rescale, /) -> np.ndarray:
     y = np.clip(y, 0.0, 1.0, out=y if y.dtype == np.float64 and y.base is None else None)
     y[np.isnan(x)] = np.nan
     return y
+
+
+def _breaks_below(breaks, x: np.ndarray, /) -> np.ndarray:
+    """``np.searchsorted(breaks, x, side="left")`` for ascending ``breaks``: the count of breaks
+    strictly below each value, by one comparison per break (a handful of breaks: several times
+    faster than a binary search per cell).  NaN counts none (searchsorted puts it past the end:
+    either way :func:`rescale` gives NaN there)."""
+    count = np.zeros(x.shape, np.intp)
+    below = np.empty(x.shape, bool)
+    for b in breaks:
+        np.greater(x, b, out=below)
+        count += below
+    return count
 
 
 def land_resource_grade(

@@ -180,3 +180,24 @@ def test_cli_writes_the_surface(tmp_path):
         timeout=300,
     )
     assert bad.returncode == 2 and "missing.toml" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "breaks", [[3.0, 8.0, 15.0, 25.0], [100.0, 200.0], [5.0, 5.0, 9.0], [], [-1e300, 0.0, 1e300]]
+)
+def test_classes_count_the_breaks_below_as_searchsorted_does(breaks):
+    """The class of each cell (ties, ±inf, NaN, equal breaks) is searchsorted's, and the
+    block-wise surface scores a random grid exactly as the searchsorted formula does."""
+    from landplan.raster.suitability import _breaks_below
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-50, 300, 10_000), breaks, np.nextafter(breaks, np.inf),
+                        [np.inf, -np.inf, np.nan, 0.0, -0.0]])  # fmt: skip
+    x = x.reshape(-1, 1) if x.size % 2 else x.reshape(2, -1)
+    num = ~np.isnan(x)  # NaN: past the end in searchsorted, none here; NaN in the score anyway
+    got, want_class = _breaks_below(breaks, x), np.searchsorted(breaks, x, side="left")
+    assert np.array_equal(got[num], want_class[num])
+    t = Rescale(kind="classes", breaks=breaks, scores=list(np.linspace(1, 0, len(breaks) + 1)))
+    want = np.asarray(t.scores)[np.searchsorted(breaks, x, side="left")]
+    want[np.isnan(x)] = np.nan
+    assert np.array_equal(rescale(x, t), want, equal_nan=True)

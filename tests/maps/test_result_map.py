@@ -398,3 +398,43 @@ def test_a_failed_overlay_made_ahead_is_made_again_and_reported_by_the_map(parce
     with pytest.raises(Exception, match=r"slope\.tif|not recognized|not a supported"):
         build_result_map(parcels, overlays={"slope": path})
     assert rasters._PREPARED == {}
+
+
+
+def test_a_large_overlay_averages_the_cells_each_pixel_covers(tmp_path):
+    """A raster larger than the overlay is warped straight to the small grid by averaging
+    the source cells each overlay pixel covers: cell-to-cell noise averages out (a decimated
+    read would keep it), on the full-resolution warp's bounds and geometry."""
+    import rasterio
+    from landplan.maps import rasters
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import transform_bounds
+
+    yy, xx = np.mgrid[0:600, 0:500]
+    smooth = (xx / 500 * 20 + 5 * np.sin(yy / 40)).astype("float32")
+    noise = np.random.default_rng(7).normal(0, 3, yy.shape).astype("float32")
+    profile = {"driver": "GTiff", "width": 500, "height": 600, "count": 1, "dtype": "float32",
+               "crs": "EPSG:4542", "transform": from_origin(619_000, 2_977_800, 2, 2),
+               "nodata": -9999}  # fmt: skip
+    paths = {}
+    for name, z in (("smooth", smooth), ("noisy", smooth + noise)):
+        z = z.copy()
+        z[:40, :60] = -9999  # a nodata corner
+        paths[name] = tmp_path / f"{name}.tif"
+        with rasterio.open(paths[name], "w", **profile) as ds:
+            ds.write(z, 1)
+    got, bounds = rasters._warped(paths["noisy"], 64)
+    with rasterio.open(paths["smooth"]) as src, WarpedVRT(src, crs=CRS.from_epsg(3857)) as vrt:
+        scale = max(vrt.width, vrt.height) / 64
+        shape = (int(vrt.height / scale), int(vrt.width / scale))
+        centres = vrt.read(1, out_shape=shape, masked=True)  # the smooth field, decimated
+        west, south, east, north = transform_bounds(vrt.crs, "EPSG:4326", *vrt.bounds)
+    assert got.shape == centres.shape and max(got.shape) == 64
+    assert bounds == [[south, west], [north, east]]
+    both = ~got.mask & ~centres.mask
+    assert both.sum() > 0.9 * got.size and got.mask[0, 0]  # the nodata corner stays masked
+    diff = np.abs(got.data[both] - centres.data[both])
+    # ~90 cells per pixel: the noise (σ 3) averages to σ ~0.3; a decimated read keeps σ 3
+    assert diff.mean() < 0.6 and np.percentile(diff, 99) < 1.5
