@@ -303,3 +303,28 @@ def test_overlapping_parcels_are_a_finding_with_the_area(tmp_path):
     _, report = read(path)
     issue = next(i for i in report.issues if i.code == "PARCELS_OVERLAP")
     assert issue.count == 1 and "5000.00 m²" in issue.message and issue.feature_ids == ["B", "C"]
+
+
+def test_parcel_overlaps_on_several_threads_match_brute_force(monkeypatch):
+    """The interior test runs on one thread per core in slices of the candidate pairs: the
+    pairs and areas are those a brute-force intersection of every pair gives."""
+    from landplan.io import checks
+
+    rng = np.random.default_rng(11)
+    x, y = np.meshgrid(np.arange(40) * 50.0, np.arange(40) * 50.0)
+    geoms = shapely.box(x.ravel(), y.ravel(), x.ravel() + 50, y.ravel() + 50)  # edges shared
+    for k in rng.choice(len(geoms), 25, replace=False):  # shifted, grown, duplicated parcels
+        geoms[k] = shapely.affinity.translate(geoms[k], *rng.uniform(-20, 20, 2))
+    geoms[7] = shapely.buffer(geoms[7], 3.0)
+    geoms[900] = geoms[901]
+    monkeypatch.setattr(checks, "_PAIRS_PER_THREAD", 500)
+    monkeypatch.setattr(checks.os, "cpu_count", lambda: 4)  # four slices on any machine
+    i, j, area = checks.parcel_overlaps(geoms)
+    bi, bj = np.triu_indices(len(geoms), 1)
+    shared = shapely.area(shapely.intersection(geoms[bi], geoms[bj]))
+    want = shared > checks.OVERLAP_NOISE_M2
+    assert len(i) > 25
+    got = {(int(a), int(b)): s for a, b, s in zip(i, j, area, strict=True)}
+    brute = {(int(a), int(b)): s for a, b, s in zip(bi[want], bj[want], shared[want], strict=True)}
+    assert sorted(got) == sorted(brute)
+    assert all(abs(got[k] - brute[k]) < 1e-6 for k in brute)

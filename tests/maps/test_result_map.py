@@ -400,7 +400,6 @@ def test_a_failed_overlay_made_ahead_is_made_again_and_reported_by_the_map(parce
     assert rasters._PREPARED == {}
 
 
-
 def test_a_large_overlay_averages_the_cells_each_pixel_covers(tmp_path):
     """A raster larger than the overlay is warped straight to the small grid by averaging
     the source cells each overlay pixel covers: cell-to-cell noise averages out (a decimated
