@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from itertools import pairwise
 
 import numpy as np
 import shapely
@@ -56,15 +55,9 @@ def _interiors_meet(g: np.ndarray, a: np.ndarray, b: np.ndarray, /) -> np.ndarra
     from landplan.core.parallel import pool_map
 
     parts = max(1, min(os.cpu_count() or 1, len(a) // _PAIRS_PER_THREAD))
-    if parts == 1:
-        return shapely.relate_pattern(g[a], g[b], "2********")
-    cuts = np.linspace(0, len(a), parts + 1).astype(np.intp)
-
-    def test(span: tuple[int, int]) -> np.ndarray:
-        lo, hi = span
-        return shapely.relate_pattern(g[a[lo:hi]], g[b[lo:hi]], "2********")
-
-    return np.concatenate(pool_map(test, list(pairwise(cuts.tolist()))))
+    slices = list(zip(np.array_split(a, parts), np.array_split(b, parts), strict=True))
+    found = pool_map(lambda ab: shapely.relate_pattern(g[ab[0]], g[ab[1]], "2********"), slices)
+    return np.concatenate(found)
 
 
 _OVERLAPS = "landplan:parcel_overlaps"  # GeoDataFrame.attrs key: the pairs validation found
