@@ -39,7 +39,7 @@ from landplan.analysis.job import (
     local_chunks,
 )
 from landplan.analysis.pipeline import Inputs
-from landplan.core.parallel import children_ignore_ctrl_c, env_int, start_heap_trimmer
+from landplan.core.parallel import children_ignore_ctrl_c, env_int, start_heap_trimmer, trim_heap
 from landplan.core.policy import Policy
 
 _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init)
@@ -89,10 +89,10 @@ def _run(k: int, parcels, overlap: np.ndarray, terrain: pd.DataFrame | None) -> 
     return _spill(analyze_chunk(parcels, overlap, terrain, ctx=_CONTEXT, table=table))
 
 
-def _locate(dem: str, parcels):
-    from landplan.raster.zonal import locate_cells
-
-    return _spill(locate_cells(dem, parcels, projected=True))
+def _locate(view, parcels):
+    located = _spill(view.locate(parcels))
+    trim_heap()  # the search's temporaries (~300 MiB at 50 000 parcels) go back before the chunks
+    return located
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +142,8 @@ def _unspill(result):
 class _Located:
     """The DEM cells a worker is finding; found here instead if the worker dies."""
 
-    def __init__(self, future, dem, parcels) -> None:
-        self._future, self._dem, self._parcels = future, dem, parcels
+    def __init__(self, future, view, parcels) -> None:
+        self._future, self._view, self._parcels = future, view, parcels
 
     def result(self):
         from concurrent.futures.process import BrokenProcessPool
@@ -151,7 +151,7 @@ class _Located:
         try:
             return _unspill(self._future.result())
         except BrokenProcessPool:
-            return _locate(self._dem, self._parcels)
+            return self._view.locate(self._parcels)
 
 
 def pool_workers() -> int:
@@ -214,15 +214,15 @@ class ChunkPool:
         self._hand_over((light, policy))
         self._started = True
 
-    def locate(self, dem, parcels):
-        """:func:`~landplan.raster.zonal.locate_cells` of ``parcels`` on ``dem``'s grid, in a
-        worker, ahead of the chunks' first halves (the DEM step needs it first); a future, or
-        None when there is no worker."""
+    def locate(self, view, parcels):
+        """``view.locate(parcels)`` (:meth:`~landplan.raster.development.DemView.locate`: the
+        cells of ``parcels`` on the warped DEM's grid) in a worker, ahead of the chunks' first
+        halves (the DEM step needs it first); a future, or None when there is no worker."""
         if self._pool is None:
             self._located.set()
             return None
         try:
-            return _Located(self._pool.submit(_locate, str(dem), parcels), dem, parcels)
+            return _Located(self._pool.submit(_locate, view, parcels), view, parcels)
         finally:
             self._located.set()
 

@@ -33,8 +33,9 @@ it is complete (GDAL compresses without holding the GIL) and moves the COGs in p
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,41 @@ class DevelopmentResult:
     rasters: dict[str, Path]
 
 
+@dataclass(frozen=True)
+class DemView:
+    """The DEM ``src`` as the job sees it: in ``crs``, warped on the fly exactly as
+    :func:`warp_dem` writes it to ``like``.
+
+    Its grid is known before the warped file exists, so the parcels' cells can be found
+    (:meth:`locate`) while it is written; the cells then belong to ``like``'s grid."""
+
+    src: Path
+    crs: object
+    like: Path
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator:
+        """The source dataset, or a warped VRT of it in :attr:`crs` (bilinear)."""
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        from landplan.raster.grid import open_raster
+
+        with open_raster(self.src, projected=False) as ds:
+            if ds.crs == self.crs:
+                yield ds
+            else:
+                with WarpedVRT(ds, crs=self.crs, resampling=Resampling.bilinear) as vrt:
+                    yield vrt
+
+    def locate(self, parcels) -> GridCells:
+        """:func:`~landplan.raster.zonal.locate_cells` of ``parcels`` on :attr:`like`'s grid."""
+        from landplan.raster.zonal import locate_cells_on
+
+        with self.open() as ref:
+            return locate_cells_on(ref, parcels, like=self.like)
+
+
 def warp_dem(src: Path, dst: Path, /, *, crs, cog: bool = True) -> Path:
     """The DEM in the workspace CRS (streamed through a warped VRT, bounded memory).
 
@@ -74,19 +110,14 @@ def warp_dem(src: Path, dst: Path, /, *, crs, cog: bool = True) -> Path:
     """
     import rasterio
     import rasterio.shutil
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
 
-    from landplan.raster.grid import COG_OPTIONS, GDAL_CACHE_BYTES, TILED_OPTIONS, open_raster
+    from landplan.raster.grid import COG_OPTIONS, GDAL_CACHE_BYTES, TILED_OPTIONS
 
     options = {"driver": "COG", **COG_OPTIONS} if cog else {"driver": "GTiff", **TILED_OPTIONS}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open_raster(src, projected=False) as ds, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        if ds.crs == crs:
-            rasterio.shutil.copy(ds, dst, **options)
-        else:
-            with WarpedVRT(ds, crs=crs, resampling=Resampling.bilinear) as vrt:
-                rasterio.shutil.copy(vrt, dst, **options)
+    view = DemView(Path(src), crs, Path(dst))
+    with view.open() as ds, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        rasterio.shutil.copy(ds, dst, **options)
     return dst
 
 
@@ -368,13 +399,13 @@ def terrain_columns(
     Only ``usable`` parcels (:func:`usable_parcels`) reach exactextract; the others get NaN.
     The columns depend on no other per-parcel figure, so the main job computes them once for
     every parcel and adds the costs (:func:`development_costs`) chunk by chunk.
-    ``locate(dem, parcels)`` (optional) returns a future of
-    :func:`~landplan.raster.zonal.locate_cells` computed elsewhere (the main job's chunk
-    worker, idle meanwhile), or None; by default the cells are found in a thread here.
+    ``locate(view, parcels)`` (optional) returns a future of ``view.locate(parcels)``
+    (:meth:`DemView.locate`) computed elsewhere (the main job's chunk worker, idle
+    meanwhile), or None; by default the cells are found in a thread here.  Either way the
+    search starts before the DEM is warped: it needs only the grid.
     """
     from landplan.raster.suitability import score_suitability
     from landplan.raster.terrain import relief, slope
-    from landplan.raster.zonal import locate_cells
 
     step = on_step or (lambda _: None)
     folder.mkdir(parents=True, exist_ok=True)
@@ -385,10 +416,12 @@ def terrain_columns(
     # while the rasters are computed (it holds the GIL; they mostly do not).
     with CogQueue() as cogs, ThreadPoolExecutor(1, thread_name_prefix="landplan-cells") as pool:
         step("terrain")
-        dem = cogs.add(warp_dem(dem_path, folder / "dem.tif", crs=parcels.crs, cog=False))
-        located = locate(dem, sub[[sub.geometry.name]]) if locate is not None else None
+        # the cells are asked for first: they need only the warped DEM's grid
+        view = DemView(Path(dem_path), parcels.crs, folder / "dem.tif")
+        located = locate(view, sub[[sub.geometry.name]]) if locate is not None else None
         if located is None:
-            located = pool.submit(locate_cells, dem, sub, projected=True)
+            located = pool.submit(view.locate, sub)
+        dem = cogs.add(warp_dem(dem_path, view.like, crs=parcels.crs, cog=False))
         rasters = {"dem": dem}
         rasters["slope"] = cogs.add(slope(dem, folder / "slope.tif", cog=False).path)
         rasters["relief"] = cogs.add(relief(dem, folder / "relief.tif", cog=False).path)

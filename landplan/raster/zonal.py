@@ -331,10 +331,16 @@ def locate_cells(like: str | os.PathLike, parcels, /, *, projected: bool = False
     :meth:`GridCells.on` attaches the rasters (on that grid) to read values from.
     """
     with open_raster(like, projected=projected) as ref:
-        require_same_crs(ref.crs, parcels, raster=f"raster {like}")
-        offsets, cov, cell, sent = _collect_cells(_CellIndex(ref), parcels)
-        return GridCells(offsets, cov, cell, sent, grid_info(ref).cell_area, {}, ref.shape,
-                         ref.transform, ref.crs, str(like))  # fmt: skip
+        return locate_cells_on(ref, parcels, like=like)
+
+
+def locate_cells_on(ref, parcels, /, *, like: str | os.PathLike) -> GridCells:
+    """:func:`locate_cells` on the grid of an open dataset ``ref`` (a file, or a warped VRT
+    of the raster that will be written as ``like``, which names the grid in messages)."""
+    require_same_crs(ref.crs, parcels, raster=f"raster {like}")
+    offsets, cov, cell, sent = _collect_cells(_CellIndex(ref), parcels)
+    return GridCells(offsets, cov, cell, sent, grid_info(ref).cell_area, {}, ref.shape,
+                     ref.transform, ref.crs, str(like))  # fmt: skip
 
 
 def _collect_cells(index: _CellIndex, parcels):

@@ -207,3 +207,38 @@ def test_constraint_mask_of_raw_layers_equals_the_mask_of_their_union(tmp_path):
         m = r.read(1)
         np.testing.assert_array_equal(m, u.read(1))
     assert 0 < m.mean() < 1
+
+
+@pytest.mark.parametrize("dem_crs", ["EPSG:4490", GK])
+def test_dem_cells_found_before_the_warp_equal_those_on_the_warped_file(tmp_path, dem_crs):
+    """The main job looks for the parcels' DEM cells while the DEM is being warped, on a warped
+    VRT (:class:`DemView`): the cells, fractions and grid equal those found on the warped file."""
+    import rasterio.shutil
+    from rasterio.vrt import WarpedVRT
+
+    from landplan.raster.development import DemView, warp_dem
+    from landplan.raster.zonal import locate_cells
+
+    src = _tilted_dem(tmp_path / "gk.tif", n=80, cell=7.5)
+    if dem_crs != GK:  # the DEM as a user may bring it: in geographic CGCS2000
+        with rasterio.open(src) as ds, WarpedVRT(ds, crs=dem_crs) as vrt:
+            rasterio.shutil.copy(vrt, tmp_path / "geo.tif", driver="GTiff")
+        src = tmp_path / "geo.tif"
+    rng = np.random.default_rng(7)
+    corners = rng.uniform(-60, 420, (120, 2))
+    sizes = rng.uniform(3, 90, (120, 2))
+    parcels = gpd.GeoDataFrame(
+        geometry=[box(x, y, w, h) for (x, y), (w, h) in zip(corners, sizes, strict=True)],
+        crs=GK,
+    )
+    view = DemView(src, parcels.crs, tmp_path / "dem.tif")
+    early = view.locate(parcels)
+    warped = warp_dem(src, view.like, crs=parcels.crs, cog=False)
+    late = locate_cells(warped, parcels, projected=True)
+    assert early.shape == late.shape and early.transform == late.transform
+    for name in ("offsets", "cell", "coverage", "sent"):
+        np.testing.assert_array_equal(getattr(early, name), getattr(late, name))
+    assert early.offsets[-1] > 1000  # the parcels reach many cells
+    got = early.on({"dem": warped}, projected=True).stats("dem", ("mean",))["mean"]
+    want = late.on({"dem": warped}, projected=True).stats("dem", ("mean",))["mean"]
+    np.testing.assert_array_equal(got, want)

@@ -312,13 +312,15 @@ def test_dem_cells_are_found_here_when_the_worker_died(sample_manifest):
     from concurrent.futures.process import BrokenProcessPool
 
     from landplan.analysis.chunkpool import _Located
+    from landplan.raster.development import DemView
     from landplan.raster.zonal import locate_cells
 
     inputs = load_inputs(load_manifest(sample_manifest))
     parcels = inputs.parcels[[inputs.parcels.geometry.name]].iloc[:50]
     dead = Future()
     dead.set_exception(BrokenProcessPool("killed"))
-    got = _Located(dead, inputs.dem_path, parcels).result()
+    view = DemView(inputs.dem_path, parcels.crs, inputs.dem_path)
+    got = _Located(dead, view, parcels).result()
     want = locate_cells(inputs.dem_path, parcels, projected=True)
     np.testing.assert_array_equal(got.offsets, want.offsets)
     np.testing.assert_array_equal(got.cell, want.cell)
