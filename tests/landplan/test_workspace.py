@@ -1,6 +1,7 @@
 """The embedded store: QGIS-readable GeoPackages, atomic replacement, no lost data."""
 
 import json
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -172,3 +173,47 @@ def test_every_staged_file_is_synced_before_it_replaces_the_workspace(tmp_path, 
     assert str(stage) in dirs and str(stage / "rasters") in dirs  # their entries too
     assert str(tmp_path) in dirs  # and the rename, before the previous one is removed
     assert (target / "a.txt").read_text() == "a"
+
+
+def test_rows_the_workbook_sender_cannot_encode_fail_the_write(
+    sample_result, tmp_path, monkeypatch
+):
+    """The rows go to the workbook process from a thread: an error there (here: Arrow refusing
+    the rows) still fails the write, and the previous workspace stays."""
+    from landplan.store import workbook_feed
+
+    target = tmp_path / "ws"
+    GpkgWorkspace(target).write_result(sample_result)
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    monkeypatch.setattr(workbook_feed, "BACKGROUND_WORKBOOK_PARCELS", 1)
+
+    def refuse(frame):
+        raise TypeError("rows Arrow cannot take")
+
+    monkeypatch.setattr(workbook_feed, "_to_bytes", refuse)
+    with pytest.raises(TypeError, match="Arrow cannot take"):
+        GpkgWorkspace(target).write_result(sample_result)
+    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    assert after == before
+    assert not [t for t in threading.enumerate() if t.name == "landplan-workbook-send"]
+
+
+def test_the_jobs_own_rasters_are_linked_into_the_workspace_others_copied(tmp_path):
+    """A county's rasters are hundreds of MB: the job's own temporary ones are linked into the
+    stage, not copied; a raster the caller keeps elsewhere is copied (the workspace never
+    shares a file with it)."""
+    from landplan.core.types import JOB_RASTERS
+    from landplan.store.workspace import _link_or_copy
+
+    ours = tmp_path / f".{JOB_RASTERS}abc"
+    theirs = tmp_path / "my_rasters"
+    stage = tmp_path / "stage"
+    for folder in (ours, theirs, stage):
+        folder.mkdir()
+    (ours / "slope.tif").write_bytes(b"slope")
+    (theirs / "dem.tif").write_bytes(b"dem")
+    _link_or_copy(ours / "slope.tif", stage / "slope.tif")
+    _link_or_copy(theirs / "dem.tif", stage / "dem.tif")
+    assert (stage / "slope.tif").stat().st_ino == (ours / "slope.tif").stat().st_ino
+    assert (stage / "dem.tif").stat().st_ino != (theirs / "dem.tif").stat().st_ino
+    assert (stage / "dem.tif").read_bytes() == b"dem"
