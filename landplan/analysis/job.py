@@ -58,6 +58,7 @@ from landplan.analysis.transfer import (
 )
 from landplan.core.parallel import env_int
 from landplan.core.policy import Policy, load_policy
+from landplan.core.types import JOB_RASTERS
 from landplan.io.checks import known_overlaps, overlap_counted_before_m2
 from landplan.io.manifest import load_manifest
 
@@ -177,7 +178,7 @@ def terrain_step(
         return None, {}
     from landplan.raster.development import terrain_columns, usable_parcels
 
-    folder = Path(raster_dir) if raster_dir else Path(tempfile.mkdtemp(prefix="landplan-rasters-"))
+    folder = Path(raster_dir) if raster_dir else Path(tempfile.mkdtemp(prefix=JOB_RASTERS))
     empty = pd.DataFrame({"geometry_empty": geometry_status(inputs.parcels) != "ok"})
     return terrain_columns(
         inputs.parcels,

@@ -7,6 +7,7 @@ in one line naming the manifest (``LANDPLAN_DEBUG=1`` shows the traceback).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -87,7 +88,7 @@ def _run_with_progress(
             console.print(f"dask dashboard 集群面板: {link}")
 
         with (
-            tempfile.TemporaryDirectory(prefix="landplan-rasters-") as tmp,
+            _raster_scratch(out) as tmp,
             dask_client(scheduler=scheduler, workers=workers, on_dashboard=dashboard) as client,
             ExitStack() as stack,
         ):
@@ -113,6 +114,21 @@ def _run_with_progress(
             )
         bar.update(task, completed=len(STEPS), description="done")
     _print_summary(console, result, out if is_dsn(out) else Path(out).resolve())
+
+
+def _raster_scratch(out: str):
+    """The job's temporary raster folder: beside the workspace when it is a folder whose parent
+    exists and takes it (its rasters are then linked into the workspace, not copied), else in
+    the system's temporary folder."""
+    from landplan.core.types import JOB_RASTERS
+    from landplan.store.model import is_dsn
+
+    if not is_dsn(out):
+        with contextlib.suppress(OSError):
+            return tempfile.TemporaryDirectory(
+                prefix=f".{JOB_RASTERS}", dir=Path(out).resolve().parent
+            )
+    return tempfile.TemporaryDirectory(prefix=JOB_RASTERS)
 
 
 def _chunk_source(client, manifest, stack: ExitStack):

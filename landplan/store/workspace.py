@@ -290,7 +290,7 @@ def _write_files(stage: Path, result) -> None:
     if result.rasters:
         (stage / "rasters").mkdir()
         for name, path in result.rasters.items():
-            shutil.copy2(path, stage / "rasters" / f"{name}.tif")
+            _link_or_copy(Path(path), stage / "rasters" / f"{name}.tif")
     meta = {
         "format_version": FORMAT_VERSION,
         "name": result.name,
@@ -300,6 +300,20 @@ def _write_files(stage: Path, result) -> None:
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (stage / MARKER).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A raster into the stage: linked when it is the job's own temporary file on the same file
+    system (a county's rasters are hundreds of MB: no copy at the end of the job), else copied."""
+    from landplan.core.types import JOB_RASTERS
+
+    if JOB_RASTERS in src.parent.name:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # another file system, or no hard links there
+            pass
+    shutil.copy2(src, dst)
 
 
 def _write_styles(gpkg: Path, results: Path, result) -> None:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pyogrio
+import rasterio
 
 
 def _landplan(*args, cwd):
@@ -82,3 +83,7 @@ def test_analyze_in_chunks_with_a_worker_and_a_county_sized_map(sample_manifest,
     assert "http://127.0.0.1:8000/collections/result_parcels/tiles/" in html
     rows = pyogrio.read_dataframe(out / "results.gpkg", layer="parcels", read_geometry=False)
     assert rows["parcel_id"].is_unique and len(rows) > 2000  # every chunk's rows, once
+    # the DEM's rasters were made beside the workspace and moved in; nothing is left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+    with rasterio.open(out / "rasters" / "slope.tif") as ds:
+        assert ds.profile["compress"] == "deflate" and ds.overviews(1)
