@@ -239,6 +239,18 @@ def run_postgis(dsn: str, admin_db: str, data: dict, repeat: int) -> dict:
     return best
 
 
+def compile_bytecode() -> None:
+    """Compile landplan's modules once, as ``pip install`` does for an installed package.
+
+    An editable checkout has no bytecode until Python writes it, and with
+    ``PYTHONDONTWRITEBYTECODE`` set (as on some CI machines) it never does: every process of
+    every run would compile ~200 modules again (~0.2 s each, three processes a job)."""
+    import compileall
+
+    for package in ("landplan", "maps", "api"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--parcels", type=int, nargs="+", default=[50_000, 200_000, 1_000_000])
@@ -262,6 +274,7 @@ def main(argv=None) -> int:
 
     info = bo.machine_info()
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['ram_gb']} GiB RAM")
+    compile_bytecode()
     rows = []
     with tempfile.TemporaryDirectory(prefix="landplan-mainjob-") as tmp:
         work = args.workdir or Path(tmp)
