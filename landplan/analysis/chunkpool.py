@@ -177,6 +177,7 @@ class ChunkPool:
     ) -> None:
         self.workers = pool_workers() if workers is None else workers
         self._pool = self._handover = self._folder = None
+        self._retiring = None  # the pool after its last chunk, its workers ending
         self._started = False
         self._located = threading.Event()  # set once the DEM cells are asked for (or never will be)
         if self.workers > 0:
@@ -257,6 +258,9 @@ class ChunkPool:
                     pending.append(self._pool.submit(_run, k, *args))
                 chunk = _unspill(pending.popleft().result())
                 done += 1
+                if not (todo or pending):  # the workers end while the last chunk is written
+                    self._retiring, self._pool = self._pool, None
+                    self._retiring.shutdown(wait=False)
                 yield chunk
         except BrokenProcessPool:  # a worker died: the rest here, the same way
             self.close()
@@ -290,6 +294,9 @@ class ChunkPool:
             if not self._started:  # workers waiting for inputs that will not come
                 self._hand_over(None)
             pool.shutdown(wait=True, cancel_futures=True)
+        if self._retiring is not None:
+            self._retiring.shutdown(wait=True)
+            self._retiring = None
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None

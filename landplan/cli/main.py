@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -175,13 +176,49 @@ def _one_sync_per_file() -> None:
     pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
 
 
-def _map_parts(inputs):
-    """The result map's parcel data, gathered from the chunks as they are written."""
-    from landplan.maps.layers import preload_folium
-    from landplan.maps.streamed import ResultMapParts
+class _ResultMap:
+    """The streamed job's ``map.html`` in the making: the parcel data gathered from the chunks
+    (:meth:`add`), and the context layers (constraints, networks) reprojected and simplified in
+    a thread meanwhile (they were the last second of a county's job)."""
 
-    preload_folium()  # imported while the first chunk is computed, not after the last
-    return ResultMapParts(crs=inputs.crs, tiles_only=len(inputs.parcels) > _map_limit())
+    def __init__(self, inputs) -> None:
+        from concurrent.futures import Future
+
+        from landplan.maps.layers import preload_folium
+        from landplan.maps.streamed import ResultMapParts
+
+        preload_folium()  # imported while the first chunk is computed, not after the last
+        self.parts = ResultMapParts(crs=inputs.crs, tiles_only=len(inputs.parcels) > _map_limit())
+        self._context: Future = Future()
+        threading.Thread(
+            target=self._prepare, args=(inputs,), name="landplan-map-context", daemon=True
+        ).start()
+
+    def _prepare(self, inputs) -> None:
+        from landplan.maps.layers import to_wgs84
+
+        try:
+            constraints = {k: to_wgs84(g) for k, g in inputs.constraints.items()}
+            networks = None if inputs.networks is None else to_wgs84(inputs.networks)
+            self._context.set_result((constraints, networks))
+        except BaseException as exc:  # the map is built from the layers as they are instead
+            self._context.set_exception(exc)
+
+    def add(self, parcels) -> None:
+        self.parts.add(parcels)
+
+    def context(self, inputs):
+        """``(constraints, networks)`` in EPSG:4326, made ahead; ``inputs``' own if that failed
+        (the map then reports the problem itself)."""
+        try:
+            return self._context.result()
+        except Exception:
+            return inputs.constraints, inputs.networks
+
+
+def _map_parts(inputs) -> _ResultMap:
+    """The result map's parcel data, gathered from the chunks as they are written."""
+    return _ResultMap(inputs)
 
 
 def _prepare_overlays(rasters: dict[str, Path]) -> None:
@@ -194,21 +231,22 @@ def _prepare_overlays(rasters: dict[str, Path]) -> None:
             prepare_overlay(rasters[name], OVERLAY_STYLES[name])
 
 
-def _write_map(parts, stage: Path, result, *, lang: str) -> None:
+def _write_map(result_map: _ResultMap, stage: Path, result, *, lang: str) -> None:
     """``map.html`` of the streamed job, from the gathered parcel data."""
     from landplan.maps import save_map
     from landplan.maps.assets import assets_installed
 
     overlays = {k: v for k, v in result.rasters.items() if k in MAP_OVERLAYS}
-    m = parts.build(
-        constraints=result.inputs.constraints,
-        networks=result.inputs.networks,
+    constraints, networks = result_map.context(result.inputs)
+    m = result_map.parts.build(
+        constraints=constraints,
+        networks=networks,
         lang=lang,
         title=result.name,
         overlays=overlays,
         # a file map is inline (it has no server to ask), but for a county above the limit
         vector_tile_threshold=None,
-        api_base=SERVE_URL if parts.tiles_only else "",
+        api_base=SERVE_URL if result_map.parts.tiles_only else "",
         assets="inline" if assets_installed() else "cdn",  # opens offline when installed
     )
     save_map(m, stage / "map.html")

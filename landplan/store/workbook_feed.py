@@ -119,7 +119,9 @@ class WorkbookFeed:
         except (OSError, ValueError, NotImplementedError):  # no second process here
             return
         self._proc, self._conn = proc, parent
-        self._queue: queue.Queue = queue.Queue(QUEUED_CHUNKS)
+        self._queue: queue.Queue = queue.Queue()
+        # rows wait for a slot (bounded memory); the last message does not wait behind them
+        self._slots = threading.BoundedSemaphore(QUEUED_CHUNKS + 1)
         self._sender = threading.Thread(
             target=self._send_all, name="landplan-workbook-send", daemon=True
         )
@@ -128,10 +130,11 @@ class WorkbookFeed:
     def _send_all(self) -> None:
         """The sender thread: every message in order; after a failure, the rest are dropped."""
         while (message := self._queue.get()) is not None:
-            if self._failed is not None:
-                continue
+            rows = message[0] == "rows"
             try:
-                if message[0] == "rows":
+                if self._failed is not None:
+                    continue
+                if rows:
                     data = _to_bytes(message[1])  # pyarrow: mostly without the GIL
                     message = None  # the frame goes while its bytes are sent
                     self._conn.send(("rows",))
@@ -140,9 +143,14 @@ class WorkbookFeed:
                     self._conn.send(message)
             except BaseException as exc:  # a broken pipe, or rows Arrow cannot take
                 self._failed = exc
+            finally:
+                if rows:
+                    self._slots.release()
 
     def _post(self, message) -> None:
         if self._failed is None:
+            if message[0] == "rows":
+                self._slots.acquire()
             self._queue.put(message)
         if self._failed is not None:
             self._stop_sender()
@@ -199,7 +207,8 @@ class WorkbookFeed:
         if self._sender is not None:
             with contextlib.suppress(queue.Empty):  # rows not sent yet are dropped
                 while True:
-                    self._queue.get_nowait()
+                    if self._queue.get_nowait()[0] == "rows":
+                        self._slots.release()
             self._queue.put(("abort",))
             sender, self._sender = self._sender, None
             self._queue.put(None)

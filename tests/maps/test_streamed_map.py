@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import re
@@ -331,3 +332,30 @@ def test_tiles_only_parts_give_the_vector_tile_page(sample, tmp_path):
     assert got == _saved(whole, tmp_path / "whole.html")
     assert f"{api}/collections/result_parcels/tiles/" in got
     assert str(parcels["parcel_id"].iloc[0]) not in got  # no parcel inlined
+
+
+def test_the_clis_context_layers_made_ahead_give_the_same_page(sample, tmp_path):
+    """landplan analyze reprojects and simplifies the constraints and networks in a thread while
+    the chunks run (landplan/cli/main.py:_ResultMap); the page is the one built from the layers
+    as they are, and a failure there falls back to them."""
+    from landplan.cli import main as cli
+
+    result_map = cli._map_parts(sample.inputs)
+    constraints, networks = result_map.context(sample.inputs)
+    assert networks is not None and networks.crs.to_epsg() == 4326
+    assert {k: v.crs.to_epsg() for k, v in constraints.items()} == dict.fromkeys(constraints, 4326)
+    arguments = _cli_arguments(sample)
+    ahead = _streamed(
+        sample.parcels,
+        len(sample.parcels),
+        vector_tile_threshold=None,
+        **(arguments | {"constraints": constraints, "networks": networks}),
+    )
+    plain = _streamed(sample.parcels, len(sample.parcels), vector_tile_threshold=None, **arguments)
+    assert _saved(ahead, tmp_path / "ahead.html") == _saved(plain, tmp_path / "plain.html")
+
+    broken = dataclasses.replace(
+        sample.inputs, networks=sample.inputs.networks.set_crs(None, allow_override=True)
+    )
+    fallback = cli._map_parts(broken)
+    assert fallback.context(broken)[1] is broken.networks  # no CRS: the map says so itself
