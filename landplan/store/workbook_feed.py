@@ -4,10 +4,8 @@ The streamed main job (:func:`landplan.store.workspace.GpkgWorkspace.write_strea
 every chunk of result rows to a :class:`WorkbookFeed`.  For a large job the workbook is Python
 work of several seconds that would otherwise wait for the rest, and the machine usually has a
 second core: the rows travel to a spawned process as Arrow IPC buffers over a pipe, and that
-process writes them with :class:`~landplan.export.park.ParkWorkbookWriter` as they come.  A
-thread here sends them, so the writer seldom waits for the second process to take a chunk (it
-renders one while the next is written to the GeoPackages); at most :data:`QUEUED_CHUNKS` chunk
-waits to be sent while another is, so neither process holds more than a few chunks of rows.
+process writes them with :class:`~landplan.export.park.ParkWorkbookWriter` as they come.  The
+pipe's buffer is the only queue, so neither process ever holds more than a chunk of rows.
 
 If the process cannot start, the workbook is written here, the same way.  An error in the
 child (bad data) is raised here when the feed closes, and the stage it would have been part of
@@ -28,9 +26,6 @@ BACKGROUND_WORKBOOK_PARCELS = 20_000
 #: the workbook process yields the cores to the chunk worker and the writer (it has ~2 s after
 #: the last chunk, while the map is written, to catch up)
 NICENESS = 10
-#: chunks of rows that may wait here while another is sent to the workbook process (a chunk's
-#: rows, reasons included, are ~60 MB at 12 500 parcels; the process takes one every 1–2 s)
-QUEUED_CHUNKS = 1
 
 
 def background_threshold() -> int:
@@ -95,16 +90,13 @@ class WorkbookFeed:
 
         self._table = parcel_table
         self._path = Path(folder) / "park_summary.xlsx"
-        self._proc = self._conn = self._sender = None
-        self._failed: BaseException | None = None  # what stopped the sender thread
+        self._proc = self._conn = None
         if background:
             self._start(lang)
         self._local = None if self._conn is not None else ParkWorkbookWriter(self._path, lang=lang)
 
     def _start(self, lang: str) -> None:
         import multiprocessing
-        import queue
-        import threading
 
         try:
             ctx = multiprocessing.get_context("spawn")
@@ -119,55 +111,17 @@ class WorkbookFeed:
         except (OSError, ValueError, NotImplementedError):  # no second process here
             return
         self._proc, self._conn = proc, parent
-        self._queue: queue.Queue = queue.Queue()
-        # rows wait for a slot (bounded memory); the last message does not wait behind them
-        self._slots = threading.BoundedSemaphore(QUEUED_CHUNKS + 1)
-        self._sender = threading.Thread(
-            target=self._send_all, name="landplan-workbook-send", daemon=True
-        )
-        self._sender.start()
-
-    def _send_all(self) -> None:
-        """The sender thread: every message in order; after a failure, the rest are dropped."""
-        while (message := self._queue.get()) is not None:
-            rows = message[0] == "rows"
-            try:
-                if self._failed is not None:
-                    continue
-                if rows:
-                    data = _to_bytes(message[1])  # pyarrow: mostly without the GIL
-                    message = None  # the frame goes while its bytes are sent
-                    self._conn.send(("rows",))
-                    self._conn.send_bytes(data)
-                else:
-                    self._conn.send(message)
-            except BaseException as exc:  # a broken pipe, or rows Arrow cannot take
-                self._failed = exc
-            finally:
-                if rows:
-                    self._slots.release()
-
-    def _post(self, message) -> None:
-        if self._failed is None:
-            if message[0] == "rows":
-                self._slots.acquire()
-            self._queue.put(message)
-        if self._failed is not None:
-            self._stop_sender()
-            self._raise_child_error()
-
-    def _stop_sender(self) -> None:
-        if self._sender is not None:
-            sender, self._sender = self._sender, None
-            self._queue.put(None)
-            sender.join()
 
     def add(self, parcels: pd.DataFrame, /) -> None:
         rows = self._table(parcels)
         if self._local is not None:
             self._local.add_parcels(rows)
             return
-        self._post(("rows", rows))
+        try:
+            self._conn.send(("rows",))
+            self._conn.send_bytes(_to_bytes(rows))
+        except (BrokenPipeError, EOFError, OSError):
+            self._raise_child_error()
 
     def close(self, summary: pd.DataFrame, reasons: pd.DataFrame, validation, /) -> None:
         """Write the workbook (wait for the second process to finish it)."""
@@ -180,15 +134,15 @@ class WorkbookFeed:
         if self._local is not None:
             self._local.close(summary, reasons, validation)
             return
-        self._post(("close", summary, reasons, validation))
+        try:
+            self._conn.send(("close", summary, reasons, validation))
+        except (BrokenPipeError, EOFError, OSError):
+            self._raise_child_error()
 
     def wait(self) -> None:
         """Wait until the second process has written the workbook; raise what it raised."""
         if self._local is not None:
             return
-        self._stop_sender()
-        if self._failed is not None:
-            self._raise_child_error()
         try:
             reply = self._conn.recv()
         except (BrokenPipeError, EOFError, OSError):
@@ -202,23 +156,8 @@ class WorkbookFeed:
         if self._local is not None:
             self._local.abort()
             return
-        import queue
-
-        if self._sender is not None:
-            with contextlib.suppress(queue.Empty):  # rows not sent yet are dropped
-                while True:
-                    if self._queue.get_nowait()[0] == "rows":
-                        self._slots.release()
-            self._queue.put(("abort",))
-            sender, self._sender = self._sender, None
-            self._queue.put(None)
-            sender.join(1)
-            if sender.is_alive():  # still sending a chunk the child has not taken: stop it
-                self._finish(kill=True)  # (the send then fails, and the thread ends)
-                sender.join()
-        else:
-            with contextlib.suppress(BrokenPipeError, EOFError, OSError):
-                self._conn.send(("abort",))
+        with contextlib.suppress(BrokenPipeError, EOFError, OSError):
+            self._conn.send(("abort",))
         self._finish(kill=True)
 
     def _raise_child_error(self):
@@ -231,9 +170,6 @@ class WorkbookFeed:
         self._finish(kill=True)
         if reply and reply[0] == "error":
             raise reply[1]
-        failed = self._failed
-        if failed is not None and not isinstance(failed, (BrokenPipeError, EOFError, OSError)):
-            raise failed  # the rows could not be encoded: a bug here, not the child's
         raise WorkspaceError(
             "the process writing park_summary.xlsx stopped unexpectedly (out of memory?); "
             "nothing was written. Set LANDPLAN_BACKGROUND_WORKBOOK_PARCELS=0 to write it in "

@@ -1,7 +1,6 @@
 """The embedded store: QGIS-readable GeoPackages, atomic replacement, no lost data."""
 
 import json
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -173,29 +172,6 @@ def test_every_staged_file_is_synced_before_it_replaces_the_workspace(tmp_path, 
     assert str(stage) in dirs and str(stage / "rasters") in dirs  # their entries too
     assert str(tmp_path) in dirs  # and the rename, before the previous one is removed
     assert (target / "a.txt").read_text() == "a"
-
-
-def test_rows_the_workbook_sender_cannot_encode_fail_the_write(
-    sample_result, tmp_path, monkeypatch
-):
-    """The rows go to the workbook process from a thread: an error there (here: Arrow refusing
-    the rows) still fails the write, and the previous workspace stays."""
-    from landplan.store import workbook_feed
-
-    target = tmp_path / "ws"
-    GpkgWorkspace(target).write_result(sample_result)
-    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
-    monkeypatch.setattr(workbook_feed, "BACKGROUND_WORKBOOK_PARCELS", 1)
-
-    def refuse(frame):
-        raise TypeError("rows Arrow cannot take")
-
-    monkeypatch.setattr(workbook_feed, "_to_bytes", refuse)
-    with pytest.raises(TypeError, match="Arrow cannot take"):
-        GpkgWorkspace(target).write_result(sample_result)
-    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
-    assert after == before
-    assert not [t for t in threading.enumerate() if t.name == "landplan-workbook-send"]
 
 
 def test_the_jobs_own_rasters_are_linked_into_the_workspace_others_copied(tmp_path):
