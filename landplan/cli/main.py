@@ -99,7 +99,7 @@ def _run_with_progress(
             # chunks computed here (and by a worker process when there are several), or on Dask
             chunks = _chunk_source(client, m, stack)
             inputs = load_inputs(m, on_step=step, on_layers=_handover(chunks, policy))
-            parts = _map_parts(inputs)
+            parts = _ResultMap(inputs)
             # rows written chunk by chunk as they are made: memory bounded by a chunk
             result = write_streamed(
                 out,
@@ -216,11 +216,6 @@ class _ResultMap:
             return inputs.constraints, inputs.networks
 
 
-def _map_parts(inputs) -> _ResultMap:
-    """The result map's parcel data, gathered from the chunks as they are written."""
-    return _ResultMap(inputs)
-
-
 def _prepare_overlays(rasters: dict[str, Path]) -> None:
     """Start drawing the map's raster overlays as soon as the DEM step has written them."""
     from landplan.maps.rasters import prepare_overlay
@@ -256,7 +251,7 @@ def _map_writer(result, *, lang: str):
     """``map.html`` of an in-memory result: the page the streamed job writes for the same rows."""
 
     def write(stage: Path) -> None:
-        parts = _map_parts(result.inputs)
+        parts = _ResultMap(result.inputs)
         parts.add(result.parcels)
         _write_map(parts, stage, result, lang=lang)
 

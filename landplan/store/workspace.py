@@ -39,7 +39,7 @@ import pyogrio
 from geopandas import GeoDataFrame
 
 from landplan.core.errors import WorkspaceError
-from landplan.core.types import GPKG_DATASET_OPTIONS
+from landplan.core.types import GPKG_DATASET_OPTIONS, JOB_RASTERS
 from landplan.io.vector import reports_frame
 from landplan.store.gpkg_copy import copy_rows
 
@@ -305,8 +305,6 @@ def _write_files(stage: Path, result) -> None:
 def _link_or_copy(src: Path, dst: Path) -> None:
     """A raster into the stage: linked when it is the job's own temporary file on the same file
     system (a county's rasters are hundreds of MB: no copy at the end of the job), else copied."""
-    from landplan.core.types import JOB_RASTERS
-
     if JOB_RASTERS in src.parent.name:
         try:
             os.link(src, dst)

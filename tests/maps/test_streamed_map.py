@@ -340,7 +340,7 @@ def test_the_clis_context_layers_made_ahead_give_the_same_page(sample, tmp_path)
     as they are, and a failure there falls back to them."""
     from landplan.cli import main as cli
 
-    result_map = cli._map_parts(sample.inputs)
+    result_map = cli._ResultMap(sample.inputs)
     constraints, networks = result_map.context(sample.inputs)
     assert networks is not None and networks.crs.to_epsg() == 4326
     assert {k: v.crs.to_epsg() for k, v in constraints.items()} == dict.fromkeys(constraints, 4326)
@@ -357,5 +357,5 @@ def test_the_clis_context_layers_made_ahead_give_the_same_page(sample, tmp_path)
     broken = dataclasses.replace(
         sample.inputs, networks=sample.inputs.networks.set_crs(None, allow_override=True)
     )
-    fallback = cli._map_parts(broken)
+    fallback = cli._ResultMap(broken)
     assert fallback.context(broken)[1] is broken.networks  # no CRS: the map says so itself
