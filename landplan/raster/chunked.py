@@ -53,11 +53,11 @@ import numpy as np
 
 from landplan.core.errors import CRSError, DataSourceError, RasterError
 from landplan.raster.grid import (
-    COG_OPTIONS,
     GDAL_CACHE_BYTES,
     NODATA_OUT,
     TILED_OPTIONS,
     GridInfo,
+    copy_to_cog,
     grid_info,
     open_raster,
 )
@@ -489,10 +489,10 @@ def write_cog_dask(
         vrt.write_text(_vrt_xml(grid, tiles, float(nodata)), encoding="utf-8")
         import rasterio
 
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-            if cog:
-                rio_copy(vrt, final, driver="COG", **COG_OPTIONS)
-            else:
+        if cog:
+            copy_to_cog(vrt, final)
+        else:
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 rio_copy(vrt, final, driver="GTiff", BIGTIFF="IF_SAFER", **TILED_OPTIONS)
         os.replace(final, out_path)
     finally:

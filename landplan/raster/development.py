@@ -111,13 +111,16 @@ def warp_dem(src: Path, dst: Path, /, *, crs, cog: bool = True) -> Path:
     import rasterio
     import rasterio.shutil
 
-    from landplan.raster.grid import COG_OPTIONS, GDAL_CACHE_BYTES, TILED_OPTIONS
+    from landplan.raster.grid import GDAL_CACHE_BYTES, TILED_OPTIONS, copy_to_cog
 
-    options = {"driver": "COG", **COG_OPTIONS} if cog else {"driver": "GTiff", **TILED_OPTIONS}
     dst.parent.mkdir(parents=True, exist_ok=True)
     view = DemView(Path(src), crs, Path(dst))
-    with view.open() as ds, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        rasterio.shutil.copy(ds, dst, **options)
+    with view.open() as ds:
+        if cog:
+            copy_to_cog(ds, dst)
+        else:
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+                rasterio.shutil.copy(ds, dst, driver="GTiff", **TILED_OPTIONS)
     return dst
 
 
@@ -158,13 +161,9 @@ class CogQueue:
 
 
 def _to_cog(src: Path, dst: Path) -> None:
-    import rasterio
-    import rasterio.shutil
+    from landplan.raster.grid import copy_to_cog
 
-    from landplan.raster.grid import COG_OPTIONS, GDAL_CACHE_BYTES
-
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(src) as ds:
-        rasterio.shutil.copy(ds, dst, driver="COG", **COG_OPTIONS)
+    copy_to_cog(src, dst)
 
 
 def constraint_mask(

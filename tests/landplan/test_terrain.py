@@ -253,6 +253,36 @@ def test_plain_output_is_a_tiled_geotiff_with_the_cog_values(real_dems, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cog.tif", "plain.tif"]
 
 
+def test_cog_copy_with_uncompressed_scratch_gives_gdals_default_bytes(real_dems, tmp_path):
+    """``copy_to_cog`` keeps the COG driver's overview scratch file uncompressed (less CPU);
+    the COG written must be the very file GDAL writes with its default (ZSTD) scratch."""
+    from rasterio.shutil import copy as rio_copy
+
+    from landplan.raster.grid import COG_OPTIONS, copy_to_cog
+
+    with rasterio.open(real_dems["jacksboro"]) as src:
+        z = src.read(1).astype(np.float32)
+        profile = src.profile
+    big = np.kron(z, np.ones((5, 5), np.float32))[:1700, :1600]  # large enough for overviews
+    big += np.random.default_rng(7).normal(0, 0.5, big.shape).astype(np.float32)
+    t = profile["transform"]
+    profile.update(dtype="float32", width=big.shape[1], height=big.shape[0], nodata=None,
+                   transform=rasterio.Affine(t.a / 5, 0, t.c, 0, t.e / 5, t.f))  # fmt: skip
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", **profile) as dst:
+        dst.write(big, 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    copy_to_cog(plain, out / "ours.tif")
+    with rasterio.Env(GDAL_CACHEMAX=256 << 20):
+        rio_copy(plain, tmp_path / "gdal.tif", driver="COG", **COG_OPTIONS)
+    assert (out / "ours.tif").read_bytes() == (tmp_path / "gdal.tif").read_bytes()
+    with rasterio.open(out / "ours.tif") as b:
+        assert b.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and b.overviews(1)
+        assert np.array_equal(b.read(1), big)
+    assert sorted(p.name for p in out.iterdir()) == ["ours.tif"]  # no scratch file left
+
+
 def test_results_do_not_depend_on_blocks_or_threads(real_dems, tmp_path):
     src = real_dems["topobathy"]
     terrain.slope(src, tmp_path / "a.tif", workers=1, block_rows=1000)
