@@ -6,6 +6,7 @@ ETag exactly when the workspace data changes; ``If-None-Match`` gets a 304.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Annotated
 
@@ -24,6 +25,11 @@ router = APIRouter(tags=["Tiles"], dependencies=[Depends(require("read"))])
 MVT = "application/vnd.mapbox-vector-tile"
 Z = Annotated[int, Path(ge=0, le=24, description="zoom (WebMercatorQuad)")]
 XY = Annotated[int, Path(ge=0, le=16_777_215)]
+#: how old the data token keying the tile cache may be (s): a cached tile is answered without a
+#: database query, and a write by another process shows in tiles within this time (a write by
+#: this service at once).  At 32 clients on PostGIS, asking for every tile queued the drawn
+#: tiles behind the cached ones' token queries (p99 1.5–1.7 s against 0.7 s with no cache).
+TOKEN_FRESH_S = 1.0
 
 
 def _cached(request: Request, body: bytes, media: str, token: str, max_age: int) -> Response:
@@ -60,7 +66,7 @@ async def _mvt(collection_id: str, z: int, x: int, y: int, request: Request, s, 
     draw waits its turn in the read pool (:func:`landplan.api.deps.read_pool`).
     """
     _check_tile(z, x, y)
-    token = await anyio.to_thread.run_sync(s.token)
+    token = await anyio.to_thread.run_sync(functools.partial(s.token, max_age_s=TOKEN_FRESH_S))
     cache = getattr(request.app.state, "tile_cache", None)
     key = (token, collection_id, z, x, y)
     body = cache.get(key) if cache is not None else None

@@ -122,7 +122,9 @@ class GpkgStore:
     def gpkg(self) -> Path:
         return self.workspace.gpkg
 
-    def token(self) -> str:
+    def token(self, *, max_age_s: float = 0.0) -> str:
+        """The GeoPackage's inode, modification time and size: read each time (a ``stat``), so
+        ``max_age_s`` is not needed here."""
         st = os.stat(self.gpkg)
         return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
 

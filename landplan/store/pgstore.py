@@ -154,6 +154,7 @@ class PgStore:
         self.name = check_workspace_name(name)
         self._lock = threading.Lock()
         self._info_cache: _Infos | None = None
+        self._token_seen: tuple[str, float, int] | None = None  # token, monotonic s, epoch
         with connect(conninfo) as conn:
             if not schema_exists(conn, self.name):
                 raise NotFoundError(_missing_workspace(conninfo, self.name))
@@ -192,14 +193,35 @@ class PgStore:
         with connect(self.conninfo) as conn:
             return get_meta(conn, self.name, "policy_toml")
 
-    def token(self) -> str:
-        """Changes with every committed write (``push id : data_version``)."""
+    def token(self, *, max_age_s: float = 0.0) -> str:
+        """Changes with every committed write (``push id : data_version``).
+
+        Asked of the database, unless ``max_age_s`` > 0 and a read of it on any connection of
+        this store is younger than that and this process wrote nothing since: then that one.
+        The tile cache keys tiles with it (``max_age_s`` = 1 s), so a busy tile service does
+        not queue a query per cached tile; a write by another process shows in tiles within
+        ``max_age_s``, one by this process at once.
+        """
+        if max_age_s > 0:
+            seen = self._token_seen
+            if (
+                seen is not None
+                and seen[2] == write_epoch()
+                and time.monotonic() - seen[1] < max_age_s
+            ):
+                return seen[0]
         with connect(self.conninfo) as conn:
             return self._token(conn)
 
     def _token(self, conn) -> str:
+        epoch = write_epoch()  # before the query: a write committed meanwhile is re-read
+        checked = time.monotonic()
         meta = get_metas(conn, self.name, ("push_id", "data_version"))
-        return f"{self.name}:{meta.get('push_id') or '-'}:{meta.get('data_version')}"
+        token = f"{self.name}:{meta.get('push_id') or '-'}:{meta.get('data_version')}"
+        with self._lock:
+            if self._token_seen is None or self._token_seen[1] <= checked:
+                self._token_seen = (token, checked, epoch)
+        return token
 
     def layers(self) -> list[str]:
         """The layer names, in the order of the pushed ``workspace.gpkg``."""

@@ -133,7 +133,7 @@ class ServiceStore(Protocol):
 
     def raster_path(self, name: str, /) -> Path | None: ...  # COG of rasters/{name}.tif, or None
 
-    def token(self) -> str: ...
+    def token(self, *, max_age_s: float = 0.0) -> str: ...  # data version; may be max_age_s old
 
     def replace_raster(self, name: str, source: Path, /) -> None: ...  # atomic
 

@@ -150,6 +150,29 @@ def test_a_write_by_another_process_shows_in_the_next_read(store, parcels):
     assert _matched(store, "reads_other", filters={"verdict": "blocked"}) == blocked
 
 
+def test_a_token_allowed_to_be_old_asks_no_query_and_still_sees_own_writes(store, parcels):
+    """``token(max_age_s=)`` (what keys the tile cache): the last token read, without a pool
+    checkout, while it is younger than that; another process's write shows in it once the
+    token is read again; this process's own write shows at once."""
+    columns = ["parcel_id", "geometry"]
+    store.replace_layer("reads_aged", parcels.iloc[:3][columns])
+    first = store.token()
+    asked = checkouts(store)
+    assert store.token(max_age_s=3600) == first and checkouts(store) == asked
+    layer = frame_layer(parcels.iloc[:5][columns], 4542)
+    with psycopg.connect(store.conninfo) as conn, conn.transaction():  # another process writes
+        load_layer(conn, store.name, "reads_aged", layer)
+        pgschema.bump_data_version(conn, store.name)
+    assert store.token(max_age_s=3600) == first  # allowed to be old: not asked
+    fresh = store.token()  # asked of the database
+    assert fresh != first and checkouts(store) == asked + 1
+    assert store.token(max_age_s=3600) == fresh  # the newer read is the one kept
+    assert store.token(max_age_s=0) == fresh and checkouts(store) == asked + 2
+    store.replace_layer("reads_aged", parcels.iloc[:2][columns])  # this process writes
+    own = store.token(max_age_s=3600)
+    assert own != fresh and own == store.token()
+
+
 def test_a_write_by_this_process_shows_in_collections_at_once(store, parcels, monkeypatch):
     monkeypatch.setattr(pgstore, "INFO_FRESH_S", 3600.0)  # only this process's writes count
     columns = ["parcel_id", "geometry"]
