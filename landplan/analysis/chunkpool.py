@@ -39,7 +39,13 @@ from landplan.analysis.job import (
     local_chunks,
 )
 from landplan.analysis.pipeline import Inputs
-from landplan.core.parallel import children_ignore_ctrl_c, env_int, start_heap_trimmer, trim_heap
+from landplan.core.parallel import (
+    children_ignore_ctrl_c,
+    env_int,
+    freeze_long_lived,
+    start_heap_trimmer,
+    trim_heap,
+)
 from landplan.core.policy import Policy
 
 _CONTEXT: JobContext | None = None  # the worker's prepared layers (set by _init)
@@ -72,6 +78,7 @@ def _init(handover: str) -> None:
         got = pickle.load(f)
     if got is not None:
         _CONTEXT = job_context(*got)
+        freeze_long_lived()  # the imports and the prepared layers live as long as the worker
 
 
 _TABLES: dict[int, pd.DataFrame] = {}  # chunk → its first half, made while the DEM step ran

@@ -65,7 +65,7 @@ def _run_with_progress(
 
     from landplan.analysis.cluster import dask_client
     from landplan.analysis.pipeline import load_inputs
-    from landplan.core.parallel import heap_trimmer
+    from landplan.core.parallel import freeze_long_lived, heap_trimmer
     from landplan.core.policy import load_policy
     from landplan.io.manifest import load_manifest
     from landplan.store.model import is_dsn, write_streamed
@@ -99,6 +99,7 @@ def _run_with_progress(
             # chunks computed here (and by a worker process when there are several), or on Dask
             chunks = _chunk_source(client, m, stack)
             inputs = load_inputs(m, on_step=step, on_layers=_handover(chunks, policy))
+            freeze_long_lived()  # the imports and the inputs live for the whole job
             parts = _ResultMap(inputs)
             # rows written chunk by chunk as they are made: memory bounded by a chunk
             result = write_streamed(

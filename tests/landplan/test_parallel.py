@@ -133,3 +133,34 @@ def test_without_mallinfo2_no_trimmer_thread_is_started(monkeypatch):
     threads = threading.active_count()
     with parallel.heap_trimmer(period_s=0.01):
         assert threading.active_count() == threads
+
+
+# --------------------------------------------------------------------------- the collector
+
+_FREEZE = r"""
+import gc, weakref
+from landplan.core.parallel import freeze_long_lived
+
+class Node:
+    pass
+
+kept = Node(); kept.me = kept  # a cycle still in use: frozen
+dropped = Node(); dropped.me = dropped  # a cycle nobody uses any more: freed, not frozen
+gone = weakref.ref(dropped)
+del dropped
+gc.disable()  # no automatic pass before the call
+frozen_before = gc.get_freeze_count()
+freeze_long_lived()
+walked = any(o is kept for o in gc.get_objects())  # what later passes walk
+print(gone() is None, walked, gc.get_freeze_count() > frozen_before, kept.me is kept)
+"""
+
+
+def test_freeze_long_lived_frees_garbage_first_and_leaves_the_rest_out_of_later_passes():
+    out = subprocess.run(
+        [sys.executable, "-c", _FREEZE], capture_output=True, text=True, check=True
+    )
+    freed, walked, frozen, alive = out.stdout.split()
+    assert freed == "True"  # the garbage cycle was collected, not frozen with the rest
+    assert walked == "False" and frozen == "True"  # the live cycle is out of the collector's passes
+    assert alive == "True"
