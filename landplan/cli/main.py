@@ -8,6 +8,7 @@ in one line naming the manifest (``LANDPLAN_DEBUG=1`` shows the traceback).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 import threading
@@ -18,6 +19,11 @@ from typing import Annotated
 import typer
 
 from landplan.cli.options import SchedulerOpt, WorkersOpt, root_options
+
+#: numpy has not been imported yet.  landplan calls no threaded BLAS (one small eigenproblem
+#: for AHP weights), and OpenBLAS's threads, started with numpy in each process of a job
+#: (spawned workers inherit this), only spin: ~0.2 CPU-s a job in ``perf``.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 app = typer.Typer(
     name="landplan",
@@ -318,8 +324,6 @@ def _fail(exc: Exception) -> None:
 
 def _guarded(run, what: str) -> None:
     """Run ``run()``; a LandplanError or any unexpected failure becomes one line and exit code 2."""
-    import os
-
     from landplan.core.errors import LandplanError
 
     try:
@@ -500,8 +504,6 @@ def main() -> None:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(EXIT_BAD_INPUT)
     except Exception as exc:  # a bug: one line, never a traceback (LANDPLAN_DEBUG=1 shows it)
-        import os
-
         if os.environ.get("LANDPLAN_DEBUG"):
             raise
         typer.secho(

@@ -87,3 +87,21 @@ def test_analyze_in_chunks_with_a_worker_and_a_county_sized_map(sample_manifest,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
     with rasterio.open(out / "rasters" / "slope.tif") as ds:
         assert ds.profile["compress"] == "deflate" and ds.overviews(1)
+
+
+def test_the_command_starts_numpy_without_blas_threads():
+    """landplan calls no threaded BLAS; OpenBLAS's threads would only spin in every process of
+    a job.  The command sets OPENBLAS_NUM_THREADS=1 (unless the user set it) before numpy loads."""
+    count = "import numpy, os; print(len(os.listdir('/proc/self/task')))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+
+    def threads(code: str, **extra) -> int:
+        run = subprocess.run([sys.executable, "-c", code], env={**env, **extra},
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        return int(run.stdout)
+
+    assert threads("import landplan.cli.main; " + count) == 1
+    if (os.cpu_count() or 1) > 1:
+        assert threads(count) > 1  # the control: numpy alone starts OpenBLAS's threads
+        # a user's own setting is kept
+        assert threads("import landplan.cli.main; " + count, OPENBLAS_NUM_THREADS="2") == 2
