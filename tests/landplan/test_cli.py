@@ -93,7 +93,8 @@ def test_the_command_starts_numpy_without_blas_threads():
     """landplan calls no threaded BLAS; OpenBLAS's threads would only spin in every process of
     a job.  The command sets OPENBLAS_NUM_THREADS=1 (unless the user set it) before numpy loads."""
     count = "import numpy, os; print(len(os.listdir('/proc/self/task')))"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    limits = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")  # what OpenBLAS reads
+    env = {k: v for k, v in os.environ.items() if k not in limits}  # (dask's workers set OMP_...)
 
     def threads(code: str, **extra) -> int:
         run = subprocess.run([sys.executable, "-c", code], env={**env, **extra},
