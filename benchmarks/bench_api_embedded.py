@@ -182,6 +182,10 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: in ``api_embedded.md``, what follows this line is written by hand and kept by write_report
+NOTES_MARKER = "<!-- hand-written notes below: kept when the tables are written again -->"
+
+
 def write_report(doc: dict, path: Path) -> None:
     """The tables of every run in ``doc`` (``api_embedded.json``) as Markdown."""
     md = ["# API load at 32 clients, 50,000 parcels, one uvicorn worker per server\n"]
@@ -201,7 +205,12 @@ def write_report(doc: dict, path: Path) -> None:
             f"{p['time_cap']:.0f} s cap; landplan settings: {settings}\n\n"
             f"```\n{table(run['rows'])}\n```\n"
         )
-    path.write_text("\n".join(md), encoding="utf-8")
+    kept = ""
+    if path.exists():  # hand-written notes below the marker stay as they are
+        old = path.read_text(encoding="utf-8")
+        if NOTES_MARKER in old:
+            kept = "\n" + NOTES_MARKER + old.split(NOTES_MARKER, 1)[1]
+    path.write_text("\n".join(md) + kept, encoding="utf-8")
 
 
 def main(argv=None) -> int:
