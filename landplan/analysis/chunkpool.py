@@ -106,7 +106,7 @@ def _locate(view, parcels):
 class _Spilled:
     """A worker's result left as a file in the pool's folder for the parent to load.
 
-    Through the result pipe, a chunk's rows (~60 MB at 12,500 parcels) go in pieces that the
+    Through the result pipe, a chunk's rows (~40 MB at 8,000 parcels) go in pieces that the
     parent's result thread reads one at a time between the writer's GIL turns, and the worker
     waits for it (~0.5 s a chunk); a file is written and read at once."""
 
