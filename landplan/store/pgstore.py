@@ -75,6 +75,23 @@ TILE_BUFFER = 64
 INFO_FRESH_S = 1.0
 
 
+class _Seen(NamedTuple):
+    """The data token as read at ``checked`` (monotonic seconds), :func:`write_epoch` ``epoch``."""
+
+    token: str
+    checked: float
+    epoch: int
+
+
+def _fresh(seen: _Seen | _Infos | None, max_age_s: float) -> bool:
+    """``seen`` was read less than ``max_age_s`` ago and this process has written nothing since."""
+    return (
+        seen is not None
+        and seen.epoch == write_epoch()
+        and time.monotonic() - seen.checked < max_age_s
+    )
+
+
 class _Infos(NamedTuple):
     """The catalogue as of ``token``, last confirmed at ``checked`` (monotonic seconds) and
     :func:`landplan.store.pgschema.write_epoch` ``epoch``."""
@@ -154,7 +171,7 @@ class PgStore:
         self.name = check_workspace_name(name)
         self._lock = threading.Lock()
         self._info_cache: _Infos | None = None
-        self._token_seen: tuple[str, float, int] | None = None  # token, monotonic s, epoch
+        self._token_seen: _Seen | None = None
         with connect(conninfo) as conn:
             if not schema_exists(conn, self.name):
                 raise NotFoundError(_missing_workspace(conninfo, self.name))
@@ -202,14 +219,9 @@ class PgStore:
         not queue a query per cached tile; a write by another process shows in tiles within
         ``max_age_s``, one by this process at once.
         """
-        if max_age_s > 0:
-            seen = self._token_seen
-            if (
-                seen is not None
-                and seen[2] == write_epoch()
-                and time.monotonic() - seen[1] < max_age_s
-            ):
-                return seen[0]
+        seen = self._token_seen
+        if max_age_s > 0 and _fresh(seen, max_age_s):
+            return seen.token
         with connect(self.conninfo) as conn:
             return self._token(conn)
 
@@ -219,8 +231,8 @@ class PgStore:
         meta = get_metas(conn, self.name, ("push_id", "data_version"))
         token = f"{self.name}:{meta.get('push_id') or '-'}:{meta.get('data_version')}"
         with self._lock:
-            if self._token_seen is None or self._token_seen[1] <= checked:
-                self._token_seen = (token, checked, epoch)
+            if self._token_seen is None or self._token_seen.checked <= checked:
+                self._token_seen = _Seen(token, checked, epoch)
         return token
 
     def layers(self) -> list[str]:
@@ -263,11 +275,7 @@ class PgStore:
         collection descriptions, and at once in features, pages and tiles.
         """
         cached = self._info_cache
-        if (
-            cached is not None
-            and cached.epoch == write_epoch()
-            and time.monotonic() - cached.checked < INFO_FRESH_S
-        ):
+        if _fresh(cached, INFO_FRESH_S):
             return cached.infos
         with connect(self.conninfo) as conn:
             return self._infos_on(conn)
